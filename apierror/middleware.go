@@ -1,0 +1,120 @@
+package apierror
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+)
+
+// HeaderRequestID is the header that carries the request id in both
+// directions.
+const HeaderRequestID = "X-Request-Id"
+
+type requestIDKey struct{}
+
+// RequestIDFromContext returns the request id set by [RequestID], or "".
+func RequestIDFromContext(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// ContextWithRequestID returns a copy of ctx carrying the request id.
+func ContextWithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+// RequestID is middleware that gives every request an id: the incoming
+// X-Request-Id when it is 1–128 characters of [A-Za-z0-9._:-] (so it is safe
+// to log), or else 16 random bytes in hex. The id is set on the response's
+// X-Request-Id, stored in the context ([RequestIDFromContext]) and echoed by
+// [Write] in every error envelope.
+func RequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get(HeaderRequestID)
+		if !validRequestID(id) {
+			id = newRequestID()
+		}
+		w.Header().Set(HeaderRequestID, id)
+		next.ServeHTTP(w, r.WithContext(ContextWithRequestID(r.Context(), id)))
+	})
+}
+
+func validRequestID(id string) bool {
+	if len(id) == 0 || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == ':', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b[:])
+}
+
+// Recoverer is middleware that turns a panic in a handler into a 500
+// envelope and logs the panic value and stack. The zero value logs through
+// slog.Default(). http.ErrAbortHandler is re-panicked, as net/http expects.
+type Recoverer struct {
+	// Logger receives the panic and its stack. Default: slog.Default().
+	Logger *slog.Logger
+}
+
+// Recover is [Recoverer.Handler] of the zero Recoverer.
+func Recover(next http.Handler) http.Handler { return Recoverer{}.Handler(next) }
+
+// Handler wraps next.
+func (rc Recoverer) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler { //nolint:errorlint // sentinel compared as net/http does
+				panic(v)
+			}
+			logger := rc.Logger
+			if logger == nil {
+				logger = slog.Default()
+			}
+			logger.Error("handler panicked",
+				"request_id", RequestIDFromContext(r.Context()),
+				"method", r.Method, "path", r.URL.Path,
+				"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			// The panic is already logged with its stack: write the 500
+			// without logging it a second time.
+			Writer{Logger: slog.New(slog.DiscardHandler)}.Write(w, r, Internal(errors.New("panic")))
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Negotiate is middleware that answers 406 NOT_ACCEPTABLE (in the JSON
+// envelope, whatever the Accept header says, as RFC 9110 allows) to a
+// request whose Accept header excludes application/json.
+func Negotiate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !AcceptsJSON(r) {
+			// Render as plain JSON: the client accepts nothing we make.
+			r2 := r.Clone(r.Context())
+			r2.Header.Del("Accept")
+			Write(w, r2, NotAcceptable())
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

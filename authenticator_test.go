@@ -1,0 +1,228 @@
+package gatehouse_test
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gatehouse-go/gatehouse"
+	"github.com/gatehouse-go/gatehouse/apierror"
+)
+
+// tokenAuth accepts "Bearer <prefix>…" credentials it knows.
+func tokenAuth(prefix string, valid map[string]*gatehouse.Principal) gatehouse.Authenticator {
+	return gatehouse.AuthenticatorFunc(func(r *http.Request) (*gatehouse.Principal, error) {
+		tok, err := gatehouse.BearerToken(r, true)
+		if err != nil {
+			return nil, err
+		}
+		if !strings.HasPrefix(tok, prefix) {
+			return nil, gatehouse.ErrNoCredentials
+		}
+		if p, ok := valid[tok]; ok {
+			return p, nil
+		}
+		return nil, apierror.InvalidToken(prefix + " credential not recognised")
+	})
+}
+
+func whoami(w http.ResponseWriter, r *http.Request) {
+	p := gatehouse.FromContext(r.Context())
+	if p == nil {
+		_, _ = w.Write([]byte("anonymous"))
+		return
+	}
+	_, _ = w.Write([]byte(p.Subject))
+}
+
+func TestChain(t *testing.T) {
+	t.Parallel()
+	keys := tokenAuth("key_", map[string]*gatehouse.Principal{"key_good": {Subject: "key-user", Method: gatehouse.MethodAPIKey}})
+	tokens := tokenAuth("tok_", map[string]*gatehouse.Principal{"tok_good": {Subject: "token-user", Method: gatehouse.MethodOAuthToken}})
+	broken := gatehouse.AuthenticatorFunc(func(r *http.Request) (*gatehouse.Principal, error) {
+		if r.Header.Get("X-Break") != "" {
+			return nil, errors.New("database is down")
+		}
+		return nil, gatehouse.ErrNoCredentials
+	})
+	chain, err := gatehouse.NewChain(gatehouse.ChainConfig{Logger: slog.New(slog.DiscardHandler)}, broken, keys, tokens)
+	require.NoError(t, err)
+
+	cases := []struct {
+		name      string
+		auth      string
+		query     string
+		brk       bool
+		optional  bool
+		status    int
+		body      string
+		challenge string
+		errCode   string
+	}{
+		{name: "api key", auth: "Bearer key_good", status: 200, body: "key-user"},
+		{name: "token", auth: "Bearer tok_good", status: 200, body: "token-user"},
+		{name: "token query", query: "access_token=tok_good", status: 200, body: "token-user"},
+		{name: "scheme case", auth: "bearer   tok_good", status: 200, body: "token-user"},
+		{name: "missing", status: 401, challenge: `Bearer realm="api"`, errCode: "UNAUTHORIZED"},
+		{name: "bad key", auth: "Bearer key_bad", status: 401, challenge: `error="invalid_token"`, errCode: "UNAUTHORIZED"},
+		{name: "bad token", auth: "Bearer tok_bad", status: 401, errCode: "UNAUTHORIZED"},
+		{name: "unknown kind", auth: "Bearer other", status: 401, errCode: "UNAUTHORIZED"},
+		{name: "basic scheme", auth: "Basic dXNlcjpwYXNz", status: 401, errCode: "UNAUTHORIZED"},
+		{name: "malformed", auth: "Bearer a b", status: 400, errCode: "INVALID_REQUEST"},
+		{name: "header and query", auth: "Bearer tok_good", query: "access_token=tok_good", status: 400, errCode: "INVALID_REQUEST"},
+		{name: "internal", auth: "Bearer key_good", brk: true, status: 500, errCode: "INTERNAL_ERROR"},
+		{name: "optional anonymous", optional: true, status: 200, body: "anonymous"},
+		{name: "optional valid", optional: true, auth: "Bearer key_good", status: 200, body: "key-user"},
+		{name: "optional invalid still 401", optional: true, auth: "Bearer key_bad", status: 401, errCode: "UNAUTHORIZED"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := chain.Handler(http.HandlerFunc(whoami))
+			if tc.optional {
+				h = chain.Optional(http.HandlerFunc(whoami))
+			}
+			req := httptest.NewRequest("GET", "/v1/contacts/me?"+tc.query, nil)
+			if tc.auth != "" {
+				req.Header.Set("Authorization", tc.auth)
+			}
+			if tc.brk {
+				req.Header.Set("X-Break", "1")
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			assert.Equal(t, tc.status, rec.Code, rec.Body.String())
+			if tc.body != "" {
+				assert.Equal(t, tc.body, rec.Body.String())
+			}
+			if tc.challenge != "" {
+				assert.Contains(t, rec.Header().Get("WWW-Authenticate"), tc.challenge)
+			}
+			if tc.errCode != "" {
+				var env struct{ Error struct{ Code string } }
+				require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &env))
+				assert.Equal(t, tc.errCode, env.Error.Code)
+				assert.NotContains(t, rec.Body.String(), "database is down")
+			}
+		})
+	}
+}
+
+func TestNewChainValidates(t *testing.T) {
+	t.Parallel()
+	_, err := gatehouse.NewChain(gatehouse.ChainConfig{})
+	assert.Error(t, err)
+	_, err = gatehouse.NewChain(gatehouse.ChainConfig{}, nil)
+	assert.Error(t, err)
+}
+
+func TestChainNilPrincipalIsAnError(t *testing.T) {
+	t.Parallel()
+	bad := gatehouse.AuthenticatorFunc(func(*http.Request) (*gatehouse.Principal, error) { return nil, nil })
+	chain, err := gatehouse.NewChain(gatehouse.ChainConfig{Logger: slog.New(slog.DiscardHandler)}, bad)
+	require.NoError(t, err)
+	rec := httptest.NewRecorder()
+	chain.Handler(http.HandlerFunc(whoami)).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	assert.Equal(t, 500, rec.Code)
+}
+
+func TestParseBearer(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		in, tok string
+		none    bool
+		bad     bool
+	}{
+		{in: "", none: true},
+		{in: "Basic abc", none: true},
+		{in: "Bearer", bad: true},
+		{in: "Bearer ", bad: true},
+		{in: "Bearer abc", tok: "abc"},
+		{in: "BEARER abc", tok: "abc"},
+		{in: "Bearer   abc", tok: "abc"},
+		{in: "Bearer abc==", tok: "abc=="},
+		{in: "Bearer a.b-c_d~e+f/g", tok: "a.b-c_d~e+f/g"},
+		{in: "Bearer =abc", bad: true},
+		{in: "Bearer ab=c", bad: true},
+		{in: "Bearer abc def", bad: true},
+		{in: "Bearer ab\"c", bad: true},
+		{in: "Bearer abc\t", bad: true},
+		{in: "Bearer " + strings.Repeat("a", gatehouse.MaxCredentialLength+1), bad: true},
+		{in: "Bearerabc", none: true},
+	}
+	for _, tc := range cases {
+		tok, err := gatehouse.ParseBearer(tc.in)
+		switch {
+		case tc.none:
+			assert.ErrorIs(t, err, gatehouse.ErrNoCredentials, tc.in)
+		case tc.bad:
+			assert.Equal(t, 400, apierror.From(err).Status, tc.in)
+		default:
+			assert.NoError(t, err, tc.in)
+			assert.Equal(t, tc.tok, tok)
+		}
+	}
+}
+
+func TestBearerTokenQueryRules(t *testing.T) {
+	t.Parallel()
+	req := httptest.NewRequest("GET", "/?access_token=abc", nil)
+	_, err := gatehouse.BearerToken(req, false)
+	assert.ErrorIs(t, err, gatehouse.ErrNoCredentials, "query ignored unless allowed")
+	tok, err := gatehouse.BearerToken(req, true)
+	require.NoError(t, err)
+	assert.Equal(t, "abc", tok)
+
+	req = httptest.NewRequest("GET", "/?access_token=a&access_token=b", nil)
+	_, err = gatehouse.BearerToken(req, true)
+	assert.Equal(t, 400, apierror.From(err).Status)
+
+	req = httptest.NewRequest("GET", "/", nil)
+	req.Header.Add("Authorization", "Bearer a")
+	req.Header.Add("Authorization", "Bearer b")
+	_, err = gatehouse.BearerToken(req, false)
+	assert.Equal(t, 400, apierror.From(err).Status)
+}
+
+func TestPrincipal(t *testing.T) {
+	t.Parallel()
+	var nilP *gatehouse.Principal
+	assert.False(t, nilP.HasScope("a"))
+	assert.Equal(t, "", nilP.RateLimitKey())
+	p := &gatehouse.Principal{Subject: "u1", ClientID: "c1", Scopes: []string{"a", "b"}}
+	assert.True(t, p.HasScope("b"))
+	assert.False(t, p.HasScope("c"))
+	assert.Equal(t, "client:c1:u1", p.RateLimitKey())
+	p.KeyID = "k1"
+	assert.Equal(t, "key:k1", p.RateLimitKey())
+	assert.True(t, gatehouse.Live.Valid())
+	assert.False(t, gatehouse.Environment("prod").Valid())
+}
+
+func FuzzParseBearer(f *testing.F) {
+	for _, s := range []string{"Bearer abc", "bearer a.b.c", "Basic x", "Bearer", "Bearer  a==", "Bearer a b", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, header string) {
+		tok, err := gatehouse.ParseBearer(header)
+		if err != nil {
+			if !errors.Is(err, gatehouse.ErrNoCredentials) && apierror.From(err).Status != 400 {
+				t.Fatalf("unexpected error kind %v", err)
+			}
+			return
+		}
+		if tok == "" || len(tok) > gatehouse.MaxCredentialLength || strings.ContainsAny(tok, " \t\r\n\"\\,") {
+			t.Fatalf("accepted bad token %q from %q", tok, header)
+		}
+		if !strings.HasSuffix(header, tok) {
+			t.Fatalf("token %q not taken from %q", tok, header)
+		}
+	})
+}

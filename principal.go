@@ -1,0 +1,125 @@
+package gatehouse
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// Method says how a principal authenticated.
+type Method string
+
+// Authentication methods set by Gatehouse's authenticators.
+const (
+	MethodAPIKey      Method = "api_key"
+	MethodOAuthToken  Method = "oauth_token"
+	MethodJWT         Method = "jwt"
+	MethodIntrospect  Method = "introspection"
+	MethodSession     Method = "session"
+	MethodUnspecified Method = ""
+)
+
+// Environment separates sandbox data from production data. A principal's
+// environment decides which data it may see: a test key never reads or
+// changes live data, and the reverse.
+type Environment string
+
+// The two environments of the seed's sandbox.
+const (
+	Live Environment = "live"
+	Test Environment = "test"
+)
+
+// Valid reports whether e is Live or Test.
+func (e Environment) Valid() bool { return e == Live || e == Test }
+
+// Principal is who is calling: the result of authenticating a request.
+// Authenticators fill it; handlers, scope guards and rate limiters read it
+// with [FromContext]. A Principal is immutable once stored in a context.
+type Principal struct {
+	// Subject is the user (or service) on whose behalf the request is
+	// made: a user id for user-bound tokens and keys, the client id for
+	// client-credentials tokens.
+	Subject string
+	// Organisation is the tenant whose data the request may touch.
+	Organisation string
+	// ClientID is the OAuth client the token was issued to, if any.
+	ClientID string
+	// KeyID is the public id of the API key used, if any.
+	KeyID string
+	// Scopes are the granted scopes, space-free strings such as
+	// "bookings:read". Use [Principal.HasScope] or the scope package's
+	// guards rather than reading them directly.
+	Scopes []string
+	// Environment is Live or Test. Authenticators that know nothing of
+	// sandboxes set Live.
+	Environment Environment
+	// Method says how the request authenticated.
+	Method Method
+	// RateLimitPolicy names the rate-limit policy for this principal
+	// ("standard", "enterprise", or a custom policy string such as
+	// "1000/h,100/m"); empty means the limiter's default.
+	RateLimitPolicy string
+	// ExpiresAt is when the credential stops being valid; zero means it
+	// does not expire.
+	ExpiresAt time.Time
+}
+
+// HasScope reports whether s is one of the granted scopes, exactly. It
+// does not apply a catalog's implications; the scope package's guards do.
+func (p *Principal) HasScope(s string) bool {
+	if p == nil {
+		return false
+	}
+	for _, g := range p.Scopes {
+		if g == s {
+			return true
+		}
+	}
+	return false
+}
+
+// RateLimitKey is the identity rate limits are counted against: the API
+// key id, or else the OAuth client and subject, or else the subject.
+func (p *Principal) RateLimitKey() string {
+	switch {
+	case p == nil:
+		return ""
+	case p.KeyID != "":
+		return "key:" + p.KeyID
+	case p.ClientID != "":
+		return "client:" + p.ClientID + ":" + p.Subject
+	default:
+		return "sub:" + p.Subject
+	}
+}
+
+// LogValue implements slog.LogValuer: a principal logs its identifiers,
+// never a credential (it holds none).
+func (p *Principal) LogValue() slog.Value {
+	if p == nil {
+		return slog.StringValue("anonymous")
+	}
+	return slog.GroupValue(
+		slog.String("subject", p.Subject),
+		slog.String("organisation", p.Organisation),
+		slog.String("client_id", p.ClientID),
+		slog.String("key_id", p.KeyID),
+		slog.String("method", string(p.Method)),
+		slog.String("environment", string(p.Environment)),
+	)
+}
+
+type principalKey struct{}
+
+// NewContext returns a copy of ctx carrying p.
+func NewContext(ctx context.Context, p *Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// FromContext returns the principal stored by [NewContext] (normally by the
+// [Chain] middleware), or nil when the request is anonymous.
+func FromContext(ctx context.Context) *Principal {
+	p, _ := ctx.Value(principalKey{}).(*Principal)
+	return p
+}
