@@ -22,24 +22,24 @@ import (
 type Store struct {
 	mu sync.RWMutex
 
-	orgs         map[string]*storage.Organisation
-	orgByPrefix  map[string]string
-	users        map[string]*storage.User
-	userByEmail  map[string]string // org + "\x00" + normalised email
-	clients      map[string]*storage.Client
-	tokens       map[tokenKey]*storage.Token
-	tokensByReq  map[reqKey]map[string]struct{}
-	consents     map[[2]string]*storage.Consent
-	keys         map[string]*storage.APIKey
-	keyByHash    map[string]string
-	usageHours   map[string]map[int64]int64
-	usageDays    map[string]map[int64]int64
-	subs         map[string]*storage.Subscription
-	events       map[string]*storage.Event
-	deliveries   map[string]*storage.Delivery
-	attempts     map[string][]*storage.Attempt
-	deliverySeq  map[string]int64 // creation order
-	seq          int64
+	orgs        map[string]*storage.Organisation
+	orgByPrefix map[string]string
+	users       map[string]*storage.User
+	userByEmail map[string]string // org + "\x00" + normalised email
+	clients     map[string]*storage.Client
+	tokens      map[tokenKey]*storage.Token
+	tokensByReq map[reqKey]map[string]struct{}
+	consents    map[[2]string]*storage.Consent
+	keys        map[string]*storage.APIKey
+	keyByHash   map[string]string
+	usageHours  map[string]map[int64]int64
+	usageDays   map[string]map[int64]int64
+	subs        map[string]*storage.Subscription
+	events      map[string]*storage.Event
+	deliveries  map[string]*storage.Delivery
+	attempts    map[string][]*storage.Attempt
+	deliverySeq map[string]int64 // creation order
+	seq         int64
 }
 
 type tokenKey struct {
