@@ -1,0 +1,95 @@
+// Package testenv finds the real backends that Gatehouse's tests use —
+// PostgreSQL and Redis on their local addresses, overridable by environment
+// variables — and decides what a test does when one is absent: skip with a
+// message naming what to start, or fail when CI=true.
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net"
+	"net/url"
+	"os"
+	"testing"
+	"time"
+)
+
+// Environment variables that override the default addresses.
+const (
+	PostgresEnv = "GATEHOUSE_TEST_POSTGRES"
+	RedisEnv    = "GATEHOUSE_TEST_REDIS"
+)
+
+// Defaults used when the variables are unset.
+const (
+	DefaultPostgres = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	DefaultRedis    = "redis://127.0.0.1:6379/0"
+)
+
+// CI reports whether the tests run in CI (CI=true), where a missing backend
+// is a failure rather than a skip.
+func CI() bool { return os.Getenv("CI") == "true" }
+
+func unavailable(t testing.TB, what, start string, err error) {
+	t.Helper()
+	if CI() {
+		t.Fatalf("%s is required when CI=true but is not reachable: %v", what, err)
+	}
+	t.Skipf("%s not reachable (%v): start it with %s, or set the address in the environment", what, err, start)
+}
+
+func reachable(rawURL, defPort string) error {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return err
+	}
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), defPort)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", host)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
+
+// Postgres returns the URL of the test PostgreSQL database, or skips (fails
+// under CI=true) when it is not reachable.
+func Postgres(t testing.TB) string {
+	t.Helper()
+	dsn := os.Getenv(PostgresEnv)
+	if dsn == "" {
+		dsn = DefaultPostgres
+	}
+	if err := reachable(dsn, "5432"); err != nil {
+		unavailable(t, "PostgreSQL", "`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` ("+PostgresEnv+")", err)
+	}
+	return dsn
+}
+
+// Redis returns the URL of the test Redis server, or skips (fails under
+// CI=true) when it is not reachable.
+func Redis(t testing.TB) string {
+	t.Helper()
+	addr := os.Getenv(RedisEnv)
+	if addr == "" {
+		addr = DefaultRedis
+	}
+	if err := reachable(addr, "6379"); err != nil {
+		unavailable(t, "Redis", "`redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save ''` ("+RedisEnv+")", err)
+	}
+	return addr
+}
+
+// Name returns a short random name, safe in SQL identifiers and Redis keys,
+// for isolating one test's tables or keys from every other run.
+func Name(prefix string) string {
+	var b [5]byte
+	_, _ = rand.Read(b[:])
+	return prefix + hex.EncodeToString(b[:])
+}

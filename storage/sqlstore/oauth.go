@@ -1,0 +1,201 @@
+package sqlstore
+
+import (
+	"context"
+	"time"
+
+	"github.com/gatehouse-go/gatehouse/storage"
+)
+
+// CreateClient implements [storage.Clients].
+func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
+	_, err := s.conn(ctx).ExecContext(ctx, s.sql(`INSERT INTO {p}clients (id, secret_hash, name, organisation_id, redirect_uris, grant_types, response_types, scopes, public, access_ttl, refresh_ttl, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		c.ID, c.SecretHash, c.Name, c.OrganisationID, jsonList(c.RedirectURIs), jsonList(c.GrantTypes), jsonList(c.ResponseTypes), jsonList(c.Scopes),
+		c.Public, nanos(c.AccessTokenLifetime), nanos(c.RefreshTokenLifetime), micros(c.CreatedAt))
+	return wrap("create client", err)
+}
+
+const clientCols = `id, secret_hash, name, organisation_id, redirect_uris, grant_types, response_types, scopes, public, access_ttl, refresh_ttl, created_at`
+
+func scanClient(row interface{ Scan(...any) error }) (*storage.Client, error) {
+	var c storage.Client
+	var redirects, grants, responses, scopes string
+	var access, refresh, created int64
+	if err := row.Scan(&c.ID, &c.SecretHash, &c.Name, &c.OrganisationID, &redirects, &grants, &responses, &scopes, &c.Public, &access, &refresh, &created); err != nil {
+		return nil, err
+	}
+	var err error
+	if c.RedirectURIs, err = parseList(redirects); err != nil {
+		return nil, err
+	}
+	if c.GrantTypes, err = parseList(grants); err != nil {
+		return nil, err
+	}
+	if c.ResponseTypes, err = parseList(responses); err != nil {
+		return nil, err
+	}
+	if c.Scopes, err = parseList(scopes); err != nil {
+		return nil, err
+	}
+	c.AccessTokenLifetime, c.RefreshTokenLifetime, c.CreatedAt = time.Duration(access), time.Duration(refresh), fromMicros(created)
+	return &c, nil
+}
+
+// GetClient implements [storage.Clients].
+func (s *Store) GetClient(ctx context.Context, id string) (*storage.Client, error) {
+	c, err := scanClient(s.conn(ctx).QueryRowContext(ctx, s.sql(`SELECT `+clientCols+` FROM {p}clients WHERE id = ?`), id))
+	return c, wrap("get client", err)
+}
+
+// UpdateClient implements [storage.Clients].
+func (s *Store) UpdateClient(ctx context.Context, c *storage.Client) error {
+	res, err := s.conn(ctx).ExecContext(ctx, s.sql(`UPDATE {p}clients SET secret_hash = ?, name = ?, organisation_id = ?, redirect_uris = ?, grant_types = ?, response_types = ?, scopes = ?, public = ?, access_ttl = ?, refresh_ttl = ?
+		WHERE id = ?`),
+		c.SecretHash, c.Name, c.OrganisationID, jsonList(c.RedirectURIs), jsonList(c.GrantTypes), jsonList(c.ResponseTypes), jsonList(c.Scopes),
+		c.Public, nanos(c.AccessTokenLifetime), nanos(c.RefreshTokenLifetime), c.ID)
+	return mustAffect("update client", res, err)
+}
+
+// DeleteClient implements [storage.Clients].
+func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	res, err := s.conn(ctx).ExecContext(ctx, s.sql(`DELETE FROM {p}clients WHERE id = ?`), id)
+	return mustAffect("delete client", res, err)
+}
+
+// ListClients implements [storage.Clients].
+func (s *Store) ListClients(ctx context.Context, org string, p storage.Page) ([]*storage.Client, int, error) {
+	return listByOrg(ctx, s, "list clients", "clients", clientCols, org, p, scanClient)
+}
+
+// listByOrg returns one page of an organisation's rows of table, oldest
+// first, and how many rows the organisation has in all.
+func listByOrg[T any](ctx context.Context, s *Store, op, table, cols, org string, p storage.Page,
+	scan func(interface{ Scan(...any) error }) (*T, error)) ([]*T, int, error) {
+	var total int
+	if err := s.conn(ctx).QueryRowContext(ctx, s.sql(`SELECT COUNT(*) FROM {p}`+table+` WHERE organisation_id = ?`), org).Scan(&total); err != nil {
+		return nil, 0, wrap(op, err)
+	}
+	off, lim := offsetLimit(p)
+	rows, err := s.conn(ctx).QueryContext(ctx, s.sql(`SELECT `+cols+` FROM {p}`+table+` WHERE organisation_id = ? ORDER BY created_at, id LIMIT ? OFFSET ?`), org, lim, off)
+	if err != nil {
+		return nil, 0, wrap(op, err)
+	}
+	out, err := collect(rows, scan)
+	return out, total, wrap(op, err)
+}
+
+// collect scans every row with scan and closes rows.
+func collect[T any](rows interface {
+	Next() bool
+	Scan(...any) error
+	Err() error
+	Close() error
+}, scan func(interface{ Scan(...any) error }) (*T, error)) ([]*T, error) {
+	defer rows.Close()
+	var out []*T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// CreateToken implements [storage.Tokens].
+func (s *Store) CreateToken(ctx context.Context, t *storage.Token) error {
+	_, err := s.conn(ctx).ExecContext(ctx, s.sql(`INSERT INTO {p}tokens (kind, signature, request_id, client_id, subject, organisation_id, scopes, requested_at, expires_at, active, data)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		string(t.Kind), t.Signature, t.RequestID, t.ClientID, t.Subject, t.OrganisationID, jsonList(t.Scopes), micros(t.RequestedAt), micros(t.ExpiresAt), t.Active, t.Data)
+	return wrap("create token", err)
+}
+
+// GetToken implements [storage.Tokens].
+func (s *Store) GetToken(ctx context.Context, kind storage.TokenKind, sig string) (*storage.Token, error) {
+	var t storage.Token
+	var k, scopes string
+	var req, exp int64
+	err := s.conn(ctx).QueryRowContext(ctx, s.sql(`SELECT kind, signature, request_id, client_id, subject, organisation_id, scopes, requested_at, expires_at, active, data
+		FROM {p}tokens WHERE kind = ? AND signature = ?`), string(kind), sig).
+		Scan(&k, &t.Signature, &t.RequestID, &t.ClientID, &t.Subject, &t.OrganisationID, &scopes, &req, &exp, &t.Active, &t.Data)
+	if err != nil {
+		return nil, wrap("get token", err)
+	}
+	t.Kind, t.RequestedAt, t.ExpiresAt = storage.TokenKind(k), fromMicros(req), fromMicros(exp)
+	if t.Scopes, err = parseList(scopes); err != nil {
+		return nil, wrap("get token", err)
+	}
+	return &t, nil
+}
+
+// DeleteToken implements [storage.Tokens].
+func (s *Store) DeleteToken(ctx context.Context, kind storage.TokenKind, sig string) error {
+	res, err := s.conn(ctx).ExecContext(ctx, s.sql(`DELETE FROM {p}tokens WHERE kind = ? AND signature = ?`), string(kind), sig)
+	return mustAffect("delete token", res, err)
+}
+
+// DeactivateToken implements [storage.Tokens]. The update is conditional on
+// the token being active, so of two racing calls one changes nothing and
+// gets storage.ErrNotFound.
+func (s *Store) DeactivateToken(ctx context.Context, kind storage.TokenKind, sig string) error {
+	res, err := s.conn(ctx).ExecContext(ctx, s.sql(`UPDATE {p}tokens SET active = ? WHERE kind = ? AND signature = ? AND active = ?`), false, string(kind), sig, true)
+	return mustAffect("deactivate token", res, err)
+}
+
+func affected(op string, res interface{ RowsAffected() (int64, error) }, err error) (int, error) {
+	if err != nil {
+		return 0, wrap(op, err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), wrap(op, err)
+}
+
+// DeactivateTokensByRequest implements [storage.Tokens].
+func (s *Store) DeactivateTokensByRequest(ctx context.Context, kind storage.TokenKind, req string) (int, error) {
+	res, err := s.conn(ctx).ExecContext(ctx, s.sql(`UPDATE {p}tokens SET active = ? WHERE kind = ? AND request_id = ? AND active = ?`), false, string(kind), req, true)
+	return affected("deactivate tokens by request", res, err)
+}
+
+// DeleteTokensByRequest implements [storage.Tokens].
+func (s *Store) DeleteTokensByRequest(ctx context.Context, kind storage.TokenKind, req string) (int, error) {
+	res, err := s.conn(ctx).ExecContext(ctx, s.sql(`DELETE FROM {p}tokens WHERE kind = ? AND request_id = ?`), string(kind), req)
+	return affected("delete tokens by request", res, err)
+}
+
+// DeleteExpiredTokens implements [storage.Tokens].
+func (s *Store) DeleteExpiredTokens(ctx context.Context, before time.Time) (int, error) {
+	res, err := s.conn(ctx).ExecContext(ctx, s.sql(`DELETE FROM {p}tokens WHERE expires_at <> 0 AND expires_at < ?`), micros(before))
+	return affected("delete expired tokens", res, err)
+}
+
+// GetConsent implements [storage.Consents].
+func (s *Store) GetConsent(ctx context.Context, subject, clientID string) (*storage.Consent, error) {
+	c := storage.Consent{Subject: subject, ClientID: clientID}
+	var scopes string
+	var at int64
+	err := s.conn(ctx).QueryRowContext(ctx, s.sql(`SELECT scopes, granted_at FROM {p}consents WHERE subject = ? AND client_id = ?`), subject, clientID).Scan(&scopes, &at)
+	if err != nil {
+		return nil, wrap("get consent", err)
+	}
+	c.GrantedAt = fromMicros(at)
+	if c.Scopes, err = parseList(scopes); err != nil {
+		return nil, wrap("get consent", err)
+	}
+	return &c, nil
+}
+
+// SaveConsent implements [storage.Consents].
+func (s *Store) SaveConsent(ctx context.Context, c *storage.Consent) error {
+	_, err := s.conn(ctx).ExecContext(ctx, s.sql(`INSERT INTO {p}consents (subject, client_id, scopes, granted_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (subject, client_id) DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at`),
+		c.Subject, c.ClientID, jsonList(c.Scopes), micros(c.GrantedAt))
+	return wrap("save consent", err)
+}
+
+// DeleteConsent implements [storage.Consents].
+func (s *Store) DeleteConsent(ctx context.Context, subject, clientID string) error {
+	res, err := s.conn(ctx).ExecContext(ctx, s.sql(`DELETE FROM {p}consents WHERE subject = ? AND client_id = ?`), subject, clientID)
+	return mustAffect("delete consent", res, err)
+}

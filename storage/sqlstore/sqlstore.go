@@ -1,0 +1,526 @@
+// Package sqlstore is the SQL adapter of the storage interfaces, over
+// database/sql, with two dialects: SQLite through modernc.org/sqlite (pure
+// Go, no cgo: the embedded default) and PostgreSQL through
+// github.com/jackc/pgx/v5/stdlib.
+//
+// # Opening
+//
+//	s, err := sqlstore.Open(ctx, "sqlite:gatehouse.db", sqlstore.Config{})
+//	s, err := sqlstore.Open(ctx, "postgres://user@db/app", sqlstore.Config{TablePrefix: "auth_"})
+//	defer s.Close()
+//	err = s.Migrate(ctx) // versioned, embedded; applying twice is a no-op
+//
+// Or hand it a *sql.DB of your own with [New]. Every table name starts with
+// Config.TablePrefix (default "gatehouse_"), so the tables can live in an
+// application's existing database.
+//
+// # Concurrency
+//
+// Webhook claims are safe across processes: PostgreSQL claims with
+// SELECT … FOR UPDATE SKIP LOCKED; SQLite runs every transaction as
+// BEGIN IMMEDIATE (one writer at a time) with a busy timeout. Several
+// server instances must share PostgreSQL, not a SQLite file.
+//
+// # Transactions
+//
+// [Store.EnqueueTx] writes a webhook event inside the application's own
+// *sql.Tx, so an event is stored exactly when the change it reports
+// commits. [Store.InTx] runs several storage calls in one transaction.
+//
+// # Secrets at rest
+//
+// API keys, client secrets and passwords reach the store only as hashes.
+// Webhook signing secrets must be recoverable to sign: when
+// Config.EncryptionKey is set they are encrypted with AES-256-GCM before
+// they are written (and rows written without a key still read). Without a
+// key they are stored as given; set one in production.
+//
+// Times are stored as Unix microseconds (BIGINT), durations as
+// nanoseconds, lists as JSON text.
+package sqlstore
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"database/sql"
+	"embed"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"text/template"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	_ "modernc.org/sqlite"             // registers the "sqlite" driver
+
+	"github.com/gatehouse-go/gatehouse/storage"
+)
+
+// Dialect is the SQL flavour of the database.
+type Dialect int
+
+// The supported dialects.
+const (
+	SQLite Dialect = iota + 1
+	Postgres
+)
+
+// String returns "sqlite" or "postgres".
+func (d Dialect) String() string {
+	switch d {
+	case SQLite:
+		return "sqlite"
+	case Postgres:
+		return "postgres"
+	}
+	return "unknown"
+}
+
+// Config holds the optional settings of a Store. The zero value is valid.
+type Config struct {
+	// TablePrefix starts every table name. It must match
+	// [a-z_][a-z0-9_]{0,30}. Default: "gatehouse_".
+	TablePrefix string
+	// EncryptionKey, 32 bytes, encrypts webhook signing secrets at rest
+	// with AES-256-GCM. Default: none (secrets stored as given).
+	EncryptionKey []byte
+	// MaxOpenConns bounds the connection pool of a database opened by
+	// Open. Default: 20 for PostgreSQL, 8 for SQLite.
+	MaxOpenConns int
+}
+
+var prefixRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,30}$`)
+
+// Store implements [storage.Store] over database/sql. It is safe for
+// concurrent use.
+type Store struct {
+	db      *sql.DB
+	dialect Dialect
+	prefix  string
+	aead    cipher.AEAD
+	owned   bool
+
+	queries sync.Map // template → rendered SQL
+}
+
+var (
+	_ storage.Store = (*Store)(nil)
+	_ storage.Tx    = (*Store)(nil)
+)
+
+// Open opens the database named by dsn: "sqlite:PATH" (or "sqlite::memory:")
+// or a "postgres://" / "postgresql://" URL. It configures the connection
+// pool and, for SQLite, WAL mode, a busy timeout and immediate
+// transactions. Call [Store.Migrate] before use and [Store.Close] after.
+func Open(ctx context.Context, dsn string, cfg Config) (*Store, error) {
+	var (
+		db      *sql.DB
+		dialect Dialect
+		err     error
+	)
+	switch {
+	case strings.HasPrefix(dsn, "sqlite:"):
+		dialect = SQLite
+		path := strings.TrimPrefix(dsn, "sqlite:")
+		if path == "" {
+			return nil, errors.New("sqlstore: open: sqlite: needs a path (sqlite:gatehouse.db)")
+		}
+		q := url.Values{}
+		q.Add("_pragma", "busy_timeout(10000)")
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous(NORMAL)")
+		q.Add("_pragma", "foreign_keys(1)")
+		q.Set("_txlock", "immediate")
+		db, err = sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+		if err == nil {
+			db.SetMaxOpenConns(max(1, cmpOr(cfg.MaxOpenConns, 8)))
+			if path == ":memory:" {
+				db.SetMaxOpenConns(1) // every connection would be another database
+			}
+		}
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		dialect = Postgres
+		db, err = sql.Open("pgx", dsn)
+		if err == nil {
+			db.SetMaxOpenConns(cmpOr(cfg.MaxOpenConns, 20))
+			db.SetMaxIdleConns(cmpOr(cfg.MaxOpenConns, 20) / 2)
+			db.SetConnMaxLifetime(30 * time.Minute)
+			db.SetConnMaxIdleTime(5 * time.Minute)
+		}
+	default:
+		return nil, errors.New(`sqlstore: open: the database must be "sqlite:PATH" or a postgres:// URL`)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: open %s: %w", dialect, err)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("sqlstore: open %s: %w", dialect, err)
+	}
+	s, err := New(db, dialect, cfg)
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	s.owned = true
+	return s, nil
+}
+
+func cmpOr(v, def int) int {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
+// New returns a Store over db, a database of the given dialect that the
+// caller opened (and closes). For SQLite, open it with
+// "?_txlock=immediate&_pragma=busy_timeout(10000)" so concurrent writers
+// wait for each other instead of failing.
+func New(db *sql.DB, dialect Dialect, cfg Config) (*Store, error) {
+	if dialect != SQLite && dialect != Postgres {
+		return nil, errors.New("sqlstore: unknown dialect")
+	}
+	prefix := cfg.TablePrefix
+	if prefix == "" {
+		prefix = "gatehouse_"
+	}
+	if !prefixRE.MatchString(prefix) {
+		return nil, fmt.Errorf("sqlstore: TablePrefix %q must match %s", prefix, prefixRE)
+	}
+	s := &Store{db: db, dialect: dialect, prefix: prefix}
+	if cfg.EncryptionKey != nil {
+		if len(cfg.EncryptionKey) != 32 {
+			return nil, errors.New("sqlstore: EncryptionKey must be 32 bytes (AES-256)")
+		}
+		block, err := aes.NewCipher(cfg.EncryptionKey)
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: EncryptionKey: %w", err)
+		}
+		s.aead, err = cipher.NewGCM(block)
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: EncryptionKey: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// DB returns the underlying database handle.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// TablePrefix returns the prefix of the store's table names.
+func (s *Store) TablePrefix() string { return s.prefix }
+
+// Dialect returns the store's dialect.
+func (s *Store) Dialect() Dialect { return s.dialect }
+
+// Close closes the database if [Open] opened it; a database given to [New]
+// is left to its owner.
+func (s *Store) Close() error {
+	if s.owned {
+		return s.db.Close()
+	}
+	return nil
+}
+
+// ---- SQL rendering
+
+// sql renders a query template: {p} becomes the table prefix, and for
+// PostgreSQL each ? becomes $1, $2 …. Rendered queries are cached.
+func (s *Store) sql(q string) string {
+	if v, ok := s.queries.Load(q); ok {
+		return v.(string)
+	}
+	r := strings.ReplaceAll(q, "{p}", s.prefix)
+	if s.dialect == Postgres {
+		var b strings.Builder
+		n := 0
+		for i := 0; i < len(r); i++ {
+			if r[i] == '?' {
+				n++
+				b.WriteByte('$')
+				b.WriteString(strconv.Itoa(n))
+				continue
+			}
+			b.WriteByte(r[i])
+		}
+		r = b.String()
+	}
+	s.queries.Store(q, r)
+	return r
+}
+
+// ---- transactions
+
+type txKey struct{ s *Store }
+
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// conn returns the transaction carried by ctx, or the database.
+func (s *Store) conn(ctx context.Context) execer {
+	if tx, ok := ctx.Value(txKey{s}).(*sql.Tx); ok {
+		return tx
+	}
+	return s.db
+}
+
+// InTx implements [storage.Tx]: fn runs in one transaction, which commits
+// when fn returns nil. Nested calls join the outer transaction.
+func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
+	if _, ok := ctx.Value(txKey{s}).(*sql.Tx); ok {
+		return fn(ctx)
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlstore: begin: %w", err)
+	}
+	if err := fn(context.WithValue(ctx, txKey{s}, tx)); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlstore: commit: %w", err)
+	}
+	return nil
+}
+
+// WithTx returns a context whose storage calls run in tx, a transaction
+// the caller began on [Store.DB] and will commit.
+func (s *Store) WithTx(ctx context.Context, tx *sql.Tx) context.Context {
+	return context.WithValue(ctx, txKey{s}, tx)
+}
+
+// ---- migrations
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+type migration struct {
+	version int
+	name    string
+	body    string
+}
+
+func migrations() ([]migration, error) {
+	entries, err := fs.ReadDir(migrationFS, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	var out []migration
+	for _, e := range entries {
+		num, _, ok := strings.Cut(e.Name(), "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("sqlstore: migration %s: name must start with a number", e.Name())
+		}
+		b, err := migrationFS.ReadFile("migrations/" + e.Name())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, migration{version: v, name: e.Name(), body: string(b)})
+	}
+	slices.SortFunc(out, func(a, b migration) int { return a.version - b.version })
+	return out, nil
+}
+
+// Migrate applies the embedded schema migrations that the database has not
+// seen, in order, each in its own transaction, and records them in
+// {prefix}schema_migrations. Applying them again is a no-op. On PostgreSQL
+// an advisory lock keeps concurrent migrators (several instances starting
+// at once) from racing.
+func (s *Store) Migrate(ctx context.Context) error {
+	ms, err := migrations()
+	if err != nil {
+		return err
+	}
+	types := map[string]string{"P": s.prefix, "Bytes": "BLOB", "Bool": "INTEGER", "False": "0"}
+	if s.dialect == Postgres {
+		types = map[string]string{"P": s.prefix, "Bytes": "BYTEA", "Bool": "BOOLEAN", "False": "FALSE"}
+	}
+	for _, m := range ms {
+		var body strings.Builder
+		tmpl, err := template.New(m.name).Option("missingkey=error").Parse(m.body)
+		if err != nil {
+			return fmt.Errorf("sqlstore: migration %s: %w", m.name, err)
+		}
+		if err := tmpl.Execute(&body, types); err != nil {
+			return fmt.Errorf("sqlstore: migration %s: %w", m.name, err)
+		}
+		err = s.InTx(ctx, func(ctx context.Context) error {
+			c := s.conn(ctx)
+			if s.dialect == Postgres {
+				if _, err := c.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, "gatehouse-migrate:"+s.prefix); err != nil {
+					return err
+				}
+			}
+			if _, err := c.ExecContext(ctx, s.sql(`CREATE TABLE IF NOT EXISTS {p}schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`)); err != nil {
+				return err
+			}
+			var n int
+			if err := c.QueryRowContext(ctx, s.sql(`SELECT COUNT(*) FROM {p}schema_migrations WHERE version = ?`), m.version).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return nil
+			}
+			if _, err := c.ExecContext(ctx, body.String()); err != nil {
+				return err
+			}
+			_, err := c.ExecContext(ctx, s.sql(`INSERT INTO {p}schema_migrations (version, applied_at) VALUES (?, ?)`), m.version, micros(time.Now()))
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("sqlstore: migrate %s: %w", m.name, err)
+		}
+	}
+	return nil
+}
+
+// ---- errors
+
+// wrap names the operation and maps uniqueness violations to
+// storage.ErrConflict and sql.ErrNoRows to storage.ErrNotFound.
+func wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("sqlstore: %s: %w", op, storage.ErrNotFound)
+	case isUniqueViolation(err):
+		return fmt.Errorf("sqlstore: %s: %w", op, storage.ErrConflict)
+	}
+	return fmt.Errorf("sqlstore: %s: %w", op, err)
+}
+
+func isUniqueViolation(err error) bool {
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		return pg.Code == "23505"
+	}
+	var lite interface{ Code() int }
+	if errors.As(err, &lite) {
+		// SQLITE_CONSTRAINT_PRIMARYKEY (1555) and _UNIQUE (2067).
+		return lite.Code() == 1555 || lite.Code() == 2067
+	}
+	return false
+}
+
+// mustAffect turns "no row changed" into storage.ErrNotFound.
+func mustAffect(op string, res sql.Result, err error) error {
+	if err != nil {
+		return wrap(op, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return wrap(op, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("sqlstore: %s: %w", op, storage.ErrNotFound)
+	}
+	return nil
+}
+
+// ---- value encoding
+
+func micros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+func fromMicros(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(n).UTC()
+}
+
+func jsonList(v []string) string {
+	if len(v) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(v) // []string always marshals
+	return string(b)
+}
+
+func parseList(s string) ([]string, error) {
+	if s == "" || s == "[]" {
+		return nil, nil
+	}
+	var v []string
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		return nil, fmt.Errorf("corrupt list column: %w", err)
+	}
+	return v, nil
+}
+
+func jsonMap(m map[string]string) string {
+	if len(m) == 0 {
+		return "{}"
+	}
+	b, _ := json.Marshal(m) // map[string]string always marshals
+	return string(b)
+}
+
+func parseMap(s string) (map[string]string, error) {
+	if s == "" || s == "{}" {
+		return nil, nil
+	}
+	var m map[string]string
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		return nil, fmt.Errorf("corrupt map column: %w", err)
+	}
+	return m, nil
+}
+
+const encPrefix = "enc:v1:"
+
+// seal encrypts a webhook secret when a key is configured.
+func (s *Store) seal(plain string) string {
+	if s.aead == nil || plain == "" {
+		return plain
+	}
+	nonce := make([]byte, s.aead.NonceSize(), s.aead.NonceSize()+len(plain)+s.aead.Overhead())
+	_, _ = rand.Read(nonce) // never fails (Go 1.24+)
+	return encPrefix + base64.StdEncoding.EncodeToString(s.aead.Seal(nonce, nonce, []byte(plain), []byte(s.prefix)))
+}
+
+// open decrypts a value written by seal.
+func (s *Store) open(stored string) (string, error) {
+	if !strings.HasPrefix(stored, encPrefix) {
+		return stored, nil
+	}
+	if s.aead == nil {
+		return "", errors.New("webhook secret is encrypted but no EncryptionKey is configured")
+	}
+	raw, err := base64.StdEncoding.DecodeString(stored[len(encPrefix):])
+	if err != nil || len(raw) < s.aead.NonceSize() {
+		return "", errors.New("webhook secret: corrupt ciphertext")
+	}
+	plain, err := s.aead.Open(nil, raw[:s.aead.NonceSize()], raw[s.aead.NonceSize():], []byte(s.prefix))
+	if err != nil {
+		return "", errors.New("webhook secret: cannot decrypt (wrong EncryptionKey?)")
+	}
+	return string(plain), nil
+}
+
+func offsetLimit(p storage.Page) (int, int) {
+	return max(0, p.Offset), p.Size()
+}

@@ -1,0 +1,271 @@
+package sqlstore_test
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gatehouse-go/gatehouse/internal/testenv"
+	"github.com/gatehouse-go/gatehouse/storage"
+	"github.com/gatehouse-go/gatehouse/storage/sqlstore"
+	"github.com/gatehouse-go/gatehouse/storage/storagetest"
+)
+
+func openSQLite(t testing.TB, cfg sqlstore.Config) *sqlstore.Store {
+	t.Helper()
+	s, err := sqlstore.Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "gatehouse.db"), cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	require.NoError(t, s.Migrate(t.Context()))
+	return s
+}
+
+// openPostgres opens the test database with a table prefix of its own, and
+// drops the tables afterwards.
+func openPostgres(t testing.TB, cfg sqlstore.Config) *sqlstore.Store {
+	t.Helper()
+	dsn := testenv.Postgres(t)
+	if cfg.TablePrefix == "" {
+		cfg.TablePrefix = testenv.Name("t") + "_"
+	}
+	cfg.MaxOpenConns = 8
+	s, err := sqlstore.Open(t.Context(), dsn, cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		dropTables(t, s.DB(), cfg.TablePrefix)
+		_ = s.Close()
+	})
+	require.NoError(t, s.Migrate(t.Context()))
+	return s
+}
+
+func dropTables(t testing.TB, db *sql.DB, prefix string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rows, err := db.QueryContext(ctx, `SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND starts_with(tablename, $1)`, prefix)
+	if err != nil {
+		t.Logf("drop tables: %v", err)
+		return
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		_ = rows.Scan(&n)
+		names = append(names, `"`+n+`"`)
+	}
+	_ = rows.Close()
+	if len(names) > 0 {
+		if _, err := db.ExecContext(ctx, `DROP TABLE IF EXISTS `+strings.Join(names, ", ")); err != nil {
+			t.Logf("drop tables: %v", err)
+		}
+	}
+}
+
+func TestConformanceSQLite(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T) storage.Store { return openSQLite(t, sqlstore.Config{}) })
+}
+
+func TestConformancePostgres(t *testing.T) {
+	testenv.Postgres(t)
+	storagetest.Run(t, func(t *testing.T) storage.Store { return openPostgres(t, sqlstore.Config{}) })
+}
+
+func TestConformanceEncrypted(t *testing.T) {
+	key := []byte("0123456789abcdef0123456789abcdef")
+	storagetest.Run(t, func(t *testing.T) storage.Store {
+		return openSQLite(t, sqlstore.Config{EncryptionKey: key, TablePrefix: "enc_"})
+	})
+}
+
+type opener func(t testing.TB, cfg sqlstore.Config) *sqlstore.Store
+
+func dialects(t *testing.T, fn func(t *testing.T, open opener)) {
+	t.Run("sqlite", func(t *testing.T) { t.Parallel(); fn(t, openSQLite) })
+	t.Run("postgres", func(t *testing.T) { t.Parallel(); fn(t, openPostgres) })
+}
+
+func TestMigrateTwiceIsNoOp(t *testing.T) {
+	dialects(t, func(t *testing.T, open opener) {
+		s := open(t, sqlstore.Config{})
+		require.NoError(t, s.Migrate(t.Context()))
+		require.NoError(t, s.Migrate(t.Context()))
+		var n int
+		require.NoError(t, s.DB().QueryRowContext(t.Context(), strings.ReplaceAll(`SELECT COUNT(*) FROM PREFIXschema_migrations`, "PREFIX", s.TablePrefix())).Scan(&n))
+		assert.Equal(t, 1, n)
+	})
+}
+
+func TestConfigValidation(t *testing.T) {
+	t.Parallel()
+	for _, p := range []string{"Bad", "1x_", "a-b", "x; DROP TABLE y; --", strings.Repeat("a", 40)} {
+		_, err := sqlstore.New(&sql.DB{}, sqlstore.SQLite, sqlstore.Config{TablePrefix: p})
+		assert.Error(t, err, p)
+	}
+	_, err := sqlstore.New(&sql.DB{}, sqlstore.SQLite, sqlstore.Config{EncryptionKey: []byte("short")})
+	assert.Error(t, err)
+	_, err = sqlstore.New(&sql.DB{}, sqlstore.Dialect(9), sqlstore.Config{})
+	assert.Error(t, err)
+	_, err = sqlstore.Open(t.Context(), "mysql://x", sqlstore.Config{})
+	assert.ErrorContains(t, err, "sqlite:PATH")
+	_, err = sqlstore.Open(t.Context(), "sqlite:", sqlstore.Config{})
+	assert.Error(t, err)
+}
+
+func TestSecretsEncryptedAtRest(t *testing.T) {
+	dialects(t, func(t *testing.T, open opener) {
+		key := []byte("0123456789abcdef0123456789abcdef")
+		prefix := testenv.Name("enc") + "_"
+		s := open(t, sqlstore.Config{EncryptionKey: key, TablePrefix: prefix})
+		sub := &storage.Subscription{ID: storage.NewID(), OrganisationID: "org", Environment: "live", URL: "https://x.example",
+			Events: []string{"*"}, Secret: "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0", Enabled: true, CreatedAt: time.Now(), UpdatedAt: time.Now()}
+		require.NoError(t, s.CreateSubscription(t.Context(), sub))
+		var raw string
+		require.NoError(t, s.DB().QueryRowContext(t.Context(), `SELECT secret FROM `+prefix+`subscriptions`).Scan(&raw))
+		assert.True(t, strings.HasPrefix(raw, "enc:v1:"), raw)
+		assert.NotContains(t, raw, "c2VjcmV0")
+		got, err := s.GetSubscription(t.Context(), sub.ID)
+		require.NoError(t, err)
+		assert.Equal(t, sub.Secret, got.Secret)
+
+		// The same rows read with the wrong key, or none, fail clearly.
+		for _, k := range [][]byte{[]byte("fedcba9876543210fedcba9876543210"), nil} {
+			other, err := sqlstore.New(s.DB(), s.Dialect(), sqlstore.Config{EncryptionKey: k, TablePrefix: prefix})
+			require.NoError(t, err)
+			_, err = other.GetSubscription(t.Context(), sub.ID)
+			assert.Error(t, err)
+		}
+	})
+}
+
+func TestEnqueueTxFollowsTheApplicationsTransaction(t *testing.T) {
+	dialects(t, func(t *testing.T, open opener) {
+		s := open(t, sqlstore.Config{})
+		ctx := t.Context()
+		sub := &storage.Subscription{ID: storage.NewID(), OrganisationID: "org", Environment: "live", URL: "https://x.example",
+			Events: []string{"*"}, Secret: "whsec_x", Enabled: true, CreatedAt: time.Now(), UpdatedAt: time.Now()}
+		require.NoError(t, s.CreateSubscription(ctx, sub))
+
+		for _, commit := range []bool{false, true} {
+			tx, err := s.DB().BeginTx(ctx, nil)
+			require.NoError(t, err)
+			// The application's own write, then the event, in one transaction.
+			_, err = tx.ExecContext(ctx, rebind(s, `INSERT INTO `+s.TablePrefix()+`organisations (id, domain_prefix, name, plan, created_at) VALUES (?, ?, 'x', 'standard', 0)`),
+				storage.NewID(), testenv.Name("p"))
+			require.NoError(t, err)
+			ev := &storage.Event{ID: storage.NewID(), OrganisationID: "org", Environment: "live", Type: "booking.created", Payload: []byte(`{}`), CreatedAt: time.Now()}
+			require.NoError(t, s.EnqueueTx(ctx, tx, ev, []string{sub.ID}))
+			if commit {
+				require.NoError(t, tx.Commit())
+			} else {
+				require.NoError(t, tx.Rollback())
+			}
+			ds, err := s.ListDeliveries(ctx, sub.ID, storage.Page{})
+			require.NoError(t, err)
+			if commit {
+				assert.Len(t, ds, 1, "committed: the event is there")
+			} else {
+				assert.Len(t, ds, 0, "rolled back: no event")
+			}
+		}
+	})
+}
+
+func rebind(s *sqlstore.Store, q string) string {
+	if s.Dialect() == sqlstore.SQLite {
+		return q
+	}
+	n := 0
+	var b strings.Builder
+	for _, c := range q {
+		if c == '?' {
+			n++
+			b.WriteString("$")
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+func TestCancelledContext(t *testing.T) {
+	dialects(t, func(t *testing.T, open opener) {
+		s := open(t, sqlstore.Config{})
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		_, err := s.GetClient(ctx, "x")
+		require.Error(t, err)
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.Contains(t, err.Error(), "sqlstore: get client")
+	})
+}
+
+func TestInTxRollsBack(t *testing.T) {
+	dialects(t, func(t *testing.T, open opener) {
+		s := open(t, sqlstore.Config{})
+		id := storage.NewID()
+		err := s.InTx(t.Context(), func(ctx context.Context) error {
+			require.NoError(t, s.CreateOrganisation(ctx, &storage.Organisation{ID: id, DomainPrefix: testenv.Name("r"), CreatedAt: time.Now()}))
+			return assert.AnError
+		})
+		assert.ErrorIs(t, err, assert.AnError)
+		_, err = s.GetOrganisation(t.Context(), id)
+		assert.ErrorIs(t, err, storage.ErrNotFound)
+	})
+}
+
+func TestTwoStoresShareOutbox(t *testing.T) {
+	// Two Store values (as in two processes) over one PostgreSQL database
+	// claim concurrently: SKIP LOCKED keeps them from sharing a delivery.
+	dsn := testenv.Postgres(t)
+	prefix := testenv.Name("two") + "_"
+	a := openPostgres(t, sqlstore.Config{TablePrefix: prefix})
+	b, err := sqlstore.Open(t.Context(), dsn, sqlstore.Config{TablePrefix: prefix, MaxOpenConns: 4})
+	require.NoError(t, err)
+	defer b.Close()
+	ctx := t.Context()
+	now := time.Now()
+	const n = 200
+	for range n {
+		require.NoError(t, a.Enqueue(ctx, &storage.Event{ID: storage.NewID(), OrganisationID: "o", Environment: "live", Type: "x", Payload: []byte(`{}`), CreatedAt: now}, []string{"sub"}))
+	}
+	seen := make(chan string, n*2)
+	errs := make(chan error, 8)
+	for _, s := range []*sqlstore.Store{a, b, a, b} {
+		go func() {
+			for {
+				ds, err := s.ClaimDeliveries(ctx, "w", now, time.Hour, 7)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if len(ds) == 0 {
+					errs <- nil
+					return
+				}
+				for _, d := range ds {
+					seen <- d.ID
+				}
+			}
+		}()
+	}
+	for range 4 {
+		require.NoError(t, <-errs)
+	}
+	close(seen)
+	got := map[string]int{}
+	for id := range seen {
+		got[id]++
+	}
+	assert.Len(t, got, n)
+	for id, c := range got {
+		assert.Equal(t, 1, c, id)
+	}
+}
