@@ -1,0 +1,275 @@
+package ratelimit
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gatehouse-go/gatehouse"
+	"github.com/gatehouse-go/gatehouse/apierror"
+)
+
+// Header names.
+const (
+	HeaderLimit     = "X-RateLimit-Limit"
+	HeaderRemaining = "X-RateLimit-Remaining"
+	HeaderReset     = "X-RateLimit-Reset"
+	HeaderPolicy    = "RateLimit-Policy"
+	HeaderRateLimit = "RateLimit"
+)
+
+// The seed's tiers: 1000 requests an hour with bursts of at most 100 a
+// minute, and ten times that for enterprise accounts.
+var (
+	Standard   = MustPolicy("standard", "1000/h,100/m")
+	Enterprise = MustPolicy("enterprise", "10000/h,1000/m")
+)
+
+// Config holds the settings of a [Middleware]. The zero value limits every
+// principal by the Standard policy and anonymous requests by client IP.
+type Config struct {
+	// Tiers maps policy names to policies. A principal's RateLimitPolicy
+	// (as returned by Resolve) is looked up here first, then parsed as a
+	// policy string ("5000/h,500/m"). Default: "standard" and "enterprise".
+	Tiers map[string]Policy
+	// Default applies when the name is empty or unknown. Default: Standard.
+	Default *Policy
+	// Anonymous applies to requests with no principal, keyed by client IP
+	// (the token endpoint, for one). Default: Default.
+	Anonymous *Policy
+	// Resolve names the policy for a request: a tier name or a policy
+	// string. Default: the principal's RateLimitPolicy. An application
+	// returns the organisation's plan here when a key has no override.
+	Resolve func(r *http.Request, p *gatehouse.Principal) string
+	// Key names the counter a request counts against. Default: the
+	// principal's RateLimitKey (API key, or OAuth client and subject), or
+	// "ip:" and the client IP when anonymous.
+	Key func(r *http.Request, p *gatehouse.Principal) string
+	// Cost is how much a request counts (a batch endpoint may count each
+	// item). Default: 1. A cost below 1 is taken as 1.
+	Cost func(r *http.Request) int64
+	// TrustedProxies are the networks whose X-Forwarded-For is believed.
+	// Default: none; the client IP is the host of RemoteAddr.
+	TrustedProxies []netip.Prefix
+	// IETFHeaders also sends RateLimit-Policy and RateLimit (the IETF
+	// httpapi draft) describing every window.
+	IETFHeaders bool
+	// ErrorHandler writes refusals and failures. Default: apierror.Writer.
+	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
+	// Logger receives limiter failures. Default: silent.
+	Logger *slog.Logger
+}
+
+// Middleware enforces rate limits and sets the X-RateLimit-* headers on
+// every response. It is safe for concurrent use.
+type Middleware struct {
+	limiter Limiter
+	cfg     Config
+	parsed  sync.Map // policy string → Policy
+	onError func(w http.ResponseWriter, r *http.Request, err error)
+	log     *slog.Logger
+}
+
+// New returns a Middleware deciding with l.
+func New(l Limiter, cfg Config) (*Middleware, error) {
+	if l == nil {
+		return nil, errors.New("ratelimit: New needs a limiter")
+	}
+	if cfg.Tiers == nil {
+		cfg.Tiers = map[string]Policy{"standard": Standard, "enterprise": Enterprise}
+	}
+	for name, p := range cfg.Tiers {
+		if len(p.Windows) == 0 || len(p.Windows) > MaxWindows {
+			return nil, fmt.Errorf("ratelimit: tier %q needs 1 to %d windows", name, MaxWindows)
+		}
+	}
+	if cfg.Default == nil {
+		d := Standard
+		cfg.Default = &d
+	}
+	if cfg.Anonymous == nil {
+		cfg.Anonymous = cfg.Default
+	}
+	m := &Middleware{limiter: l, cfg: cfg, log: cfg.Logger}
+	if m.log == nil {
+		m.log = slog.New(slog.DiscardHandler)
+	}
+	m.onError = cfg.ErrorHandler
+	if m.onError == nil {
+		m.onError = apierror.Writer{Logger: cfg.Logger}.Write
+	}
+	return m, nil
+}
+
+// policy resolves a tier name or policy string.
+func (m *Middleware) policy(name string) Policy {
+	if name == "" {
+		return *m.cfg.Default
+	}
+	if p, ok := m.cfg.Tiers[name]; ok {
+		return p
+	}
+	if p, ok := m.parsed.Load(name); ok {
+		return p.(Policy)
+	}
+	p, err := ParsePolicy(name)
+	if err != nil {
+		m.log.Warn("unknown rate-limit policy; using the default", "policy", name, "err", err)
+		p = *m.cfg.Default
+	}
+	m.parsed.Store(name, p)
+	return p
+}
+
+// Check decides for r without writing anything.
+func (m *Middleware) Check(r *http.Request) (Result, error) {
+	p := gatehouse.FromContext(r.Context())
+	var pol Policy
+	var key string
+	switch {
+	case m.cfg.Key != nil:
+		key = m.cfg.Key(r, p)
+	case p != nil:
+		key = p.RateLimitKey()
+	default:
+		key = "ip:" + ClientIP(r, m.cfg.TrustedProxies)
+	}
+	switch {
+	case m.cfg.Resolve != nil:
+		pol = m.policy(m.cfg.Resolve(r, p))
+	case p != nil:
+		pol = m.policy(p.RateLimitPolicy)
+	default:
+		pol = *m.cfg.Anonymous
+	}
+	cost := int64(1)
+	if m.cfg.Cost != nil {
+		cost = max(1, m.cfg.Cost(r))
+	}
+	return m.limiter.Allow(r.Context(), key, pol, cost)
+}
+
+// Handler wraps next: it sets the headers, and answers 429 RATE_LIMITED
+// (with Retry-After and the window in the details) when the request is
+// refused, or 503 when the limiter fails and its failure mode says so.
+func (m *Middleware) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		res, err := m.Check(r)
+		if err != nil {
+			m.log.Error("rate limiter failed", "err", err)
+			m.onError(w, r, apierror.Unavailable(err))
+			return
+		}
+		m.setHeaders(w.Header(), &res)
+		if !res.Allowed {
+			m.onError(w, r, refusal(&res))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// RefusalDetails is the "details" object of a 429.
+type RefusalDetails struct {
+	// Window is the window that refused ("100/m").
+	Window    string `json:"window"`
+	Limit     int64  `json:"limit"`
+	Remaining int64  `json:"remaining"`
+	// Reset is when that window resets, in Unix seconds.
+	Reset int64 `json:"reset"`
+}
+
+func refusal(res *Result) error {
+	// Name the refusing window that resets last: waiting for it is enough.
+	var worst WindowResult
+	for _, w := range res.Windows[:res.N] {
+		if w.Used+res.Cost > w.Window.Limit && (worst.Reset.IsZero() || w.Reset.After(worst.Reset)) {
+			worst = w
+		}
+	}
+	secs := int64((res.RetryAfter + time.Second - 1) / time.Second)
+	return apierror.RateLimited(secs, RefusalDetails{Window: worst.Window.String(), Limit: worst.Window.Limit, Remaining: worst.Remaining(), Reset: resetUnix(worst.Reset)})
+}
+
+// resetUnix rounds a reset time up to whole Unix seconds.
+func resetUnix(t time.Time) int64 {
+	s := t.Unix()
+	if t.Nanosecond() > 0 {
+		s++
+	}
+	return s
+}
+
+func (m *Middleware) setHeaders(h http.Header, res *Result) {
+	if res.N == 0 {
+		return // a fail-open answer: nothing was counted
+	}
+	b := res.Binding()
+	h.Set(HeaderLimit, strconv.FormatInt(b.Window.Limit, 10))
+	h.Set(HeaderRemaining, strconv.FormatInt(b.Remaining(), 10))
+	h.Set(HeaderReset, strconv.FormatInt(resetUnix(b.Reset), 10))
+	if !m.cfg.IETFHeaders {
+		return
+	}
+	var pol, cur strings.Builder
+	now := time.Now()
+	for i, w := range res.Windows[:res.N] {
+		if i > 0 {
+			pol.WriteString(", ")
+			cur.WriteString(", ")
+		}
+		name := strconv.Quote(w.Window.String())
+		fmt.Fprintf(&pol, "%s;q=%d;w=%d", name, w.Window.Limit, int64(w.Window.Period/time.Second))
+		fmt.Fprintf(&cur, "%s;r=%d;t=%d", name, w.Remaining(), max(0, int64(w.Reset.Sub(now)+time.Second-1)/int64(time.Second)))
+	}
+	h.Set(HeaderPolicy, pol.String())
+	h.Set(HeaderRateLimit, cur.String())
+}
+
+// ClientIP returns the address a request came from: the host of RemoteAddr,
+// or, when RemoteAddr is in one of the trusted networks, the right-most
+// address of X-Forwarded-For that is not itself trusted.
+func ClientIP(r *http.Request, trusted []netip.Prefix) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	if len(trusted) == 0 || !isTrusted(host, trusted) {
+		return host
+	}
+	xff := r.Header.Values("X-Forwarded-For")
+	for i := len(xff) - 1; i >= 0; i-- {
+		parts := strings.Split(xff[i], ",")
+		for j := len(parts) - 1; j >= 0; j-- {
+			ip := strings.TrimSpace(parts[j])
+			if _, err := netip.ParseAddr(ip); err != nil {
+				return host // garbage: do not trust anything further left
+			}
+			if !isTrusted(ip, trusted) {
+				return ip
+			}
+		}
+	}
+	return host
+}
+
+func isTrusted(ip string, trusted []netip.Prefix) bool {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
