@@ -361,7 +361,7 @@ func TestAuthenticator(t *testing.T) {
 		if err != nil {
 			return nil, err
 		}
-		if tok == "oauth-token" {
+		if tok == "oauth-token" || tok == "gate_at_abc.def" {
 			return &gatehouse.Principal{Subject: "oauth-user", Method: gatehouse.MethodOAuthToken}, nil
 		}
 		return nil, gatehouse.ErrNoCredentials
@@ -385,6 +385,7 @@ func TestAuthenticator(t *testing.T) {
 		{"bearer", "Authorization", "Bearer " + live.Reveal(), 200, "", "api_key"},
 		{"x-api-key", "X-API-Key", live.Reveal(), 200, "", "api_key"},
 		{"oauth passes through", "Authorization", "Bearer oauth-token", 200, "", "oauth_token"},
+		{"prefixed oauth token passes through", "Authorization", "Bearer gate_at_abc.def", 200, "", "oauth_token"},
 		{"revoked", "Authorization", "Bearer " + revoked.Reveal(), 401, "REVOKED", ""},
 		{"malformed", "Authorization", "Bearer gate_live_xyz", 401, "MALFORMED", ""},
 		{"unknown", "Authorization", "Bearer gate_live_notakeynotakeynotakeynotakeynotakey1234", 401, "MALFORMED", ""},

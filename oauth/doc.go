@@ -1,0 +1,52 @@
+// Package oauth is an OAuth 2.0 authorization server and resource-server
+// authenticator built on github.com/ory/fosite, embeddable in a few lines:
+//
+//	p, err := oauth.New(store, oauth.Config{Issuer: "https://api.example.com", Secret: secret32})
+//	mux.Handle("/oauth/", p.Handler())
+//	mux.Handle("/.well-known/oauth-authorization-server", p.Handler())
+//	chain, _ := gatehouse.NewChain(gatehouse.ChainConfig{}, p.Authenticator(oauth.ResourceConfig{}))
+//
+// # Grants
+//
+// Authorization code with PKCE (S256 only; required for public clients),
+// implicit (response_type=token, the token in the redirect's fragment;
+// enabled per client — RFC 9700 discourages it, prefer the code flow),
+// resource-owner password with TidyHQ's domain_prefix naming the
+// organisation (required), client credentials, and refresh tokens, issued
+// to every client allowed the refresh_token grant without an offline
+// scope, rotated on use; reusing a rotated refresh token revokes the whole
+// grant. Revocation (RFC 7009), introspection (RFC 7662, authenticated
+// clients only, client_secret_basic or client_secret_post) and metadata
+// (RFC 8414).
+//
+// Users never implement a fosite interface: the provider adapts the
+// storage interfaces ([Store]) internally, with compile-time checks.
+//
+// # Sign-in and consent
+//
+// The authorize endpoint renders a sign-in page (organisation, email,
+// password) and a consent page listing each requested scope with its
+// catalog description; allow, deny (error=access_denied), and remembered
+// consent. Forms carry a CSRF token bound to a cookie and are wrapped in
+// http.CrossOriginProtection; pages send X-Frame-Options: DENY and
+// frame-ancestors 'none'. state is required (fosite: at least 8
+// characters) and returned on every redirect.
+//
+// # Secrets
+//
+// Client secrets are 256-bit random strings, hashed with SHA-256 (HMAC
+// with a pepper) — sub-microsecond, where fosite's bcrypt default costs
+// tens of milliseconds per token request — and bcrypt hashes from
+// elsewhere still verify. User passwords are argon2id. Failed sign-ins
+// are limited per account and per client address.
+//
+// # Tokens
+//
+// Tokens are opaque HMAC tokens with prefixes (gate_at_, gate_rt_,
+// gate_ac_) so secret scanners and the authenticator chain recognise them.
+// [ResourceAuthenticator] validates them with a bounded cache (CacheTTL,
+// 5 s by default): a revocation is honoured at once on the instance that
+// revoked, and within CacheTTL on others. Lifetimes: access 1 h, refresh
+// 30 days, codes 10 min; a client may override them, including access
+// tokens that do not expire ("expires_in": null, as TidyHQ's).
+package oauth

@@ -1,0 +1,607 @@
+package oauth_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/gatehouse-go/gatehouse"
+	"github.com/gatehouse-go/gatehouse/oauth"
+	"github.com/gatehouse-go/gatehouse/storage"
+	"github.com/gatehouse-go/gatehouse/storage/memory"
+)
+
+const redirect = "http://127.0.0.1:9999/callback"
+
+type env struct {
+	t        *testing.T
+	srv      *httptest.Server
+	p        *oauth.Provider
+	store    *memory.Store
+	org      *storage.Organisation
+	user     *storage.User
+	confID   string // confidential client
+	confSec  string
+	pubID    string // public client
+	ccID     string // client-credentials client
+	ccSec    string
+	foreverI string
+	foreverS string
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ctx := t.Context()
+	e := &env{t: t, store: memory.New()}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	issuer := "http://" + ln.Addr().String()
+	e.p, err = oauth.New(e.store, oauth.Config{Issuer: issuer, Secret: []byte("0123456789abcdef0123456789abcdef-test"),
+		PasswordParams: oauth.PasswordParams{Time: 1, Memory: 64, Threads: 1}, InsecureCookies: true})
+	require.NoError(t, err)
+	e.org = &storage.Organisation{ID: storage.NewID(), DomainPrefix: "demo", Name: "Demo", Plan: "standard", CreatedAt: time.Now()}
+	require.NoError(t, e.store.CreateOrganisation(ctx, e.org))
+	e.user, err = e.p.CreateUser(ctx, oauth.UserParams{OrganisationID: e.org.ID, Email: "ada@example.com", Password: "correct horse battery", FirstName: "Ada"})
+	require.NoError(t, err)
+
+	var c *storage.Client
+	e.confSec, c, err = e.p.RegisterClient(ctx, oauth.ClientParams{OrganisationID: e.org.ID, Name: "Booking App", RedirectURIs: []string{redirect},
+		Grants: []string{"authorization_code", "refresh_token", "implicit", "password"}, Scopes: []string{"bookings:read", "bookings:write", "customers:read"}})
+	require.NoError(t, err)
+	e.confID = c.ID
+	_, c, err = e.p.RegisterClient(ctx, oauth.ClientParams{OrganisationID: e.org.ID, Name: "SPA", RedirectURIs: []string{redirect}, Public: true,
+		Grants: []string{"authorization_code", "refresh_token"}, Scopes: []string{"bookings:read"}})
+	require.NoError(t, err)
+	e.pubID = c.ID
+	e.ccSec, c, err = e.p.RegisterClient(ctx, oauth.ClientParams{OrganisationID: e.org.ID, Name: "Backend", Grants: []string{"client_credentials"}, Scopes: []string{"staff:read", "staff:write"}})
+	require.NoError(t, err)
+	e.ccID = c.ID
+	e.foreverS, c, err = e.p.RegisterClient(ctx, oauth.ClientParams{OrganisationID: e.org.ID, Name: "Legacy", Grants: []string{"password"}, Scopes: []string{"bookings:read"}, AccessTokenLifetime: storage.NoExpiry})
+	require.NoError(t, err)
+	e.foreverI = c.ID
+
+	chain, err := gatehouse.NewChain(gatehouse.ChainConfig{}, e.p.Authenticator(oauth.ResourceConfig{AllowQueryToken: true}))
+	require.NoError(t, err)
+	mux := http.NewServeMux()
+	mux.Handle("/oauth/", e.p.Handler())
+	mux.Handle("/.well-known/", e.p.Handler())
+	mux.Handle("GET /v1/contacts/me", chain.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := gatehouse.FromContext(r.Context())
+		_ = json.NewEncoder(w).Encode(map[string]any{"sub": p.Subject, "org": p.Organisation, "client": p.ClientID, "scopes": p.Scopes})
+	})))
+	e.srv = httptest.NewUnstartedServer(mux)
+	e.srv.Listener = ln
+	e.srv.Start()
+	t.Cleanup(e.srv.Close)
+	return e
+}
+
+func (e *env) conf(id, secret string, scopes ...string) *oauth2.Config {
+	return &oauth2.Config{ClientID: id, ClientSecret: secret, RedirectURL: redirect, Scopes: scopes,
+		Endpoint: oauth2.Endpoint{AuthURL: e.srv.URL + "/oauth/authorize", TokenURL: e.srv.URL + "/oauth/token", AuthStyle: oauth2.AuthStyleInHeader}}
+}
+
+// me calls the protected API with a token.
+func (e *env) me(token string) (int, map[string]any) {
+	req, _ := http.NewRequest("GET", e.srv.URL+"/v1/contacts/me", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(e.t, err)
+	defer res.Body.Close()
+	var body map[string]any
+	_ = json.NewDecoder(res.Body).Decode(&body)
+	return res.StatusCode, body
+}
+
+func (e *env) post(path string, form url.Values, basicID, basicSecret string) (*http.Response, map[string]any) {
+	req, _ := http.NewRequest("POST", e.srv.URL+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if basicID != "" {
+		req.SetBasicAuth(url.QueryEscape(basicID), url.QueryEscape(basicSecret))
+	}
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(e.t, err)
+	defer res.Body.Close()
+	var body map[string]any
+	_ = json.NewDecoder(res.Body).Decode(&body)
+	return res, body
+}
+
+// browser is a cookie-jar HTTP client that stops at the client's redirect.
+type browser struct {
+	t *testing.T
+	c *http.Client
+}
+
+func newBrowser(t *testing.T) *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: t, c: &http.Client{Jar: jar, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		if strings.HasPrefix(req.URL.String(), redirect) {
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}}}
+}
+
+var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+var actionRE = regexp.MustCompile(`<form method="post" action="([^"]+)"`)
+
+func (b *browser) get(u string) (*http.Response, string) {
+	res, err := b.c.Get(u)
+	require.NoError(b.t, err)
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res, string(body)
+}
+
+// submit posts the page's form with fields.
+func (b *browser) submit(page, base string, fields url.Values) (*http.Response, string) {
+	m := csrfRE.FindStringSubmatch(page)
+	require.NotNil(b.t, m, "no csrf token in page: %s", page)
+	a := actionRE.FindStringSubmatch(page)
+	require.NotNil(b.t, a)
+	fields.Set("csrf", m[1])
+	action := html.UnescapeString(a[1])
+	req, _ := http.NewRequest("POST", base+action, strings.NewReader(fields.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", base)
+	res, err := b.c.Do(req)
+	require.NoError(b.t, err)
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res, string(body)
+}
+
+// authorize drives the real sign-in and consent pages and returns the
+// final redirect to the client.
+func (e *env) authorize(b *browser, authURL, decision string) *url.URL {
+	res, page := b.get(authURL)
+	if res.StatusCode == http.StatusOK && strings.Contains(page, `value="login"`) {
+		res, page = b.submit(page, e.srv.URL, url.Values{"action": {"login"}, "domain_prefix": {"demo"}, "email": {"ada@example.com"}, "password": {"correct horse battery"}})
+	}
+	if res.StatusCode == http.StatusOK && strings.Contains(page, "Allow") {
+		assert.Equal(e.t, "DENY", res.Header.Get("X-Frame-Options"))
+		assert.Contains(e.t, res.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'")
+		res, _ = b.submit(page, e.srv.URL, url.Values{"action": {decision}, "remember": {"on"}})
+	}
+	require.Equal(e.t, http.StatusSeeOther, res.StatusCode, "expected a redirect to the client")
+	loc, err := url.Parse(res.Header.Get("Location"))
+	require.NoError(e.t, err)
+	return loc
+}
+
+func TestMetadata(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	res, err := http.Get(e.srv.URL + "/.well-known/oauth-authorization-server")
+	require.NoError(t, err)
+	defer res.Body.Close()
+	var m oauth.Metadata
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&m))
+	assert.Equal(t, e.srv.URL, m.Issuer)
+	assert.Equal(t, e.srv.URL+"/oauth/token", m.TokenEndpoint)
+	assert.Equal(t, e.srv.URL+"/oauth/introspect", m.IntrospectionEndpoint)
+	assert.Equal(t, []string{"S256"}, m.CodeChallengeMethodsSupported)
+	assert.Contains(t, m.ScopesSupported, "bookings:read")
+	assert.Contains(t, m.GrantTypesSupported, "password")
+}
+
+func TestAuthorizationCodeWithPKCE(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	conf := e.conf(e.confID, e.confSec, "bookings:read", "customers:read")
+	verifier := oauth2.GenerateVerifier()
+	loc := e.authorize(newBrowser(t), conf.AuthCodeURL("state-123456", oauth2.S256ChallengeOption(verifier)), "allow")
+	assert.Equal(t, "state-123456", loc.Query().Get("state"), "state round-trips")
+	code := loc.Query().Get("code")
+	require.True(t, strings.HasPrefix(code, "gate_ac_"), loc.String())
+
+	// A wrong verifier fails; the right one works once.
+	_, err := conf.Exchange(ctx, code, oauth2.VerifierOption(oauth2.GenerateVerifier()))
+	assertOAuthError(t, err, "invalid_grant")
+
+	code2Loc := e.authorize(newBrowser(t), conf.AuthCodeURL("state-abcdefgh", oauth2.S256ChallengeOption(verifier)), "allow")
+	tok, err := conf.Exchange(ctx, code2Loc.Query().Get("code"), oauth2.VerifierOption(verifier))
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(tok.AccessToken, "gate_at_"))
+	assert.True(t, strings.HasPrefix(tok.RefreshToken, "gate_rt_"), "refresh token without an offline scope")
+	assert.Equal(t, "bookings:read customers:read", tok.Extra("scope"))
+	status, me := e.me(tok.AccessToken)
+	require.Equal(t, 200, status)
+	assert.Equal(t, e.user.ID, me["sub"])
+	assert.Equal(t, e.org.ID, me["org"])
+
+	// Replaying the code fails and revokes what it issued.
+	_, err = conf.Exchange(ctx, code2Loc.Query().Get("code"), oauth2.VerifierOption(verifier))
+	assertOAuthError(t, err, "invalid_grant")
+	_, err = conf.Exchange(ctx, code2Loc.Query().Get("code"), oauth2.VerifierOption(verifier))
+	assertOAuthError(t, err, "invalid_grant")
+	res, _ := e.post("/oauth/introspect", url.Values{"token": {tok.AccessToken}}, e.confID, e.confSec)
+	require.Equal(t, 200, res.StatusCode)
+
+	// Consent was remembered: the next authorization skips the page.
+	b := newBrowser(t)
+	first := e.authorize(b, conf.AuthCodeURL("state-remember1", oauth2.S256ChallengeOption(verifier)), "allow")
+	require.NotEmpty(t, first.Query().Get("code"))
+	res2, _ := b.get(conf.AuthCodeURL("state-remember2", oauth2.S256ChallengeOption(verifier)))
+	assert.Equal(t, http.StatusSeeOther, res2.StatusCode, "no consent page for scopes already granted")
+}
+
+func TestCodeReplayRevokesTokens(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	conf := e.conf(e.confID, e.confSec, "bookings:read")
+	verifier := oauth2.GenerateVerifier()
+	loc := e.authorize(newBrowser(t), conf.AuthCodeURL("state-replay1", oauth2.S256ChallengeOption(verifier)), "allow")
+	tok, err := conf.Exchange(t.Context(), loc.Query().Get("code"), oauth2.VerifierOption(verifier))
+	require.NoError(t, err)
+	status, _ := e.me(tok.AccessToken)
+	require.Equal(t, 200, status)
+	_, err = conf.Exchange(t.Context(), loc.Query().Get("code"), oauth2.VerifierOption(verifier))
+	assertOAuthError(t, err, "invalid_grant")
+	_, body := e.post("/oauth/introspect", url.Values{"token": {tok.AccessToken}}, e.confID, e.confSec)
+	assert.Equal(t, false, body["active"], "the replayed code's access token is revoked")
+}
+
+func TestPublicClientNeedsPKCE(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	conf := e.conf(e.pubID, "", "bookings:read")
+	res, _ := newBrowser(t).get(conf.AuthCodeURL("state-nopkce1"))
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	loc, _ := url.Parse(res.Header.Get("Location"))
+	assert.Equal(t, "invalid_request", loc.Query().Get("error"))
+	assert.Equal(t, "state-nopkce1", loc.Query().Get("state"))
+
+	// plain is refused.
+	res, _ = newBrowser(t).get(conf.AuthCodeURL("state-plain12", oauth2.SetAuthURLParam("code_challenge", strings.Repeat("a", 43)), oauth2.SetAuthURLParam("code_challenge_method", "plain")))
+	loc, _ = url.Parse(res.Header.Get("Location"))
+	assert.Equal(t, "invalid_request", loc.Query().Get("error"))
+
+	// With S256 the public client completes the flow without a secret.
+	verifier := oauth2.GenerateVerifier()
+	conf.Endpoint.AuthStyle = oauth2.AuthStyleInParams
+	ok := e.authorize(newBrowser(t), conf.AuthCodeURL("state-pkceok1", oauth2.S256ChallengeOption(verifier)), "allow")
+	tok, err := conf.Exchange(t.Context(), ok.Query().Get("code"), oauth2.VerifierOption(verifier))
+	require.NoError(t, err)
+	assert.NotEmpty(t, tok.AccessToken)
+}
+
+func TestAuthorizeErrors(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	conf := e.conf(e.confID, e.confSec, "bookings:read")
+	verifier := oauth2.GenerateVerifier()
+	base := conf.AuthCodeURL("state-errors1", oauth2.S256ChallengeOption(verifier))
+	for _, bad := range []string{"https://evil.example/callback", "http://127.0.0.1:9999/callback/../x", "http://127.0.0.1:9999/callbackx",
+		"http://attacker@127.0.0.1:9999/callback", "http://127.0.0.1:9999/callback#frag", "http://127.0.0.1:9999/"} {
+		u := strings.Replace(base, url.QueryEscape(redirect), url.QueryEscape(bad), 1)
+		res, _ := newBrowser(t).get(u)
+		assert.NotEqual(t, http.StatusSeeOther, res.StatusCode, "never redirect to an unregistered URI: %s", bad)
+		assert.NotContains(t, res.Header.Get("Location"), "evil")
+	}
+	// A scope beyond the client's.
+	res, _ := newBrowser(t).get(e.conf(e.confID, e.confSec, "payments:write").AuthCodeURL("state-scope12", oauth2.S256ChallengeOption(verifier)))
+	loc, _ := url.Parse(res.Header.Get("Location"))
+	assert.Equal(t, "invalid_scope", loc.Query().Get("error"))
+	assert.Equal(t, "state-scope12", loc.Query().Get("state"))
+	// Denied by the user.
+	denied := e.authorize(newBrowser(t), conf.AuthCodeURL("state-denied1", oauth2.S256ChallengeOption(verifier)), "deny")
+	assert.Equal(t, "access_denied", denied.Query().Get("error"))
+	assert.Equal(t, "state-denied1", denied.Query().Get("state"))
+	// A form posted without its CSRF token.
+	b := newBrowser(t)
+	_, page := b.get(base)
+	page = csrfRE.ReplaceAllString(page, `name="csrf" value="forged"`)
+	res, _ = b.submit(page, e.srv.URL, url.Values{"action": {"login"}, "domain_prefix": {"demo"}, "email": {"ada@example.com"}, "password": {"correct horse battery"}})
+	assert.Equal(t, http.StatusForbidden, res.StatusCode)
+	// A wrong password on the sign-in page.
+	_, page = b.get(base)
+	res, page = b.submit(page, e.srv.URL, url.Values{"action": {"login"}, "domain_prefix": {"demo"}, "email": {"ada@example.com"}, "password": {"wrong"}})
+	assert.Equal(t, http.StatusUnauthorized, res.StatusCode)
+	assert.Contains(t, page, "not right")
+	assert.NotContains(t, page, "wrong\"", "the password is never echoed")
+}
+
+func TestImplicit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	u := e.srv.URL + "/oauth/authorize?" + url.Values{"client_id": {e.confID}, "redirect_uri": {redirect}, "response_type": {"token"},
+		"state": {"state-implicit"}, "scope": {"bookings:read"}}.Encode()
+	loc := e.authorize(newBrowser(t), u, "allow")
+	frag, err := url.ParseQuery(loc.Fragment)
+	require.NoError(t, err)
+	assert.Empty(t, loc.Query().Get("access_token"), "never in the query")
+	assert.Equal(t, "state-implicit", frag.Get("state"))
+	assert.Equal(t, "bearer", strings.ToLower(frag.Get("token_type")))
+	status, _ := e.me(frag.Get("access_token"))
+	assert.Equal(t, 200, status)
+
+	// A client not allowed the implicit grant.
+	u = strings.Replace(u, e.confID, e.pubID, 1)
+	res, _ := newBrowser(t).get(u)
+	loc, _ = url.Parse(res.Header.Get("Location"))
+	assert.Contains(t, loc.String(), "error=unsupported_response_type")
+}
+
+func TestPasswordGrantWithDomainPrefix(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	form := func(prefix, user, pass string) url.Values {
+		f := url.Values{"grant_type": {"password"}, "client_id": {e.confID}, "client_secret": {e.confSec}, "username": {user}, "password": {pass}}
+		if prefix != "" {
+			f.Set("domain_prefix", prefix)
+		}
+		return f
+	}
+	res, body := e.post("/oauth/token", form("demo", "Ada@Example.com", "correct horse battery"), "", "")
+	require.Equal(t, 200, res.StatusCode, body)
+	assert.Equal(t, "no-store", res.Header.Get("Cache-Control"))
+	tok := body["access_token"].(string)
+	status, me := e.me(tok)
+	require.Equal(t, 200, status)
+	assert.Equal(t, e.user.ID, me["sub"])
+	assert.Equal(t, e.org.ID, me["org"])
+	assert.ElementsMatch(t, []any{"bookings:read", "bookings:write", "customers:read"}, me["scopes"], "no scope asked: the client's scopes")
+
+	cases := []struct {
+		name      string
+		f         url.Values
+		status    int
+		errorCode string
+	}{
+		{"missing domain_prefix", form("", "ada@example.com", "correct horse battery"), 400, "invalid_request"},
+		{"unknown domain_prefix", form("nope", "ada@example.com", "correct horse battery"), 400, "invalid_grant"},
+		{"wrong password", form("demo", "ada@example.com", "nope"), 400, "invalid_grant"},
+		{"unknown user", form("demo", "bob@example.com", "nope"), 400, "invalid_grant"},
+	}
+	for _, tc := range cases {
+		res, body := e.post("/oauth/token", tc.f, "", "")
+		assert.Equal(t, tc.status, res.StatusCode, tc.name)
+		assert.Equal(t, tc.errorCode, body["error"], tc.name)
+		assert.NotContains(t, fmt.Sprint(body), "correct horse", tc.name)
+	}
+	// A client not allowed the password grant.
+	_, body = e.post("/oauth/token", url.Values{"grant_type": {"password"}, "domain_prefix": {"demo"}, "username": {"ada@example.com"}, "password": {"correct horse battery"}}, e.ccID, e.ccSec)
+	assert.Equal(t, "unauthorized_client", body["error"])
+	// Brute force: after 10 failures for the account, 429 even with the right password.
+	for range 10 {
+		e.post("/oauth/token", form("demo", "ada@example.com", "guess"), "", "")
+	}
+	res, body = e.post("/oauth/token", form("demo", "ada@example.com", "correct horse battery"), "", "")
+	assert.Equal(t, 429, res.StatusCode)
+	assert.NotEmpty(t, res.Header.Get("Retry-After"))
+	assert.Equal(t, "invalid_request", body["error"])
+}
+
+func TestNonExpiringTokens(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	res, body := e.post("/oauth/token", url.Values{"grant_type": {"password"}, "domain_prefix": {"demo"}, "username": {"ada@example.com"},
+		"password": {"correct horse battery"}, "client_id": {e.foreverI}, "client_secret": {e.foreverS}}, "", "")
+	require.Equal(t, 200, res.StatusCode, body)
+	v, present := body["expires_in"]
+	assert.True(t, present)
+	assert.Nil(t, v, `"expires_in": null, as TidyHQ's tokens`)
+	assert.Nil(t, body["refresh_token"])
+	status, _ := e.me(body["access_token"].(string))
+	assert.Equal(t, 200, status)
+}
+
+func TestClientCredentials(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	cc := &clientcredentials.Config{ClientID: e.ccID, ClientSecret: e.ccSec, TokenURL: e.srv.URL + "/oauth/token", Scopes: []string{"staff:read"}}
+	tok, err := cc.Token(t.Context())
+	require.NoError(t, err)
+	assert.Empty(t, tok.RefreshToken)
+	status, me := e.me(tok.AccessToken)
+	require.Equal(t, 200, status)
+	assert.Equal(t, e.ccID, me["sub"])
+	assert.Equal(t, []any{"staff:read"}, me["scopes"])
+
+	// client_secret_post works too.
+	cc.AuthStyle = oauth2.AuthStyleInParams
+	_, err = cc.Token(t.Context())
+	require.NoError(t, err)
+
+	// Scopes beyond the client's; a wrong secret (Basic: WWW-Authenticate).
+	_, err = (&clientcredentials.Config{ClientID: e.ccID, ClientSecret: e.ccSec, TokenURL: cc.TokenURL, Scopes: []string{"payments:write"}}).Token(t.Context())
+	assertOAuthError(t, err, "invalid_scope")
+	res, body := e.post("/oauth/token", url.Values{"grant_type": {"client_credentials"}}, e.ccID, "wrong")
+	assert.Equal(t, 401, res.StatusCode)
+	assert.Equal(t, "invalid_client", body["error"])
+	assert.Equal(t, `Basic realm="oauth"`, res.Header.Get("WWW-Authenticate"))
+	// A grant the client may not use.
+	res, body = e.post("/oauth/token", url.Values{"grant_type": {"client_credentials"}}, e.confID, e.confSec)
+	assert.Equal(t, "unauthorized_client", body["error"], res.Status)
+}
+
+func TestRefreshRotationAndReuse(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	get := func() map[string]any {
+		_, body := e.post("/oauth/token", url.Values{"grant_type": {"password"}, "domain_prefix": {"demo"}, "username": {"ada@example.com"},
+			"password": {"correct horse battery"}, "scope": {"bookings:read"}}, e.confID, e.confSec)
+		return body
+	}
+	refresh := func(rt string) (int, map[string]any) {
+		res, body := e.post("/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, e.confID, e.confSec)
+		return res.StatusCode, body
+	}
+	first := get()
+	rt1 := first["refresh_token"].(string)
+	status, second := refresh(rt1)
+	require.Equal(t, 200, status, second)
+	rt2 := second["refresh_token"].(string)
+	assert.NotEqual(t, rt1, rt2, "rotated")
+	code, _ := e.me(first["access_token"].(string))
+	assert.Equal(t, 401, code, "the old access token went with the rotation")
+	code, _ = e.me(second["access_token"].(string))
+	assert.Equal(t, 200, code)
+
+	// Reuse of the rotated refresh token revokes the family.
+	status, body := refresh(rt1)
+	assert.Equal(t, 400, status)
+	assert.Equal(t, "invalid_grant", body["error"])
+	status, _ = refresh(rt2)
+	assert.NotEqual(t, 200, status, "the family is revoked")
+	code, _ = e.me(second["access_token"].(string))
+	assert.Equal(t, 401, code)
+}
+
+func TestRevocationAndIntrospection(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	_, body := e.post("/oauth/token", url.Values{"grant_type": {"password"}, "domain_prefix": {"demo"}, "username": {"ada@example.com"},
+		"password": {"correct horse battery"}}, e.confID, e.confSec)
+	at := body["access_token"].(string)
+
+	// Introspection: only authenticated clients; Basic and post.
+	res, body := e.post("/oauth/introspect", url.Values{"token": {at}}, "", "")
+	assert.Equal(t, 401, res.StatusCode)
+	assert.Equal(t, "invalid_client", body["error"])
+	res, body = e.post("/oauth/introspect", url.Values{"token": {at}}, e.ccID, e.ccSec)
+	require.Equal(t, 200, res.StatusCode)
+	assert.Equal(t, true, body["active"])
+	assert.Equal(t, e.user.ID, body["sub"])
+	assert.Equal(t, e.confID, body["client_id"])
+	res, body = e.post("/oauth/introspect", url.Values{"token": {at}, "client_id": {e.ccID}, "client_secret": {e.ccSec}}, "", "")
+	require.Equal(t, 200, res.StatusCode)
+	assert.Equal(t, true, body["active"])
+
+	// The token works (and is now cached), then is revoked: refused on the
+	// very next request.
+	code, _ := e.me(at)
+	require.Equal(t, 200, code)
+	res, _ = e.post("/oauth/revoke", url.Values{"token": {at}}, e.confID, e.confSec)
+	require.Equal(t, 200, res.StatusCode)
+	code, _ = e.me(at)
+	assert.Equal(t, 401, code)
+	_, body = e.post("/oauth/introspect", url.Values{"token": {at}}, e.ccID, e.ccSec)
+	assert.Equal(t, false, body["active"])
+	_, body = e.post("/oauth/introspect", url.Values{"token": {"gate_at_garbage.garbage"}}, e.ccID, e.ccSec)
+	assert.Equal(t, false, body["active"])
+	res, _ = e.post("/oauth/revoke", url.Values{"token": {at}}, e.confID, "wrong")
+	assert.Equal(t, 401, res.StatusCode)
+	assert.Equal(t, `Basic realm="oauth"`, res.Header.Get("WWW-Authenticate"))
+}
+
+func TestResourceAuthenticator(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	_, body := e.post("/oauth/token", url.Values{"grant_type": {"client_credentials"}}, e.ccID, e.ccSec)
+	at := body["access_token"].(string)
+	res, err := http.Get(e.srv.URL + "/v1/contacts/me?access_token=" + url.QueryEscape(at))
+	require.NoError(t, err)
+	res.Body.Close()
+	assert.Equal(t, 200, res.StatusCode, "TidyHQ's access_token query parameter, when enabled")
+	for _, tok := range []string{"gate_at_forged.signature", "gate_at_", "not-a-token"} {
+		code, _ := e.me(tok)
+		assert.Equal(t, 401, code, tok)
+	}
+}
+
+func TestSecretHasher(t *testing.T) {
+	t.Parallel()
+	h := oauth.SecretHasher{}
+	ctx := context.Background()
+	secret := oauth.GenerateSecret()
+	assert.Regexp(t, `^[A-Za-z0-9_-]{43}$`, secret)
+	hash, err := h.Hash(ctx, []byte(secret))
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(string(hash), "sha256$"))
+	assert.NoError(t, h.Compare(ctx, hash, []byte(secret)))
+	assert.Error(t, h.Compare(ctx, hash, []byte(secret+"x")))
+	bc, err := bcrypt.GenerateFromPassword([]byte("imported"), bcrypt.MinCost)
+	require.NoError(t, err)
+	assert.NoError(t, h.Compare(ctx, bc, []byte("imported")), "bcrypt hashes from elsewhere still verify")
+	assert.Error(t, h.Compare(ctx, bc, []byte("other")))
+	assert.Error(t, h.Compare(ctx, []byte("plaintext"), []byte("plaintext")), "a plaintext 'hash' never matches")
+	peppered, _ := oauth.SecretHasher{Pepper: []byte("pepper")}.Hash(ctx, []byte(secret))
+	assert.NotEqual(t, hash, peppered)
+}
+
+func TestPasswords(t *testing.T) {
+	t.Parallel()
+	hash, err := oauth.HashPassword("s3cret-pass", oauth.PasswordParams{Time: 1, Memory: 64, Threads: 1})
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(hash, "$argon2id$v=19$m=64,t=1,p=1$"))
+	assert.True(t, oauth.CheckPassword(hash, "s3cret-pass"))
+	assert.False(t, oauth.CheckPassword(hash, "s3cret-pasS"))
+	assert.False(t, oauth.CheckPassword("$argon2id$v=19$m=999999999,t=1,p=1$AA$AA", "x"), "absurd parameters are refused")
+	assert.False(t, oauth.CheckPassword("garbage", "x"))
+	_, err = oauth.HashPassword("", oauth.PasswordParams{})
+	assert.Error(t, err)
+}
+
+func TestConfigValidation(t *testing.T) {
+	t.Parallel()
+	s := memory.New()
+	for _, c := range []oauth.Config{{}, {Issuer: "ftp://x", Secret: make([]byte, 32)}, {Issuer: "https://x.example", Secret: []byte("short")}} {
+		_, err := oauth.New(s, c)
+		assert.Error(t, err)
+	}
+	p, err := oauth.New(s, oauth.Config{Issuer: "https://x.example", Secret: make([]byte, 32)})
+	require.NoError(t, err)
+	for _, cp := range []oauth.ClientParams{
+		{Name: "x"},
+		{OrganisationID: "o"},
+		{OrganisationID: "o", Name: "x"}, // code grant without redirect URI
+		{OrganisationID: "o", Name: "x", RedirectURIs: []string{"http://example.com/cb"}},
+		{OrganisationID: "o", Name: "x", RedirectURIs: []string{"https://example.com/cb#f"}},
+		{OrganisationID: "o", Name: "x", RedirectURIs: []string{"/relative"}},
+		{OrganisationID: "o", Name: "x", Grants: []string{"client_credentials"}, Scopes: []string{"nope:read"}},
+		{OrganisationID: "o", Name: "x", Grants: []string{"device_code"}},
+		{OrganisationID: "o", Name: "x", Grants: []string{"client_credentials"}, Public: true},
+	} {
+		_, _, err := p.RegisterClient(t.Context(), cp)
+		var fe *oauth.FieldError
+		assert.True(t, errors.As(err, &fe), "%+v: %v", cp, err)
+	}
+}
+
+func assertOAuthError(t *testing.T, err error, code string) {
+	t.Helper()
+	var re *oauth2.RetrieveError
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, code, re.ErrorCode)
+}
+
+func TestExpiredToken(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	secret, c, err := e.p.RegisterClient(t.Context(), oauth.ClientParams{OrganisationID: e.org.ID, Name: "Short", Grants: []string{"client_credentials"},
+		Scopes: []string{"staff:read"}, AccessTokenLifetime: time.Second})
+	require.NoError(t, err)
+	_, body := e.post("/oauth/token", url.Values{"grant_type": {"client_credentials"}}, c.ID, secret)
+	assert.LessOrEqual(t, body["expires_in"].(float64), 1.0)
+	at := body["access_token"].(string)
+	code, _ := e.me(at)
+	require.Equal(t, 200, code, "valid, and now cached")
+	time.Sleep(1100 * time.Millisecond)
+	code, resp := e.me(at)
+	assert.Equal(t, 401, code, "expired, even from the cache")
+	assert.Contains(t, fmt.Sprint(resp), "expired")
+	_, body = e.post("/oauth/introspect", url.Values{"token": {at}}, e.ccID, e.ccSec)
+	assert.Equal(t, false, body["active"])
+}

@@ -1,0 +1,306 @@
+package oauth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/handler/pkce"
+
+	"github.com/gatehouse-go/gatehouse/storage"
+)
+
+// Store is what the provider needs from storage. Every Gatehouse adapter
+// (storage/memory, storage/sqlstore) satisfies it; so does any
+// storage.Store.
+type Store interface {
+	storage.Clients
+	storage.Tokens
+	storage.Consents
+	storage.Users
+	storage.Organisations
+}
+
+// client adapts storage.Client to fosite.Client.
+type client struct {
+	c *storage.Client
+	// lifetimes for fosite.ClientWithCustomTokenLifespans.
+	access, refresh time.Duration
+}
+
+var (
+	_ fosite.Client                         = (*client)(nil)
+	_ fosite.ClientWithCustomTokenLifespans = (*client)(nil)
+)
+
+func (c *client) GetID() string                      { return c.c.ID }
+func (c *client) GetHashedSecret() []byte            { return []byte(c.c.SecretHash) }
+func (c *client) GetRedirectURIs() []string          { return c.c.RedirectURIs }
+func (c *client) GetGrantTypes() fosite.Arguments    { return c.c.GrantTypes }
+func (c *client) GetResponseTypes() fosite.Arguments { return c.c.ResponseTypes }
+func (c *client) GetScopes() fosite.Arguments        { return c.c.Scopes }
+func (c *client) IsPublic() bool                     { return c.c.Public }
+func (c *client) GetAudience() fosite.Arguments      { return nil }
+
+// GetEffectiveLifespan applies the client's own lifetimes.
+func (c *client) GetEffectiveLifespan(_ fosite.GrantType, tt fosite.TokenType, fallback time.Duration) time.Duration {
+	switch {
+	case tt == fosite.AccessToken && c.access != 0:
+		return c.access
+	case tt == fosite.RefreshToken && c.refresh != 0:
+		return c.refresh
+	}
+	return fallback
+}
+
+// noExpiryLifespan stands in for "never expires": fosite needs a duration.
+// The token endpoint reports such tokens with "expires_in": null.
+const noExpiryLifespan = 100 * 365 * 24 * time.Hour
+
+func adaptClient(c *storage.Client) *client {
+	a := &client{c: c, refresh: max(0, c.RefreshTokenLifetime)}
+	switch {
+	case c.AccessTokenLifetime == storage.NoExpiry:
+		a.access = noExpiryLifespan
+	case c.AccessTokenLifetime > 0:
+		a.access = c.AccessTokenLifetime
+	}
+	return a
+}
+
+// fositeStore adapts Store to every storage interface of fosite that the
+// composed handlers use. The compile-time assertions below are the point:
+// a missing method is a build error here, not a panic in compose.
+type fositeStore struct {
+	s        Store
+	password func(ctx context.Context, username, password string) (string, error)
+}
+
+var (
+	_ fosite.ClientManager                                = (*fositeStore)(nil)
+	_ oauth2.CoreStorage                                  = (*fositeStore)(nil)
+	_ oauth2.TokenRevocationStorage                       = (*fositeStore)(nil)
+	_ oauth2.ResourceOwnerPasswordCredentialsGrantStorage = (*fositeStore)(nil)
+	_ pkce.PKCERequestStorage                             = (*fositeStore)(nil)
+)
+
+// GetClient implements fosite.ClientManager.
+func (f *fositeStore) GetClient(ctx context.Context, id string) (fosite.Client, error) {
+	c, err := f.s.GetClient(ctx, id)
+	if err != nil {
+		return nil, fositeErr(err)
+	}
+	return adaptClient(c), nil
+}
+
+// ClientAssertionJWTValid implements fosite.ClientManager. JWT client
+// assertions are not enabled, so no JTI is ever known.
+func (f *fositeStore) ClientAssertionJWTValid(context.Context, string) error { return nil }
+
+// SetClientAssertionJWT implements fosite.ClientManager; see above.
+func (f *fositeStore) SetClientAssertionJWT(context.Context, string, time.Time) error {
+	return errors.New("oauth: JWT client assertions are not supported")
+}
+
+// fositeErr maps storage.ErrNotFound to fosite.ErrNotFound, which fosite's
+// handlers test for; other errors pass through (they become server_error).
+func fositeErr(err error) error {
+	if errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("%w (%v)", fosite.ErrNotFound, err)
+	}
+	return err
+}
+
+// stored is the serialised form of a fosite request.
+type stored struct {
+	ID                string          `json:"id"`
+	RequestedAt       time.Time       `json:"requested_at"`
+	ClientID          string          `json:"client_id"`
+	RequestedScope    []string        `json:"requested_scope"`
+	GrantedScope      []string        `json:"granted_scope"`
+	RequestedAudience []string        `json:"requested_audience,omitempty"`
+	GrantedAudience   []string        `json:"granted_audience,omitempty"`
+	Form              url.Values      `json:"form"`
+	Session           json.RawMessage `json:"session"`
+}
+
+func (f *fositeStore) create(ctx context.Context, kind storage.TokenKind, sig string, r fosite.Requester) error {
+	sess, _ := r.GetSession().(*Session)
+	if sess == nil {
+		return fmt.Errorf("oauth: unexpected session type %T", r.GetSession())
+	}
+	sessJSON, err := json.Marshal(sess)
+	if err != nil {
+		return err
+	}
+	form := url.Values{}
+	for k, v := range r.GetRequestForm() {
+		if k != "password" && k != "client_secret" {
+			form[k] = v
+		}
+	}
+	data, err := json.Marshal(stored{
+		ID: r.GetID(), RequestedAt: r.GetRequestedAt(), ClientID: r.GetClient().GetID(),
+		RequestedScope: r.GetRequestedScopes(), GrantedScope: r.GetGrantedScopes(),
+		RequestedAudience: r.GetRequestedAudience(), GrantedAudience: r.GetGrantedAudience(),
+		Form: form, Session: sessJSON,
+	})
+	if err != nil {
+		return err
+	}
+	var exp time.Time
+	switch kind {
+	case storage.KindAccessToken:
+		exp = sess.GetExpiresAt(fosite.AccessToken)
+	case storage.KindRefreshToken:
+		exp = sess.GetExpiresAt(fosite.RefreshToken)
+	case storage.KindAuthorizeCode, storage.KindPKCE:
+		exp = sess.GetExpiresAt(fosite.AuthorizeCode)
+	}
+	if !exp.IsZero() && time.Until(exp) > noExpiryLifespan/2 {
+		exp = time.Time{} // a non-expiring token
+	}
+	return f.s.CreateToken(ctx, &storage.Token{
+		Kind: kind, Signature: sig, RequestID: r.GetID(), ClientID: r.GetClient().GetID(),
+		Subject: sess.Subject, OrganisationID: sess.Organisation, Scopes: r.GetGrantedScopes(),
+		RequestedAt: r.GetRequestedAt(), ExpiresAt: exp, Active: true, Data: data,
+	})
+}
+
+// get loads a token and rebuilds its request around the prototype
+// session. For an inactive token it returns the request and inactiveErr,
+// as fosite's replay detection needs both.
+func (f *fositeStore) get(ctx context.Context, kind storage.TokenKind, sig string, proto fosite.Session, inactiveErr error) (fosite.Requester, error) {
+	t, err := f.s.GetToken(ctx, kind, sig)
+	if err != nil {
+		return nil, fositeErr(err)
+	}
+	var st stored
+	if err := json.Unmarshal(t.Data, &st); err != nil {
+		return nil, fmt.Errorf("oauth: corrupt stored request: %w", err)
+	}
+	sess, ok := proto.(*Session)
+	if !ok || sess == nil {
+		sess = &Session{}
+	}
+	if err := json.Unmarshal(st.Session, sess); err != nil {
+		return nil, fmt.Errorf("oauth: corrupt stored session: %w", err)
+	}
+	c, err := f.GetClient(ctx, st.ClientID)
+	if err != nil {
+		return nil, err
+	}
+	req := &fosite.Request{
+		ID: st.ID, RequestedAt: st.RequestedAt, Client: c,
+		RequestedScope: st.RequestedScope, GrantedScope: st.GrantedScope,
+		RequestedAudience: st.RequestedAudience, GrantedAudience: st.GrantedAudience,
+		Form: st.Form, Session: sess,
+	}
+	if !t.Active {
+		return req, inactiveErr
+	}
+	return req, nil
+}
+
+func (f *fositeStore) del(ctx context.Context, kind storage.TokenKind, sig string) error {
+	return fositeErr(f.s.DeleteToken(ctx, kind, sig))
+}
+
+// CreateAuthorizeCodeSession implements oauth2.AuthorizeCodeStorage.
+func (f *fositeStore) CreateAuthorizeCodeSession(ctx context.Context, code string, r fosite.Requester) error {
+	return f.create(ctx, storage.KindAuthorizeCode, code, r)
+}
+
+// GetAuthorizeCodeSession implements oauth2.AuthorizeCodeStorage: a used
+// code comes back with fosite.ErrInvalidatedAuthorizeCode, so fosite
+// revokes everything issued for it.
+func (f *fositeStore) GetAuthorizeCodeSession(ctx context.Context, code string, s fosite.Session) (fosite.Requester, error) {
+	return f.get(ctx, storage.KindAuthorizeCode, code, s, fosite.ErrInvalidatedAuthorizeCode)
+}
+
+// InvalidateAuthorizeCodeSession implements oauth2.AuthorizeCodeStorage,
+// atomically: of two concurrent exchanges of one code only one succeeds.
+func (f *fositeStore) InvalidateAuthorizeCodeSession(ctx context.Context, code string) error {
+	return fositeErr(f.s.DeactivateToken(ctx, storage.KindAuthorizeCode, code))
+}
+
+// CreateAccessTokenSession implements oauth2.AccessTokenStorage.
+func (f *fositeStore) CreateAccessTokenSession(ctx context.Context, sig string, r fosite.Requester) error {
+	return f.create(ctx, storage.KindAccessToken, sig, r)
+}
+
+// GetAccessTokenSession implements oauth2.AccessTokenStorage.
+func (f *fositeStore) GetAccessTokenSession(ctx context.Context, sig string, s fosite.Session) (fosite.Requester, error) {
+	return f.get(ctx, storage.KindAccessToken, sig, s, fosite.ErrInactiveToken)
+}
+
+// DeleteAccessTokenSession implements oauth2.AccessTokenStorage.
+func (f *fositeStore) DeleteAccessTokenSession(ctx context.Context, sig string) error {
+	return f.del(ctx, storage.KindAccessToken, sig)
+}
+
+// CreateRefreshTokenSession implements oauth2.RefreshTokenStorage.
+func (f *fositeStore) CreateRefreshTokenSession(ctx context.Context, sig, _ string, r fosite.Requester) error {
+	return f.create(ctx, storage.KindRefreshToken, sig, r)
+}
+
+// GetRefreshTokenSession implements oauth2.RefreshTokenStorage: a rotated
+// or revoked refresh token comes back with fosite.ErrInactiveToken, so its
+// reuse revokes the whole grant.
+func (f *fositeStore) GetRefreshTokenSession(ctx context.Context, sig string, s fosite.Session) (fosite.Requester, error) {
+	return f.get(ctx, storage.KindRefreshToken, sig, s, fosite.ErrInactiveToken)
+}
+
+// DeleteRefreshTokenSession implements oauth2.RefreshTokenStorage.
+func (f *fositeStore) DeleteRefreshTokenSession(ctx context.Context, sig string) error {
+	return f.del(ctx, storage.KindRefreshToken, sig)
+}
+
+// RotateRefreshToken implements oauth2.RefreshTokenStorage: the used
+// refresh token becomes inactive (conditionally: a concurrent rotation of
+// the same token fails instead of minting two families) and the grant's
+// access tokens are revoked.
+func (f *fositeStore) RotateRefreshToken(ctx context.Context, requestID, sig string) error {
+	if err := f.s.DeactivateToken(ctx, storage.KindRefreshToken, sig); err != nil {
+		return fositeErr(err)
+	}
+	_, err := f.s.DeleteTokensByRequest(ctx, storage.KindAccessToken, requestID)
+	return err
+}
+
+// RevokeRefreshToken implements oauth2.TokenRevocationStorage.
+func (f *fositeStore) RevokeRefreshToken(ctx context.Context, requestID string) error {
+	_, err := f.s.DeactivateTokensByRequest(ctx, storage.KindRefreshToken, requestID)
+	return err
+}
+
+// RevokeAccessToken implements oauth2.TokenRevocationStorage.
+func (f *fositeStore) RevokeAccessToken(ctx context.Context, requestID string) error {
+	_, err := f.s.DeleteTokensByRequest(ctx, storage.KindAccessToken, requestID)
+	return err
+}
+
+// CreatePKCERequestSession implements pkce.PKCERequestStorage.
+func (f *fositeStore) CreatePKCERequestSession(ctx context.Context, sig string, r fosite.Requester) error {
+	return f.create(ctx, storage.KindPKCE, sig, r)
+}
+
+// GetPKCERequestSession implements pkce.PKCERequestStorage.
+func (f *fositeStore) GetPKCERequestSession(ctx context.Context, sig string, s fosite.Session) (fosite.Requester, error) {
+	return f.get(ctx, storage.KindPKCE, sig, s, fosite.ErrNotFound)
+}
+
+// DeletePKCERequestSession implements pkce.PKCERequestStorage.
+func (f *fositeStore) DeletePKCERequestSession(ctx context.Context, sig string) error {
+	return f.del(ctx, storage.KindPKCE, sig)
+}
+
+// Authenticate implements the password grant's user check.
+func (f *fositeStore) Authenticate(ctx context.Context, username, password string) (string, error) {
+	return f.password(ctx, username, password)
+}

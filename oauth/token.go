@@ -1,0 +1,344 @@
+package oauth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/ory/fosite"
+
+	"github.com/gatehouse-go/gatehouse/ratelimit"
+	"github.com/gatehouse-go/gatehouse/storage"
+)
+
+// TokenHandler serves POST /oauth/token for every grant. Errors are in RFC
+// 6749 §5.2 form ({"error":"invalid_grant",…}), which OAuth clients parse,
+// never in the API envelope. invalid_client after HTTP Basic
+// authentication carries WWW-Authenticate: Basic.
+func (p *Provider) TokenHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			p.writeTokenError(w, r, nil, withStatus(fosite.ErrInvalidRequest.WithHint("The token endpoint accepts POST only."), http.StatusMethodNotAllowed))
+			return
+		}
+		if err := r.ParseForm(); err != nil {
+			p.writeTokenError(w, r, nil, fosite.ErrInvalidRequest.WithHint("The request body could not be parsed."))
+			return
+		}
+		ip := ratelimit.ClientIP(r, nil)
+		if r.PostForm.Get("grant_type") == GrantPassword {
+			prefix := r.PostForm.Get("domain_prefix")
+			if prefix == "" {
+				p.writeTokenError(w, r, nil, fosite.ErrInvalidRequest.WithHint("The domain_prefix parameter naming the organisation is required for the password grant."))
+				return
+			}
+			if wait := p.blocked(storage.NormalizePrefix(prefix)+"/"+storage.NormalizeEmail(r.PostForm.Get("username")), ip); wait > 0 {
+				w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+1)))
+				p.writeTokenError(w, r, nil, withStatus(fosite.ErrInvalidRequest.WithHint("Too many failed sign-in attempts; retry later."), http.StatusTooManyRequests))
+				return
+			}
+		}
+		if r.PostForm.Get("grant_type") == GrantRefreshToken {
+			// Whatever happens — rotation, or reuse detection revoking the
+			// whole grant — this grant's cached access tokens are stale.
+			sig := p.strat.RefreshTokenSignature(ctx, r.PostForm.Get("refresh_token"))
+			if t, err := p.store.GetToken(ctx, storage.KindRefreshToken, sig); err == nil {
+				defer p.tokens.dropRequest(t.RequestID)
+			}
+		}
+		sess := &Session{}
+		ctx = context.WithValue(ctx, clientIPKey{}, ip)
+		ar, err := p.fosite.NewAccessRequest(ctx, r, sess)
+		if err != nil {
+			p.writeTokenError(w, r, ar, err)
+			return
+		}
+		c, _ := ar.GetClient().(*client)
+		if ar.GetGrantTypes().ExactOne(GrantClientCredentials) {
+			s := ar.GetSession().(*Session)
+			s.Subject, s.Organisation = c.GetID(), c.c.OrganisationID
+		}
+		if ar.GetGrantTypes().ExactOne(GrantClientCredentials) || ar.GetGrantTypes().ExactOne(GrantPassword) {
+			grantRequested(ar, c)
+		}
+		resp, err := p.fosite.NewAccessResponse(ctx, ar)
+		if err != nil {
+			p.writeTokenError(w, r, ar, err)
+			return
+		}
+		body := resp.ToMap()
+		if rt, ok := body["refresh_token"].(string); ok && c != nil && !c.GetGrantTypes().Has(GrantRefreshToken) {
+			// fosite's password grant issues refresh tokens regardless of
+			// the client's grants: a client not allowed to refresh gets none.
+			delete(body, "refresh_token")
+			if err := p.store.DeleteToken(ctx, storage.KindRefreshToken, p.strat.RefreshTokenSignature(ctx, rt)); err != nil {
+				p.log.Error("deleting an unusable refresh token failed", "err", err)
+			}
+		}
+		if c != nil && c.c.AccessTokenLifetime == storage.NoExpiry {
+			body["expires_in"] = nil
+		}
+		if _, ok := body["refresh_token"]; !ok {
+			body["refresh_token"] = nil
+		}
+		w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Pragma", "no-cache")
+		_ = json.NewEncoder(w).Encode(body)
+	})
+}
+
+type clientIPKey struct{}
+
+// withStatus returns a copy of e answered with another HTTP status.
+func withStatus(e *fosite.RFC6749Error, status int) *fosite.RFC6749Error {
+	c := *e
+	c.CodeField = status
+	return &c
+}
+
+// grantRequested grants the requested scopes (fosite has checked them
+// against the client), or the client's own scopes when none were asked for
+// (TidyHQ's password grant sends no scope).
+func grantRequested(ar fosite.Requester, c *client) {
+	req := ar.GetRequestedScopes()
+	if len(req) == 0 && c != nil {
+		req = c.GetScopes()
+	}
+	for _, s := range req {
+		ar.GrantScope(s)
+	}
+}
+
+func (p *Provider) writeTokenError(w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
+	p.logFositeError(r, err)
+	if errors.Is(err, fosite.ErrInvalidClient) {
+		if _, _, basic := r.BasicAuth(); basic {
+			w.Header().Set("WWW-Authenticate", `Basic realm="oauth"`)
+		}
+	}
+	p.fosite.WriteAccessError(r.Context(), w, ar, err)
+}
+
+func (p *Provider) logFositeError(r *http.Request, err error) {
+	var rfc *fosite.RFC6749Error
+	if errors.As(err, &rfc) && rfc.CodeField < 500 {
+		p.log.Info("oauth request refused", "path", r.URL.Path, "error", rfc.ErrorField, "hint", rfc.HintField)
+		return
+	}
+	p.log.Error("oauth server error", "path", r.URL.Path, "err", err)
+}
+
+// blocked returns how long sign-ins for account or from ip must wait after
+// too many failures; zero when they may proceed.
+func (p *Provider) blocked(account, ip string) time.Duration {
+	var wait time.Duration
+	for _, c := range []struct {
+		key string
+		pol ratelimit.Policy
+	}{{"acct:" + account, *p.cfg.LoginAttempts}, {"ip:" + ip, *p.cfg.LoginAttemptsPerIP}} {
+		res := p.fails.AllowAt(c.key, c.pol, 0, time.Now())
+		for _, wr := range res.Windows[:res.N] {
+			if wr.Remaining() == 0 {
+				wait = max(wait, time.Until(wr.Reset))
+			}
+		}
+	}
+	return wait
+}
+
+func (p *Provider) recordFailure(account, ip string) {
+	now := time.Now()
+	p.fails.AllowAt("acct:"+account, *p.cfg.LoginAttempts, 1, now)
+	p.fails.AllowAt("ip:"+ip, *p.cfg.LoginAttemptsPerIP, 1, now)
+}
+
+// dummyHash is compared against when the user does not exist, so that an
+// unknown email costs the same time as a wrong password.
+var dummyHash, _ = HashPassword("gatehouse-dummy-password", DefaultPasswordParams)
+
+// verifyUser checks an email and password within an organisation named
+// by its domain prefix. Every failure is storage.ErrNotFound, whatever
+// was wrong, and is counted against the account and the address.
+func (p *Provider) verifyUser(ctx context.Context, prefix, email, password, ip string) (*storage.User, *storage.Organisation, error) {
+	account := storage.NormalizePrefix(prefix) + "/" + storage.NormalizeEmail(email)
+	fail := func(reason string) (*storage.User, *storage.Organisation, error) {
+		p.recordFailure(account, ip)
+		p.log.Warn("sign-in failed", "domain_prefix", storage.NormalizePrefix(prefix), "reason", reason, "ip", ip)
+		return nil, nil, storage.ErrNotFound
+	}
+	org, err := p.store.GetOrganisationByPrefix(ctx, prefix)
+	if errors.Is(err, storage.ErrNotFound) {
+		CheckPassword(dummyHash, password)
+		return fail("unknown organisation")
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	u, err := p.store.GetUserByEmail(ctx, org.ID, email)
+	if errors.Is(err, storage.ErrNotFound) {
+		CheckPassword(dummyHash, password)
+		return fail("unknown user")
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if !CheckPassword(u.PasswordHash, password) {
+		return fail("wrong password")
+	}
+	p.log.Info("sign-in", "user_id", u.ID, "organisation", org.ID, "ip", ip)
+	return u, org, nil
+}
+
+// checkPassword is fosite's password-grant hook. The organisation comes
+// from domain_prefix, read from the access request in the context.
+func (p *Provider) checkPassword(ctx context.Context, username, password string) (string, error) {
+	ar, ok := ctx.Value(fosite.AccessRequestContextKey).(fosite.AccessRequester)
+	if !ok {
+		return "", errors.New("oauth: password grant without an access request in the context")
+	}
+	ip, _ := ctx.Value(clientIPKey{}).(string)
+	u, org, err := p.verifyUser(ctx, ar.GetRequestForm().Get("domain_prefix"), username, password, ip)
+	if errors.Is(err, storage.ErrNotFound) {
+		return "", fosite.ErrNotFound
+	}
+	if err != nil {
+		return "", err
+	}
+	if s, ok := ar.GetSession().(*Session); ok {
+		s.Organisation, s.Username = org.ID, u.Email
+	}
+	return u.ID, nil
+}
+
+// RevokeHandler serves POST /oauth/revoke (RFC 7009). Clients authenticate
+// with client_secret_basic or client_secret_post. Revoking a refresh token
+// revokes its whole grant; either way the grant's cached access tokens are
+// dropped on this instance at once.
+func (p *Provider) RevokeHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		if r.Method == http.MethodPost && r.ParseForm() == nil {
+			if tok := r.PostForm.Get("token"); tok != "" {
+				if _, ar, err := p.fosite.IntrospectToken(ctx, tok, fosite.AccessToken, &Session{}); err == nil {
+					defer p.tokens.dropRequest(ar.GetID())
+				} else if _, ar, err := p.fosite.IntrospectToken(ctx, tok, fosite.RefreshToken, &Session{}); err == nil {
+					defer p.tokens.dropRequest(ar.GetID())
+				}
+			}
+		}
+		err := p.fosite.NewRevocationRequest(ctx, r)
+		if err != nil {
+			p.logFositeError(r, err)
+			if errors.Is(err, fosite.ErrInvalidClient) {
+				if _, _, basic := r.BasicAuth(); basic {
+					w.Header().Set("WWW-Authenticate", `Basic realm="oauth"`)
+				}
+			}
+		}
+		p.fosite.WriteRevocationResponse(ctx, w, err)
+	})
+}
+
+// IntrospectHandler serves POST /oauth/introspect (RFC 7662). Only
+// authenticated clients may introspect (client_secret_basic or
+// client_secret_post; fosite alone would also accept any bearer token and
+// only Basic), and a client may introspect only tokens of its own
+// organisation.
+func (p *Provider) IntrospectHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		w.Header().Set("Cache-Control", "no-store")
+		if r.Method != http.MethodPost || r.ParseForm() != nil {
+			p.writeTokenError(w, r, nil, fosite.ErrInvalidRequest.WithHint("POST a form with the token parameter."))
+			return
+		}
+		caller, err := p.authenticateClient(ctx, r)
+		if err != nil {
+			p.writeTokenError(w, r, nil, err)
+			return
+		}
+		tok := r.PostForm.Get("token")
+		if tok == "" {
+			p.writeTokenError(w, r, nil, fosite.ErrInvalidRequest.WithHint("The token parameter is required."))
+			return
+		}
+		out := map[string]any{"active": false}
+		use := fosite.AccessToken
+		if r.PostForm.Get("token_type_hint") == "refresh_token" {
+			use = fosite.RefreshToken
+		}
+		tu, ar, err := p.fosite.IntrospectToken(ctx, tok, use, &Session{})
+		if err == nil {
+			s, _ := ar.GetSession().(*Session)
+			if s != nil && s.Organisation == caller.c.OrganisationID {
+				out = map[string]any{
+					"active": true, "client_id": ar.GetClient().GetID(), "sub": s.Subject, "org": s.Organisation,
+					"scope": joinScopes(ar.GetGrantedScopes()), "iat": ar.GetRequestedAt().Unix(), "iss": p.cfg.Issuer,
+					"token_type": tokenTypeName(tu),
+				}
+				if s.Username != "" {
+					out["username"] = s.Username
+				}
+				if exp := s.GetExpiresAt(fosite.TokenType(tu)); !exp.IsZero() && time.Until(exp) < noExpiryLifespan/2 {
+					out["exp"] = exp.Unix()
+				}
+			}
+		}
+		w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+		_ = json.NewEncoder(w).Encode(out)
+	})
+}
+
+func tokenTypeName(tu fosite.TokenUse) string {
+	if tu == fosite.RefreshToken {
+		return "refresh_token"
+	}
+	return "access_token"
+}
+
+func joinScopes(s []string) string {
+	out := ""
+	for i, x := range s {
+		if i > 0 {
+			out += " "
+		}
+		out += x
+	}
+	return out
+}
+
+// authenticateClient checks client credentials from HTTP Basic or the form
+// body, for the endpoints where fosite does not.
+func (p *Provider) authenticateClient(ctx context.Context, r *http.Request) (*client, error) {
+	id, secret, basic := r.BasicAuth()
+	if basic {
+		var err1, err2 error
+		id, err1 = urlUnescape(id)
+		secret, err2 = urlUnescape(secret)
+		if err1 != nil || err2 != nil {
+			return nil, fosite.ErrInvalidRequest.WithHint("The client credentials could not be decoded.")
+		}
+	} else {
+		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+	}
+	if id == "" {
+		return nil, fosite.ErrInvalidClient.WithHint("Client authentication is required.")
+	}
+	sc, err := p.store.GetClient(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fosite.ErrInvalidClient.WithHint("Client authentication failed.")
+	}
+	if err != nil {
+		return nil, fosite.ErrServerError.WithWrap(err)
+	}
+	if sc.Public || p.hasher.Compare(ctx, []byte(sc.SecretHash), []byte(secret)) != nil {
+		return nil, fosite.ErrInvalidClient.WithHint("Client authentication failed.")
+	}
+	return adaptClient(sc), nil
+}
