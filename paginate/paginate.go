@@ -1,0 +1,236 @@
+// Package paginate reads pagination parameters and writes pagination
+// headers, as TidyHQ's API does: collections accept limit or per_page, and
+// offset or page, and answer with X-Pagination-Per-Page,
+// X-Pagination-Current-Page, X-Pagination-Total-Pages and
+// X-Pagination-Total-Entries, plus an RFC 8288 Link header.
+//
+// # Parameters
+//
+// [FromRequest] reads limit|per_page (default 25, at most 100) and
+// offset|page (page is 1-based). Bad values, both names of an alias pair,
+// or both offset and page are a 400 INVALID_REQUEST naming the parameter.
+//
+// An offset need not be a multiple of the page size: the rows served are
+// exactly offset … offset+limit-1, and X-Pagination-Current-Page is the
+// page that holds the first of them, floor(offset/limit)+1. The Link
+// header's prev and next move by exactly one page size from the offset
+// asked for, so a client walking the links never skips or repeats a row.
+//
+// # Totals
+//
+// When the total is unknown or too costly to count, pass -1: the two total
+// headers and rel="last" are left out rather than guessed, and rel="next"
+// is given while the page came back full.
+//
+// # Cursors
+//
+// For large or changing collections, [Cursors] encodes a keyset position
+// (created_at, id) into an opaque cursor, HMAC-signed and bound to the
+// query's filters and sort, and [Keyset] builds the SQL for it.
+package paginate
+
+import (
+	"math"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/gatehouse-go/gatehouse/apierror"
+)
+
+// Header names, exactly as the seed spells them.
+const (
+	HeaderPerPage      = "X-Pagination-Per-Page"
+	HeaderCurrentPage  = "X-Pagination-Current-Page"
+	HeaderTotalPages   = "X-Pagination-Total-Pages"
+	HeaderTotalEntries = "X-Pagination-Total-Entries"
+)
+
+// Options configures [FromRequest]. The zero value means default 25,
+// maximum 100, clamp.
+type Options struct {
+	// DefaultLimit is the page size when none is asked for. Default: 25.
+	DefaultLimit int
+	// MaxLimit is the largest page size. Default: 100.
+	MaxLimit int
+	// RejectOverMax answers 400 to a limit above MaxLimit instead of
+	// clamping it.
+	RejectOverMax bool
+}
+
+// Params is a parsed request for one page.
+type Params struct {
+	Limit  int
+	Offset int
+	// limitName and byPage remember how the client asked, so the Link
+	// header answers in the same terms.
+	limitName string
+	byPage    bool
+}
+
+// Page is the 1-based page that holds the first row served.
+func (p Params) Page() int { return p.Offset/p.Limit + 1 }
+
+// maxOffset bounds offsets so that offset+limit never overflows.
+const maxOffset = math.MaxInt32
+
+// FromRequest reads the pagination parameters of r.
+func FromRequest(r *http.Request, o Options) (Params, error) {
+	if o.DefaultLimit <= 0 {
+		o.DefaultLimit = 25
+	}
+	if o.MaxLimit <= 0 {
+		o.MaxLimit = 100
+	}
+	q := r.URL.Query()
+	p := Params{Limit: o.DefaultLimit, limitName: "limit"}
+
+	name, raw, err := one(q, "limit", "per_page")
+	if err != nil {
+		return Params{}, err
+	}
+	if name != "" {
+		p.limitName = name
+		n, err := strconv.Atoi(raw)
+		switch {
+		case err != nil:
+			return Params{}, apierror.InvalidParam(name, "must be a whole number")
+		case n < 1:
+			return Params{}, apierror.InvalidParam(name, "must be at least 1")
+		case n > o.MaxLimit && o.RejectOverMax:
+			return Params{}, apierror.InvalidParam(name, "must be at most "+strconv.Itoa(o.MaxLimit))
+		}
+		p.Limit = min(n, o.MaxLimit)
+	}
+
+	name, raw, err = one(q, "offset", "page")
+	if err != nil {
+		return Params{}, err
+	}
+	switch name {
+	case "offset":
+		n, err := strconv.Atoi(raw)
+		switch {
+		case err != nil:
+			return Params{}, apierror.InvalidParam("offset", "must be a whole number")
+		case n < 0:
+			return Params{}, apierror.InvalidParam("offset", "must not be negative")
+		case n > maxOffset:
+			return Params{}, apierror.InvalidParam("offset", "is too large")
+		}
+		p.Offset = n
+	case "page":
+		n, err := strconv.Atoi(raw)
+		switch {
+		case err != nil:
+			return Params{}, apierror.InvalidParam("page", "must be a whole number")
+		case n < 1:
+			return Params{}, apierror.InvalidParam("page", "must be at least 1 (pages count from 1)")
+		case n > maxOffset/p.Limit:
+			return Params{}, apierror.InvalidParam("page", "is too large")
+		}
+		p.Offset, p.byPage = (n-1)*p.Limit, true
+	}
+	return p, nil
+}
+
+// one returns which of two alias parameters was given and its value; both,
+// or either given twice, is an error.
+func one(q url.Values, a, b string) (string, string, error) {
+	va, vb := q[a], q[b]
+	switch {
+	case len(va) > 0 && len(vb) > 0:
+		return "", "", apierror.InvalidParam(b, "give either "+a+" or "+b+", not both")
+	case len(va) > 1:
+		return "", "", apierror.InvalidParam(a, "give it once")
+	case len(vb) > 1:
+		return "", "", apierror.InvalidParam(b, "give it once")
+	case len(va) == 1:
+		return a, strings.TrimSpace(va[0]), nil
+	case len(vb) == 1:
+		return b, strings.TrimSpace(vb[0]), nil
+	}
+	return "", "", nil
+}
+
+// SetHeaders writes the X-Pagination-* headers and the Link header for a
+// page of n rows out of total (-1 when unknown), and exposes them to
+// browsers through Access-Control-Expose-Headers. Links keep every other
+// query parameter of r and name the limit and position as r did.
+func SetHeaders(w http.ResponseWriter, r *http.Request, p Params, n, total int) {
+	h := w.Header()
+	h.Set(HeaderPerPage, strconv.Itoa(p.Limit))
+	h.Set(HeaderCurrentPage, strconv.Itoa(p.Page()))
+	expose := HeaderPerPage + ", " + HeaderCurrentPage + ", Link"
+	pages := 0
+	if total >= 0 {
+		pages = (total + p.Limit - 1) / p.Limit
+		h.Set(HeaderTotalPages, strconv.Itoa(pages))
+		h.Set(HeaderTotalEntries, strconv.Itoa(total))
+		expose += ", " + HeaderTotalPages + ", " + HeaderTotalEntries
+	}
+	h.Add("Access-Control-Expose-Headers", expose)
+
+	var links []string
+	add := func(rel string, offset int) {
+		links = append(links, "<"+p.link(r, offset)+`>; rel="`+rel+`"`)
+	}
+	add("first", 0)
+	if p.Offset > 0 {
+		add("prev", max(0, p.Offset-p.Limit))
+	}
+	if (total >= 0 && p.Offset+p.Limit < total) || (total < 0 && n >= p.Limit) {
+		add("next", p.Offset+p.Limit)
+	}
+	if total >= 0 {
+		add("last", max(0, pages-1)*p.Limit)
+	}
+	h.Set("Link", strings.Join(links, ", "))
+}
+
+// link is r's URL with the position set to offset.
+func (p Params) link(r *http.Request, offset int) string {
+	q := r.URL.Query()
+	for _, k := range []string{"limit", "per_page", "offset", "page"} {
+		q.Del(k)
+	}
+	q.Set(p.limitName, strconv.Itoa(p.Limit))
+	if p.byPage && offset%p.Limit == 0 {
+		q.Set("page", strconv.Itoa(offset/p.Limit+1))
+	} else {
+		q.Set("offset", strconv.Itoa(offset))
+	}
+	u := url.URL{Path: r.URL.Path, RawQuery: q.Encode()}
+	return u.String()
+}
+
+// Slice returns the page of items that p asks for (empty past the end).
+func Slice[T any](items []T, p Params) []T {
+	if p.Offset >= len(items) {
+		return []T{}
+	}
+	return items[p.Offset:min(len(items), p.Offset+p.Limit)]
+}
+
+// Placeholder styles of the SQL helpers.
+type Placeholder int
+
+// SQL placeholder styles: ? (SQLite, MySQL) and $n (PostgreSQL).
+const (
+	Question Placeholder = iota
+	Dollar
+)
+
+func (ph Placeholder) arg(n int) string {
+	if ph == Dollar {
+		return "$" + strconv.Itoa(n)
+	}
+	return "?"
+}
+
+// LimitOffset returns " LIMIT x OFFSET y" with placeholders numbered from
+// next (the first unused $n), and the two arguments.
+func (p Params) LimitOffset(ph Placeholder, next int) (string, []any) {
+	return " LIMIT " + ph.arg(next) + " OFFSET " + ph.arg(next+1), []any{p.Limit, p.Offset}
+}
