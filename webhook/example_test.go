@@ -1,0 +1,42 @@
+package webhook_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+
+	"github.com/gatehouse-go/gatehouse/storage/memory"
+	"github.com/gatehouse-go/gatehouse/webhook"
+)
+
+func Example() {
+	ctx := context.Background()
+	store := memory.New() // or a storage/sqlstore.Store, for durability
+	// Allow loopback only because the receiver below is on this machine.
+	guard := webhook.Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}
+
+	mgr, _ := webhook.New(store, webhook.Config{Events: []string{"booking.created", "payment.completed"}, Guard: guard})
+	secret := webhook.GenerateSecret() // or let Create generate one and show it once
+
+	// The subscriber's side: verify every request before handling it.
+	receiver := httptest.NewServer(webhook.Receiver{Secrets: []string{secret}}.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		fmt.Println("received", r.Header.Get("webhook-id") != "", string(body[:25]))
+	})))
+	defer receiver.Close()
+
+	_, err := mgr.Create(ctx, webhook.SubscriptionParams{OrganisationID: "acme", URL: receiver.URL, Events: []string{"booking.*"}, Secret: secret})
+	if err != nil {
+		panic(err)
+	}
+	_ = mgr.Enqueue(ctx, webhook.Event{OrganisationID: "acme", Type: "booking.created", Data: map[string]string{"id": "b1"}})
+	d, _ := webhook.NewDispatcher(store, mgr, webhook.DispatcherConfig{Guard: guard})
+	n, _ := d.RunOnce(ctx) // in a server: go d.Run(ctx)
+	fmt.Println("delivered", n)
+	// Output:
+	// received true {"type":"booking.created"
+	// delivered 1
+}

@@ -1,0 +1,173 @@
+package webhook
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-go/gatehouse/apierror"
+)
+
+// Standard Webhooks headers.
+const (
+	HeaderID        = "webhook-id"
+	HeaderTimestamp = "webhook-timestamp"
+	HeaderSignature = "webhook-signature"
+)
+
+// SecretPrefix starts every signing secret.
+const SecretPrefix = "whsec_"
+
+// GenerateSecret returns a new signing secret: "whsec_" and the base64 of
+// 32 random bytes.
+func GenerateSecret() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:]) // never fails (Go 1.24+)
+	return SecretPrefix + base64.StdEncoding.EncodeToString(b[:])
+}
+
+// ErrSecret is returned for a secret that is not "whsec_" and the base64
+// of 24 to 64 bytes.
+var ErrSecret = errors.New(`webhook: the secret must be "whsec_" followed by the base64 of 24 to 64 bytes`)
+
+// ParseSecret returns the key bytes of a "whsec_…" secret.
+func ParseSecret(s string) ([]byte, error) {
+	raw, ok := strings.CutPrefix(s, SecretPrefix)
+	if !ok {
+		return nil, ErrSecret
+	}
+	key, err := base64.StdEncoding.DecodeString(raw)
+	if err != nil || len(key) < 24 || len(key) > 64 {
+		return nil, ErrSecret
+	}
+	return key, nil
+}
+
+// Sign returns the webhook-signature value for a message: one
+// "v1,<base64 HMAC-SHA256 of id.timestamp.body>" per key, space-separated
+// (during a rotation both the new and the old secret sign).
+func Sign(id string, ts time.Time, body []byte, keys ...[]byte) string {
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString("v1,")
+		b.WriteString(base64.StdEncoding.EncodeToString(mac(k, id, ts.Unix(), body)))
+	}
+	return b.String()
+}
+
+func mac(key []byte, id string, ts int64, body []byte) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(id))
+	m.Write([]byte{'.'})
+	m.Write([]byte(strconv.FormatInt(ts, 10)))
+	m.Write([]byte{'.'})
+	m.Write(body)
+	return m.Sum(nil)
+}
+
+// Verification errors.
+var (
+	ErrMissingHeaders   = errors.New("webhook: missing webhook-id, webhook-timestamp or webhook-signature")
+	ErrBadTimestamp     = errors.New("webhook: webhook-timestamp is not a Unix time")
+	ErrTooOld           = errors.New("webhook: the message is older than the tolerance")
+	ErrTooNew           = errors.New("webhook: the message is dated in the future beyond the tolerance")
+	ErrNoValidSignature = errors.New("webhook: no signature matches")
+)
+
+// DefaultTolerance is how far webhook-timestamp may be from now.
+const DefaultTolerance = 5 * time.Minute
+
+// Verify checks a received message: the three headers are present, the
+// timestamp is within tolerance of now (DefaultTolerance when zero), and
+// one of the v1 signatures matches one of the secrets (compared in
+// constant time). It returns one of the errors above, naming what failed.
+func Verify(h http.Header, body []byte, now time.Time, tolerance time.Duration, secrets ...string) error {
+	id, tsRaw, sigs := h.Get(HeaderID), h.Get(HeaderTimestamp), h.Get(HeaderSignature)
+	if id == "" || tsRaw == "" || sigs == "" {
+		return ErrMissingHeaders
+	}
+	ts, err := strconv.ParseInt(tsRaw, 10, 64)
+	if err != nil {
+		return ErrBadTimestamp
+	}
+	if tolerance <= 0 {
+		tolerance = DefaultTolerance
+	}
+	switch at := time.Unix(ts, 0); {
+	case now.Sub(at) > tolerance:
+		return ErrTooOld
+	case at.Sub(now) > tolerance:
+		return ErrTooNew
+	}
+	for _, s := range secrets {
+		key, err := ParseSecret(s)
+		if err != nil {
+			return fmt.Errorf("webhook: verify: %w", err)
+		}
+		want := mac(key, id, ts, body)
+		for sig := range strings.SplitSeq(sigs, " ") {
+			v, enc, ok := strings.Cut(sig, ",")
+			if !ok || v != "v1" {
+				continue
+			}
+			got, err := base64.StdEncoding.DecodeString(enc)
+			if err == nil && hmac.Equal(got, want) {
+				return nil
+			}
+		}
+	}
+	return ErrNoValidSignature
+}
+
+// Receiver is middleware for services that consume webhooks: it verifies
+// each request's signature before next sees it, and answers 401 in the
+// error envelope, saying what failed, when it does not verify. The body is
+// read (up to MaxBytes) and restored for next. Safe for concurrent use.
+type Receiver struct {
+	// Secrets are accepted in turn (the current and, during a rotation,
+	// the previous one).
+	Secrets []string
+	// Tolerance bounds the age of a message. Default: 5 minutes.
+	Tolerance time.Duration
+	// MaxBytes limits the body. Default: 1 MiB.
+	MaxBytes int64
+	// Now returns the current time. Default: time.Now.
+	Now func() time.Time
+}
+
+// Handler wraps next.
+func (rc Receiver) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		limit := rc.MaxBytes
+		if limit <= 0 {
+			limit = 1 << 20
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+		if err != nil {
+			apierror.Write(w, r, err)
+			return
+		}
+		now := time.Now
+		if rc.Now != nil {
+			now = rc.Now
+		}
+		if err := Verify(r.Header, body, now(), rc.Tolerance, rc.Secrets...); err != nil {
+			apierror.Write(w, r, apierror.New(http.StatusUnauthorized, apierror.CodeUnauthorized, strings.TrimPrefix(err.Error(), "webhook: ")))
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		next.ServeHTTP(w, r)
+	})
+}

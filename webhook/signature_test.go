@@ -1,0 +1,159 @@
+package webhook_test
+
+import (
+	"encoding/base64"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gatehouse-go/gatehouse/internal/testenv"
+	"github.com/gatehouse-go/gatehouse/webhook"
+)
+
+func headers(id string, ts time.Time, sig string) http.Header {
+	h := http.Header{}
+	h.Set(webhook.HeaderID, id)
+	h.Set(webhook.HeaderTimestamp, strconv.FormatInt(ts.Unix(), 10))
+	h.Set(webhook.HeaderSignature, sig)
+	return h
+}
+
+func key(t *testing.T, s string) []byte {
+	k, err := webhook.ParseSecret(s)
+	require.NoError(t, err)
+	return k
+}
+
+func TestSignaturesInteroperateWithTheOfficialLibrary(t *testing.T) {
+	t.Parallel()
+	secret := webhook.GenerateSecret()
+	body := []byte(`{"type":"booking.created","timestamp":"2026-11-22T10:00:00Z","data":{"id":"b1"}}`)
+	now := time.Now()
+
+	// Ours verify with theirs.
+	sig := webhook.Sign("msg_1", now, body, key(t, secret))
+	wh, err := standardwebhooks.NewWebhook(secret)
+	require.NoError(t, err)
+	require.NoError(t, wh.Verify(body, headers("msg_1", now, sig)))
+
+	// Theirs verify with ours.
+	theirs, err := wh.Sign("msg_2", now, body)
+	require.NoError(t, err)
+	require.NoError(t, webhook.Verify(headers("msg_2", now, theirs), body, now, 0, secret))
+
+	// During a rotation both secrets sign; a receiver holding either verifies.
+	next := webhook.GenerateSecret()
+	both := webhook.Sign("msg_3", now, body, key(t, next), key(t, secret))
+	assert.Len(t, strings.Split(both, " "), 2)
+	require.NoError(t, wh.Verify(body, headers("msg_3", now, both)), "old secret")
+	wh2, _ := standardwebhooks.NewWebhook(next)
+	require.NoError(t, wh2.Verify(body, headers("msg_3", now, both)), "new secret")
+}
+
+func TestVerifyErrors(t *testing.T) {
+	t.Parallel()
+	secret := webhook.GenerateSecret()
+	body := []byte(`{"a":1}`)
+	now := time.Now()
+	good := webhook.Sign("m", now, body, key(t, secret))
+	cases := []struct {
+		name string
+		h    http.Header
+		body []byte
+		want error
+	}{
+		{"ok", headers("m", now, good), body, nil},
+		{"missing", http.Header{}, body, webhook.ErrMissingHeaders},
+		{"bad timestamp", func() http.Header { h := headers("m", now, good); h.Set(webhook.HeaderTimestamp, "soon"); return h }(), body, webhook.ErrBadTimestamp},
+		{"too old", headers("m", now.Add(-6*time.Minute), webhook.Sign("m", now.Add(-6*time.Minute), body, key(t, secret))), body, webhook.ErrTooOld},
+		{"too new", headers("m", now.Add(6*time.Minute), webhook.Sign("m", now.Add(6*time.Minute), body, key(t, secret))), body, webhook.ErrTooNew},
+		{"tampered body", headers("m", now, good), []byte(`{"a":2}`), webhook.ErrNoValidSignature},
+		{"other id", headers("n", now, good), body, webhook.ErrNoValidSignature},
+		{"other secret", headers("m", now, webhook.Sign("m", now, body, key(t, webhook.GenerateSecret()))), body, webhook.ErrNoValidSignature},
+		{"v2 only", headers("m", now, "v2,"+strings.TrimPrefix(good, "v1,")), body, webhook.ErrNoValidSignature},
+	}
+	for _, tc := range cases {
+		err := webhook.Verify(tc.h, tc.body, now, 0, secret)
+		if tc.want == nil {
+			assert.NoError(t, err, tc.name)
+		} else {
+			assert.ErrorIs(t, err, tc.want, tc.name)
+		}
+	}
+	for _, bad := range []string{"secret", "whsec_", "whsec_!!!", "whsec_" + base64.StdEncoding.EncodeToString(make([]byte, 10)), "whsec_" + base64.StdEncoding.EncodeToString(make([]byte, 65))} {
+		_, err := webhook.ParseSecret(bad)
+		assert.ErrorIs(t, err, webhook.ErrSecret, bad)
+	}
+}
+
+func TestReceiver(t *testing.T) {
+	t.Parallel()
+	old, cur := webhook.GenerateSecret(), webhook.GenerateSecret()
+	var got string
+	h := webhook.Receiver{Secrets: []string{cur, old}}.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b := make([]byte, 100)
+		n, _ := r.Body.Read(b)
+		got = string(b[:n])
+	}))
+	body := `{"type":"payment.completed"}`
+	now := time.Now()
+	for _, tc := range []struct {
+		sig    string
+		status int
+	}{{webhook.Sign("m", now, []byte(body), key(t, old)), 200}, {webhook.Sign("m", now, []byte(body), key(t, webhook.GenerateSecret())), 401}} {
+		req := httptest.NewRequest("POST", "/hooks", strings.NewReader(body))
+		req.Header = headers("m", now, tc.sig)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		assert.Equal(t, tc.status, rec.Code)
+		if tc.status == 401 {
+			assert.Contains(t, rec.Body.String(), "no signature matches")
+		}
+	}
+	assert.Equal(t, body, got, "the body reaches the handler intact")
+}
+
+// TestSignaturesVerifyWithNode runs the npm standardwebhooks package under
+// Node against a signature of ours. .ci/run installs the package in
+// .cache/npm; set GATEHOUSE_NODE_MODULES to use another copy.
+func TestSignaturesVerifyWithNode(t *testing.T) {
+	t.Parallel()
+	node, err := exec.LookPath("node")
+	modules := os.Getenv("GATEHOUSE_NODE_MODULES")
+	if modules == "" {
+		_, file, _, _ := runtime.Caller(0)
+		modules = filepath.Join(filepath.Dir(file), "..", ".cache", "npm", "node_modules")
+	}
+	if _, statErr := os.Stat(filepath.Join(modules, "standardwebhooks")); err != nil || statErr != nil {
+		if testenv.CI() {
+			t.Fatalf("node and the npm standardwebhooks package are required when CI=true (node: %v, package: %v)", err, statErr)
+		}
+		t.Skip("needs node and `npm install --prefix .cache/npm standardwebhooks`")
+	}
+	secret := webhook.GenerateSecret()
+	body := `{"type":"booking.created","data":{"id":"b1"}}`
+	now := time.Now()
+	sig := webhook.Sign("msg_node", now, []byte(body), key(t, secret))
+	script := `const { Webhook } = require("standardwebhooks");
+const [secret, id, ts, sig, body] = process.argv.slice(1);
+new Webhook(secret).verify(body, {"webhook-id": id, "webhook-timestamp": ts, "webhook-signature": sig});
+const bad = (() => { try { new Webhook(secret).verify(body + " ", {"webhook-id": id, "webhook-timestamp": ts, "webhook-signature": sig}); return false } catch (e) { return true } })();
+if (!bad) { throw new Error("tampered body accepted") }
+console.log("verified");`
+	cmd := exec.CommandContext(t.Context(), node, "-e", script, secret, "msg_node", strconv.FormatInt(now.Unix(), 10), sig, body)
+	cmd.Env = append(os.Environ(), "NODE_PATH="+modules)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, string(out))
+	assert.Equal(t, "verified", strings.TrimSpace(string(out)))
+}

@@ -1,0 +1,270 @@
+package webhook
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-go/gatehouse/apierror"
+	"github.com/gatehouse-go/gatehouse/storage"
+)
+
+// Store is what webhooks need from storage.
+type Store interface {
+	storage.Subscriptions
+	storage.Outbox
+}
+
+// TxEnqueuer is implemented by stores that can enqueue inside an
+// application's own SQL transaction (storage/sqlstore does).
+type TxEnqueuer interface {
+	EnqueueTx(ctx context.Context, tx *sql.Tx, e *storage.Event, subscriptionIDs []string) error
+}
+
+// EventDisabled is emitted to an organisation's other subscriptions when
+// an endpoint is disabled (410 Gone, or failing for too long).
+const EventDisabled = "webhook.disabled"
+
+// Config holds the settings of a [Manager].
+type Config struct {
+	// Events is the application's catalog of event types
+	// ("booking.created", …). Subscriptions may name these, or wildcards
+	// over them ("booking.*", "*"). Required.
+	Events []string
+	// Guard decides which addresses webhook URLs may reach.
+	Guard Guard
+	// RotationOverlap is how long the previous secret keeps signing after
+	// a rotation. Default: 24 h.
+	RotationOverlap time.Duration
+	// Logger receives subscription changes. Default: silent.
+	Logger *slog.Logger
+	// Now returns the current time. Default: time.Now.
+	Now func() time.Time
+}
+
+// Manager registers subscriptions and enqueues events. Safe for
+// concurrent use.
+type Manager struct {
+	store Store
+	cfg   Config
+	log   *slog.Logger
+}
+
+// New returns a Manager over store.
+func New(store Store, cfg Config) (*Manager, error) {
+	if store == nil {
+		return nil, errors.New("webhook: New needs a store")
+	}
+	if len(cfg.Events) == 0 {
+		return nil, errors.New("webhook: Config.Events must list the event types")
+	}
+	for _, e := range cfg.Events {
+		if !validType(e) {
+			return nil, fmt.Errorf("webhook: event type %q must be dot-separated lowercase words", e)
+		}
+	}
+	if !slices.Contains(cfg.Events, EventDisabled) {
+		cfg.Events = append(slices.Clone(cfg.Events), EventDisabled)
+	}
+	if cfg.RotationOverlap <= 0 {
+		cfg.RotationOverlap = 24 * time.Hour
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	m := &Manager{store: store, cfg: cfg, log: cfg.Logger}
+	if m.log == nil {
+		m.log = slog.New(slog.DiscardHandler)
+	}
+	return m, nil
+}
+
+func validType(t string) bool {
+	if t == "" || len(t) > 100 || strings.HasPrefix(t, ".") || strings.HasSuffix(t, ".") || strings.Contains(t, "..") {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// Matches reports whether a subscription pattern ("booking.created",
+// "booking.*", "*") covers an event type.
+func Matches(pattern, eventType string) bool {
+	if pattern == "*" || pattern == eventType {
+		return true
+	}
+	if p, ok := strings.CutSuffix(pattern, ".*"); ok {
+		return strings.HasPrefix(eventType, p+".")
+	}
+	return false
+}
+
+// SubscriptionParams describes a subscription: the seed's
+// {"url", "events", "secret"}, plus its owner.
+type SubscriptionParams struct {
+	OrganisationID string
+	Environment    string // "live" or "test"
+	URL            string
+	Events         []string
+	// Secret is optional: one is generated when empty.
+	Secret string
+}
+
+// Create validates and stores a subscription and returns it with its
+// secret (generated when none was given: show it once). Invalid fields are
+// a 422 naming each one.
+func (m *Manager) Create(ctx context.Context, p SubscriptionParams) (*storage.Subscription, error) {
+	var v apierror.Validation
+	if p.Environment == "" {
+		p.Environment = "live"
+	}
+	v.Check(p.Environment == "live" || p.Environment == "test", "environment", "must be live or test")
+	if err := m.cfg.Guard.CheckURL(ctx, p.URL); err != nil {
+		v.Add("url", strings.TrimPrefix(err.Error(), "webhook: "))
+	}
+	if v.Check(len(p.Events) > 0 && len(p.Events) <= 100, "events", "must list 1 to 100 event types") {
+		for _, e := range p.Events {
+			if !m.knownPattern(e) {
+				v.Add("events", fmt.Sprintf("%q is not a known event type or wildcard", e))
+			}
+		}
+	}
+	if p.Secret == "" {
+		p.Secret = GenerateSecret()
+	} else if _, err := ParseSecret(p.Secret); err != nil {
+		v.Add("secret", `must be "whsec_" followed by the base64 of 24 to 64 bytes`)
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	now := m.cfg.Now().UTC()
+	s := &storage.Subscription{ID: storage.NewID(), OrganisationID: p.OrganisationID, Environment: p.Environment, URL: p.URL,
+		Events: slices.Compact(slices.Sorted(slices.Values(p.Events))), Secret: p.Secret, Enabled: true, CreatedAt: now, UpdatedAt: now}
+	if err := m.store.CreateSubscription(ctx, s); err != nil {
+		return nil, fmt.Errorf("webhook: create subscription: %w", err)
+	}
+	m.log.Info("webhook subscription created", "subscription_id", s.ID, "organisation", s.OrganisationID)
+	return s, nil
+}
+
+func (m *Manager) knownPattern(p string) bool {
+	for _, e := range m.cfg.Events {
+		if Matches(p, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// RotateSecret gives a subscription a new secret (generated when empty);
+// the old one keeps signing beside it for Config.RotationOverlap.
+func (m *Manager) RotateSecret(ctx context.Context, id, secret string) (*storage.Subscription, error) {
+	if secret == "" {
+		secret = GenerateSecret()
+	} else if _, err := ParseSecret(secret); err != nil {
+		return nil, apierror.Unprocessable(apierror.FieldIssue{Field: "secret", Issue: `must be "whsec_" followed by the base64 of 24 to 64 bytes`})
+	}
+	s, err := m.store.GetSubscription(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("webhook: rotate secret: %w", err)
+	}
+	now := m.cfg.Now().UTC()
+	s.PreviousSecret, s.PreviousSecretExpiresAt, s.Secret, s.UpdatedAt = s.Secret, now.Add(m.cfg.RotationOverlap), secret, now
+	if err := m.store.UpdateSubscription(ctx, s); err != nil {
+		return nil, fmt.Errorf("webhook: rotate secret: %w", err)
+	}
+	return s, nil
+}
+
+// Event is something to deliver.
+type Event struct {
+	// ID is the event's id, which receivers see as webhook-id; generated
+	// when empty.
+	ID             string
+	OrganisationID string
+	Environment    string
+	Type           string
+	Data           any
+	// At defaults to now.
+	At time.Time
+}
+
+// payload is the JSON body receivers get.
+type payload struct {
+	Type      string `json:"type"`
+	Timestamp string `json:"timestamp"`
+	Data      any    `json:"data"`
+}
+
+func (m *Manager) prepare(ctx context.Context, e Event) (*storage.Event, []string, error) {
+	if !slices.Contains(m.cfg.Events, e.Type) {
+		return nil, nil, fmt.Errorf("webhook: unknown event type %q", e.Type)
+	}
+	if e.ID == "" {
+		e.ID = storage.NewID()
+	}
+	if e.At.IsZero() {
+		e.At = m.cfg.Now()
+	}
+	if e.Environment == "" {
+		e.Environment = "live"
+	}
+	body, err := json.Marshal(payload{Type: e.Type, Timestamp: e.At.UTC().Format(time.RFC3339), Data: e.Data})
+	if err != nil {
+		return nil, nil, fmt.Errorf("webhook: event data: %w", err)
+	}
+	subs, err := m.store.ListSubscriptions(ctx, e.OrganisationID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("webhook: enqueue: %w", err)
+	}
+	var ids []string
+	for _, s := range subs {
+		if !s.Enabled || s.Environment != e.Environment {
+			continue
+		}
+		for _, p := range s.Events {
+			if Matches(p, e.Type) {
+				ids = append(ids, s.ID)
+				break
+			}
+		}
+	}
+	return &storage.Event{ID: e.ID, OrganisationID: e.OrganisationID, Environment: e.Environment, Type: e.Type, Payload: body, CreatedAt: e.At.UTC()}, ids, nil
+}
+
+// Enqueue stores the event and a delivery for each enabled subscription of
+// its organisation and environment that matches its type. The dispatcher
+// sends them.
+func (m *Manager) Enqueue(ctx context.Context, e Event) error {
+	ev, ids, err := m.prepare(ctx, e)
+	if err != nil {
+		return err
+	}
+	return m.store.Enqueue(ctx, ev, ids)
+}
+
+// EnqueueTx enqueues inside tx, the application's own transaction: the
+// event exists exactly when tx commits. The store must implement
+// TxEnqueuer.
+func (m *Manager) EnqueueTx(ctx context.Context, tx *sql.Tx, e Event) error {
+	te, ok := m.store.(TxEnqueuer)
+	if !ok {
+		return errors.New("webhook: the store cannot enqueue in a SQL transaction")
+	}
+	ev, ids, err := m.prepare(ctx, e)
+	if err != nil {
+		return err
+	}
+	return te.EnqueueTx(ctx, tx, ev, ids)
+}
