@@ -1,23 +1,38 @@
-// Command server is Gatehouse's reference server: the API both seed
-// documents describe, served by the Gatehouse packages.
+// Command server is Gatehouse's reference server: the API that both seed
+// documents describe — OAuth 2.0, API keys, scopes, rate limits,
+// pagination, the error envelope and signed webhooks — served by the
+// Gatehouse packages.
 //
-//	go run ./examples/server
+//	go run ./examples/server                       # 127.0.0.1:8080, SQLite in ./gatehouse.db
+//	go run ./examples/server -db postgres://… -redis redis://…
+//	go run ./examples/server admin org create --prefix acme --name "Acme Ltd"
 //
-// It listens on 127.0.0.1:8080 (flag -addr or GATEHOUSE_ADDR).
+// Every flag has a GATEHOUSE_* environment variable (GATEHOUSE_ADDR …).
 package main
 
 import (
 	"context"
+	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/gatehouse-go/gatehouse/ratelimit"
+	"github.com/gatehouse-go/gatehouse/storage/sqlstore"
+	"github.com/gatehouse-go/gatehouse/webhook"
 )
 
 func main() {
@@ -27,42 +42,157 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, args []string, stdout, stderr *os.File) error {
+type options struct {
+	addr, db, redis, issuer, tlsCert, tlsKey, webhookAllow string
+	insecureHTTP                                           bool
+}
+
+func envOr(key, def string) string {
+	if v, ok := os.LookupEnv(key); ok {
+		return v
+	}
+	return def
+}
+
+func commonFlags(fs *flag.FlagSet, o *options) {
+	fs.StringVar(&o.db, "db", envOr("GATEHOUSE_DB", "sqlite:gatehouse.db"), "database: sqlite:PATH or a postgres:// URL (GATEHOUSE_DB)")
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "admin" {
+		return runAdmin(ctx, args[1:], stdout, stderr)
+	}
+	var o options
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	addr := fs.String("addr", envOr("GATEHOUSE_ADDR", "127.0.0.1:8080"), "address to listen on")
+	commonFlags(fs, &o)
+	fs.StringVar(&o.addr, "addr", envOr("GATEHOUSE_ADDR", "127.0.0.1:8080"), "address to listen on (GATEHOUSE_ADDR)")
+	fs.StringVar(&o.redis, "redis", envOr("GATEHOUSE_REDIS", ""), "redis:// URL for rate limits shared across instances (GATEHOUSE_REDIS)")
+	fs.StringVar(&o.issuer, "issuer", envOr("GATEHOUSE_ISSUER", ""), "public base URL (GATEHOUSE_ISSUER); default http(s)://ADDR")
+	fs.StringVar(&o.tlsCert, "tls-cert", envOr("GATEHOUSE_TLS_CERT", ""), "TLS certificate file (GATEHOUSE_TLS_CERT)")
+	fs.StringVar(&o.tlsKey, "tls-key", envOr("GATEHOUSE_TLS_KEY", ""), "TLS key file (GATEHOUSE_TLS_KEY)")
+	fs.StringVar(&o.webhookAllow, "webhook-allow", envOr("GATEHOUSE_WEBHOOK_ALLOW", ""), "comma-separated CIDRs webhooks may reach despite the SSRF guard (GATEHOUSE_WEBHOOK_ALLOW)")
+	fs.BoolVar(&o.insecureHTTP, "insecure-http", envOr("GATEHOUSE_INSECURE_HTTP", "") == "true", "serve plain HTTP on a non-loopback address (GATEHOUSE_INSECURE_HTTP)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, nil))
-
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	ln, err := net.Listen("tcp", *addr)
+	useTLS := o.tlsCert != "" || o.tlsKey != ""
+	if useTLS && (o.tlsCert == "" || o.tlsKey == "") {
+		return errors.New("-tls-cert and -tls-key go together")
+	}
+	host, _, err := net.SplitHostPort(o.addr)
+	if err != nil {
+		return fmt.Errorf("-addr: %w", err)
+	}
+	if !useTLS && !o.insecureHTTP && !loopbackHost(host) {
+		return errors.New("HTTPS only: without -tls-cert/-tls-key the server listens on loopback addresses only; pass -insecure-http to serve plain HTTP elsewhere (behind a TLS proxy)")
+	}
+	guard, err := parseAllow(o.webhookAllow)
 	if err != nil {
 		return err
 	}
+
+	store, err := openStore(ctx, o.db)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	var limiter ratelimit.Limiter = ratelimit.NewMemory(ratelimit.MemoryConfig{})
+	if o.redis != "" {
+		opt, err := redis.ParseURL(o.redis)
+		if err != nil {
+			return fmt.Errorf("-redis: %w", err)
+		}
+		rc := redis.NewClient(opt)
+		defer rc.Close()
+		rl, err := ratelimit.NewRedis(rc, ratelimit.RedisConfig{})
+		if err != nil {
+			return err
+		}
+		limiter = ratelimit.NewFailover(rl, ratelimit.FailoverConfig{Logger: logger})
+	}
+
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return err
+	}
+	scheme := "http"
+	if useTLS {
+		scheme = "https"
+	}
+	base := scheme + "://" + ln.Addr().String()
+	if o.issuer == "" {
+		o.issuer = base
+	}
+	secret, err := serverSecret(ctx, store.DB(), store.Dialect(), os.Getenv("GATEHOUSE_SECRET"))
+	if err != nil {
+		return fmt.Errorf("token secret: %w", err)
+	}
+	a, err := newApp(ctx, store, appConfig{Issuer: o.issuer, Secret: secret, Limiter: limiter, WebhookAllow: guard, Logger: logger, Insecure: !useTLS})
+	if err != nil {
+		return err
+	}
+	if demo, err := a.seedDemo(ctx, o.issuer+"/callback"); err != nil {
+		return fmt.Errorf("demo data: %w", err)
+	} else if demo != nil {
+		demo.print(stdout, o.issuer)
+	}
+	h, err := a.handler()
+	if err != nil {
+		return err
+	}
+	if useTLS {
+		next := h
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+			next.ServeHTTP(w, r)
+		})
+	}
 	srv := &http.Server{
-		Handler:           newHandler(logger),
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12},
 	}
-	fmt.Fprintf(stdout, "gatehouse listening on http://%s\n", ln.Addr())
+
+	dispatchCtx, stopDispatch := context.WithCancel(context.Background())
+	dispatched := make(chan struct{})
+	go func() { _ = a.dispatch.Run(dispatchCtx); close(dispatched) }()
+
+	fmt.Fprintf(stdout, "gatehouse listening on %s\n", base)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if useTLS {
+			errc <- srv.ServeTLS(ln, o.tlsCert, o.tlsKey)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
 	select {
 	case err := <-errc:
+		stopDispatch()
 		return err
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
+	err = srv.Shutdown(shutdownCtx)
+	stopDispatch() // deliveries in flight finish
+	<-dispatched
+	if ferr := a.keys.Close(shutdownCtx); ferr != nil {
+		logger.Error("flushing key usage failed", "err", ferr)
+	}
+	if err != nil {
 		return err
 	}
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
@@ -71,9 +201,51 @@ func run(ctx context.Context, args []string, stdout, stderr *os.File) error {
 	return nil
 }
 
-func envOr(key, def string) string {
-	if v, ok := os.LookupEnv(key); ok {
-		return v
+func loopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
 	}
-	return def
+	a, err := netip.ParseAddr(h)
+	return err == nil && a.IsLoopback()
+}
+
+func parseAllow(s string) (webhook.Guard, error) {
+	var g webhook.Guard
+	for part := range strings.SplitSeq(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(part)
+		if err != nil {
+			return g, fmt.Errorf("-webhook-allow: %q is not a CIDR", part)
+		}
+		g.Allow = append(g.Allow, p)
+	}
+	return g, nil
+}
+
+func openStore(ctx context.Context, dsn string) (*sqlstore.Store, error) {
+	var key []byte
+	if k := os.Getenv("GATEHOUSE_ENCRYPTION_KEY"); k != "" {
+		key = []byte(k)
+		if len(key) != 32 {
+			return nil, errors.New("GATEHOUSE_ENCRYPTION_KEY must be 32 bytes")
+		}
+	}
+	s, err := sqlstore.Open(ctx, dsn, sqlstore.Config{EncryptionKey: key})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Migrate(ctx); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
 }

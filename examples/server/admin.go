@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-go/gatehouse"
+	"github.com/gatehouse-go/gatehouse/apikey"
+	"github.com/gatehouse-go/gatehouse/oauth"
+	"github.com/gatehouse-go/gatehouse/ratelimit"
+	"github.com/gatehouse-go/gatehouse/storage"
+)
+
+// list is a repeatable string flag.
+type list []string
+
+func (l *list) String() string     { return strings.Join(*l, ",") }
+func (l *list) Set(v string) error { *l = append(*l, v); return nil }
+
+const adminUsage = `usage:
+  server admin org create --prefix acme --name "Acme Ltd" [--plan standard|enterprise]
+  server admin user create --org acme --email ada@example.com --password '…' [--first-name Ada --last-name Lovelace]
+  server admin client create --org acme --name "Booking App" --redirect-uri URL [--redirect-uri URL …] --scopes "bookings:read" [--public] [--grants authorization_code,refresh_token]
+  server admin key create --org acme [--user ada@example.com] --name "CI" --scopes "bookings:read" [--env live|test] [--rate-limit "1000/h,100/m"] [--expires 720h]
+  server admin key revoke --id ID
+every command takes -db (default sqlite:gatehouse.db) and prints one JSON object`
+
+// runAdmin runs an admin subcommand and prints one JSON object.
+func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) < 2 {
+		return errors.New(adminUsage)
+	}
+	what := args[0] + " " + args[1]
+	fs := flag.NewFlagSet("admin "+what, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	commonFlags(fs, &o)
+	var (
+		prefix, name, plan, org, email, password, first, last, scopes, grants, user, env, rate, expires, id string
+		public                                                                                              bool
+		redirects                                                                                           list
+	)
+	fs.StringVar(&prefix, "prefix", "", "organisation domain prefix")
+	fs.StringVar(&name, "name", "", "name")
+	fs.StringVar(&plan, "plan", "standard", "plan: standard or enterprise")
+	fs.StringVar(&org, "org", "", "organisation domain prefix")
+	fs.StringVar(&email, "email", "", "user email")
+	fs.StringVar(&password, "password", "", "user password")
+	fs.StringVar(&first, "first-name", "", "first name")
+	fs.StringVar(&last, "last-name", "", "last name")
+	fs.StringVar(&scopes, "scopes", "", "space-separated scopes")
+	fs.StringVar(&grants, "grants", "authorization_code,refresh_token", "comma-separated grants")
+	fs.Var(&redirects, "redirect-uri", "redirect URI (repeatable)")
+	fs.BoolVar(&public, "public", false, "public client (no secret, PKCE)")
+	fs.StringVar(&user, "user", "", "email of the key's owner")
+	fs.StringVar(&env, "env", "test", "key environment: live or test")
+	fs.StringVar(&rate, "rate-limit", "", "key rate-limit override such as 1000/h,100/m")
+	fs.StringVar(&expires, "expires", "", "key lifetime such as 720h")
+	fs.StringVar(&id, "id", "", "key id")
+	if err := fs.Parse(args[2:]); err != nil {
+		return err
+	}
+	store, err := openStore(ctx, o.db)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	quiet := slog.New(slog.DiscardHandler)
+	a, err := newApp(ctx, store, appConfig{Issuer: "http://127.0.0.1", Secret: make([]byte, 32), Limiter: ratelimit.NewMemory(ratelimit.MemoryConfig{}), Logger: quiet})
+	if err != nil {
+		return err
+	}
+	defer a.keys.Close(ctx)
+	orgByPrefix := func() (*storage.Organisation, error) {
+		if org == "" {
+			return nil, errors.New("--org is required")
+		}
+		o, err := store.GetOrganisationByPrefix(ctx, org)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, fmt.Errorf("no organisation with domain prefix %q", org)
+		}
+		return o, err
+	}
+
+	switch what {
+	case "org create":
+		if prefix == "" || name == "" {
+			return errors.New("--prefix and --name are required")
+		}
+		if plan != "standard" && plan != "enterprise" {
+			return errors.New("--plan must be standard or enterprise")
+		}
+		o := &storage.Organisation{ID: storage.NewID(), DomainPrefix: prefix, Name: name, Plan: plan, CreatedAt: time.Now().UTC()}
+		if err := store.CreateOrganisation(ctx, o); err != nil {
+			if errors.Is(err, storage.ErrConflict) {
+				return fmt.Errorf("the domain prefix %q is taken", prefix)
+			}
+			return err
+		}
+		return printJSON(stdout, map[string]string{"id": o.ID, "domain_prefix": o.DomainPrefix, "name": o.Name, "plan": o.Plan})
+	case "user create":
+		o, err := orgByPrefix()
+		if err != nil {
+			return err
+		}
+		u, err := a.provider.CreateUser(ctx, oauth.UserParams{OrganisationID: o.ID, Email: email, Password: password, FirstName: first, LastName: last})
+		if err != nil {
+			return err
+		}
+		return printJSON(stdout, map[string]string{"id": u.ID, "email": u.Email, "organisation_id": o.ID})
+	case "client create":
+		o, err := orgByPrefix()
+		if err != nil {
+			return err
+		}
+		secret, c, err := a.provider.RegisterClient(ctx, oauth.ClientParams{OrganisationID: o.ID, Name: name, RedirectURIs: redirects,
+			Grants: strings.Split(grants, ","), Scopes: strings.Fields(scopes), Public: public})
+		if err != nil {
+			return err
+		}
+		out := map[string]any{"client_id": c.ID, "client_secret": secret}
+		if public {
+			out["client_secret"] = nil
+		}
+		return printJSON(stdout, out)
+	case "key create":
+		o, err := orgByPrefix()
+		if err != nil {
+			return err
+		}
+		p := apikey.CreateParams{OrganisationID: o.ID, Name: name, Scopes: strings.Fields(scopes), Environment: gatehouse.Environment(env), RateLimit: rate}
+		if rate != "" {
+			if _, err := ratelimit.ParsePolicy(rate); err != nil {
+				return err
+			}
+		}
+		if user != "" {
+			u, err := store.GetUserByEmail(ctx, o.ID, user)
+			if err != nil {
+				return fmt.Errorf("--user: no user %q in %s", user, org)
+			}
+			p.OwnerID = u.ID
+		}
+		if expires != "" {
+			d, err := time.ParseDuration(expires)
+			if err != nil || d <= 0 {
+				return errors.New("--expires must be a positive duration such as 720h")
+			}
+			p.ExpiresAt = time.Now().Add(d)
+		}
+		secret, k, err := a.keys.Create(ctx, p)
+		if err != nil {
+			return err
+		}
+		return printJSON(stdout, map[string]string{"id": k.ID, "key": secret.Reveal(), "display": k.Display, "environment": k.Environment})
+	case "key revoke":
+		if id == "" {
+			return errors.New("--id is required")
+		}
+		k, err := a.keys.Revoke(ctx, id)
+		if err != nil {
+			return err
+		}
+		return printJSON(stdout, map[string]string{"id": k.ID, "revoked_at": k.RevokedAt.Format(time.RFC3339)})
+	}
+	return errors.New(adminUsage)
+}

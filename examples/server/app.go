@@ -1,0 +1,524 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gatehouse-go/gatehouse"
+	"github.com/gatehouse-go/gatehouse/apierror"
+	"github.com/gatehouse-go/gatehouse/apikey"
+	"github.com/gatehouse-go/gatehouse/oauth"
+	"github.com/gatehouse-go/gatehouse/paginate"
+	"github.com/gatehouse-go/gatehouse/ratelimit"
+	"github.com/gatehouse-go/gatehouse/scope"
+	"github.com/gatehouse-go/gatehouse/storage"
+	"github.com/gatehouse-go/gatehouse/storage/sqlstore"
+	"github.com/gatehouse-go/gatehouse/webhook"
+)
+
+// The event catalog of the seed's API.
+var eventTypes = []string{"booking.created", "booking.updated", "booking.cancelled", "payment.completed", "payment.refunded",
+	"customer.created", "customer.updated", "staff.schedule_changed"}
+
+// catalog is the seed's nine scopes plus webhooks:read and webhooks:write.
+func catalog() *scope.Catalog {
+	c, err := scope.DefaultCatalog().With(
+		scope.Scope{Name: "webhooks:read", Description: "View webhook subscriptions and their deliveries"},
+		scope.Scope{Name: "webhooks:write", Description: "Create, delete and redeliver webhooks", Implies: []string{"webhooks:read"}},
+	)
+	if err != nil {
+		panic(err) // constant input
+	}
+	return c
+}
+
+// app holds every piece of the server.
+type app struct {
+	store    *sqlstore.Store
+	log      *slog.Logger
+	catalog  *scope.Catalog
+	keys     *apikey.Manager
+	provider *oauth.Provider
+	hooks    *webhook.Manager
+	dispatch *webhook.Dispatcher
+	records  *records
+	limiter  ratelimit.Limiter
+	decoder  apierror.Decoder
+
+	plans sync.Map // organisation id → plan name
+}
+
+type appConfig struct {
+	Issuer       string
+	Secret       []byte
+	Limiter      ratelimit.Limiter
+	WebhookAllow webhook.Guard
+	Logger       *slog.Logger
+	Insecure     bool
+}
+
+func newApp(ctx context.Context, s *sqlstore.Store, cfg appConfig) (*app, error) {
+	a := &app{store: s, log: cfg.Logger, catalog: catalog(), limiter: cfg.Limiter, decoder: apierror.Decoder{MaxBytes: 64 << 10}}
+	var err error
+	a.keys, err = apikey.New(s, apikey.Config{Catalog: a.catalog, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	a.provider, err = oauth.New(s, oauth.Config{Issuer: cfg.Issuer, Secret: cfg.Secret, Catalog: a.catalog, Logger: cfg.Logger, InsecureCookies: cfg.Insecure})
+	if err != nil {
+		return nil, err
+	}
+	a.hooks, err = webhook.New(s, webhook.Config{Events: eventTypes, Guard: cfg.WebhookAllow, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	a.dispatch, err = webhook.NewDispatcher(s, a.hooks, webhook.DispatcherConfig{Guard: cfg.WebhookAllow, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	a.records, err = newRecords(ctx, s, a.hooks)
+	return a, err
+}
+
+func (a *app) decode(w http.ResponseWriter, r *http.Request, dst any) error {
+	return a.decoder.Decode(w, r, dst)
+}
+
+// planOf returns an organisation's rate-limit plan, cached for a minute.
+func (a *app) planOf(ctx context.Context, org string) string {
+	type cached struct {
+		plan string
+		at   time.Time
+	}
+	if v, ok := a.plans.Load(org); ok && time.Since(v.(cached).at) < time.Minute {
+		return v.(cached).plan
+	}
+	o, err := a.store.GetOrganisation(ctx, org)
+	if err != nil {
+		return ""
+	}
+	a.plans.Store(org, cached{o.Plan, time.Now()})
+	return o.Plan
+}
+
+// handler builds the whole HTTP surface.
+func (a *app) handler() (http.Handler, error) {
+	chain, err := gatehouse.NewChain(gatehouse.ChainConfig{Logger: a.log}, a.keys, a.provider.Authenticator(oauth.ResourceConfig{AllowQueryToken: true}))
+	if err != nil {
+		return nil, err
+	}
+	apiLimits, err := ratelimit.New(a.limiter, ratelimit.Config{Logger: a.log, IETFHeaders: true,
+		Resolve: func(r *http.Request, p *gatehouse.Principal) string {
+			if p.RateLimitPolicy != "" {
+				return p.RateLimitPolicy // the key's own limit
+			}
+			return a.planOf(r.Context(), p.Organisation)
+		}})
+	if err != nil {
+		return nil, err
+	}
+	tokenPolicy := ratelimit.MustPolicy("token-endpoint", "60/m,600/h")
+	tokenLimits, err := ratelimit.New(a.limiter, ratelimit.Config{Logger: a.log, Anonymous: &tokenPolicy,
+		Key: func(r *http.Request, _ *gatehouse.Principal) string { return "token-ip:" + ratelimit.ClientIP(r, nil) }})
+	if err != nil {
+		return nil, err
+	}
+
+	need := func(scopes string, h http.HandlerFunc) http.Handler {
+		return scope.MustRequire(a.catalog, strings.Fields(scopes)...).Handler(h)
+	}
+	api := http.NewServeMux()
+	api.HandleFunc("GET /v1/contacts/me", a.me)
+	api.Handle("GET /v1/customers", need("customers:read", listOf(a, kindCustomer, decodeCustomer)))
+	api.Handle("POST /v1/customers", need("customers:write", a.createCustomer))
+	api.Handle("GET /v1/customers/{id}", need("customers:read", getOf(a, kindCustomer, "id", "customer_id", "Customer", decodeCustomer)))
+	api.Handle("PATCH /v1/customers/{id}", need("customers:write", a.updateCustomer))
+	api.Handle("PUT /v1/customers/{id}", need("customers:write", a.updateCustomer))
+	api.Handle("GET /v1/bookings", need("bookings:read", listOf(a, kindBooking, decodeBooking)))
+	api.Handle("POST /v1/bookings", need("bookings:write", a.createBooking))
+	api.Handle("GET /v1/bookings/{id}", need("bookings:read", getOf(a, kindBooking, "id", "booking_id", "Booking", decodeBooking)))
+	api.Handle("PATCH /v1/bookings/{id}", need("bookings:write", a.changeBooking(false)))
+	api.Handle("PUT /v1/bookings/{id}", need("bookings:write", a.changeBooking(false)))
+	api.Handle("POST /v1/bookings/{id}/cancel", need("bookings:write", a.changeBooking(true)))
+	api.Handle("GET /v1/payments", need("payments:read", listOf(a, kindPayment, decodePayment)))
+	api.Handle("POST /v1/payments", need("payments:write", a.createPayment))
+	api.Handle("GET /v1/payments/{id}", need("payments:read", getOf(a, kindPayment, "id", "payment_id", "Payment", decodePayment)))
+	api.Handle("POST /v1/payments/{id}/refund", need("payments:write", a.refundPayment))
+	api.Handle("GET /v1/staff", need("staff:read", listOf(a, kindStaff, decodeStaff)))
+	api.Handle("GET /v1/staff/{id}", need("staff:read", getOf(a, kindStaff, "id", "staff_id", "Staff", decodeStaff)))
+	api.Handle("PUT /v1/staff/{id}/schedule", need("staff:write", a.updateSchedule))
+	api.Handle("GET /v1/analytics/summary", need("analytics:read", a.analytics))
+	api.Handle("GET /v1/webhooks", need("webhooks:read", a.listWebhooks))
+	api.Handle("POST /v1/webhooks", need("webhooks:write", a.createWebhook))
+	api.Handle("GET /v1/webhooks/{id}", need("webhooks:read", a.getWebhook))
+	api.Handle("DELETE /v1/webhooks/{id}", need("webhooks:write", a.deleteWebhook))
+	api.Handle("GET /v1/webhooks/{id}/deliveries", need("webhooks:read", a.listDeliveries))
+	api.Handle("POST /v1/webhooks/{id}/deliveries/{delivery}/redeliver", need("webhooks:write", a.redeliver))
+	api.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) { a.fail(w, r, apierror.NotFound("")) })
+
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", apierror.Negotiate(chain.Handler(apiLimits.Handler(api))))
+	mux.Handle("/oauth/token", tokenLimits.Handler(a.provider.Handler()))
+	mux.Handle("/oauth/", a.provider.Handler())
+	mux.Handle("/.well-known/oauth-authorization-server", a.provider.Handler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if err := a.store.DB().PingContext(r.Context()); err != nil {
+			a.fail(w, r, apierror.Unavailable(err))
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { a.fail(w, r, apierror.NotFound("")) })
+
+	var h http.Handler = mux
+	h = apierror.Recoverer{Logger: a.log}.Handler(h)
+	h = a.accessLog(h)
+	h = apierror.RequestID(h)
+	return h, nil
+}
+
+// ---- webhooks API
+
+type webhookView struct {
+	ID             string   `json:"id"`
+	URL            string   `json:"url"`
+	Events         []string `json:"events"`
+	Environment    string   `json:"environment"`
+	Enabled        bool     `json:"enabled"`
+	DisabledReason *string  `json:"disabled_reason"`
+	Secret         *string  `json:"secret,omitempty"`
+	CreatedAt      ts       `json:"created_at"`
+}
+
+func viewOf(s *storage.Subscription) webhookView {
+	v := webhookView{ID: s.ID, URL: s.URL, Events: s.Events, Environment: s.Environment, Enabled: s.Enabled, CreatedAt: ts(s.CreatedAt)}
+	if s.DisabledReason != "" {
+		v.DisabledReason = &s.DisabledReason
+	}
+	return v
+}
+
+// subscription loads a subscription of the caller's organisation and
+// environment; any other is a 404.
+func (a *app) subscription(r *http.Request) (*storage.Subscription, error) {
+	id, err := pathID(r, "id", "webhook_id", "Webhook")
+	if err != nil {
+		return nil, err
+	}
+	s, err := a.store.GetSubscription(r.Context(), id)
+	sc := scopeOf(r)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && (s.OrganisationID != sc.Org || s.Environment != sc.Env)) {
+		return nil, apierror.NotFound("webhook")
+	}
+	return s, err
+}
+
+func (a *app) listWebhooks(w http.ResponseWriter, r *http.Request) {
+	p, err := paginate.FromRequest(r, paginate.Options{})
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	subs, err := a.store.ListSubscriptions(r.Context(), scopeOf(r).Org)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	out := []webhookView{}
+	for _, s := range subs {
+		if s.Environment == scopeOf(r).Env {
+			out = append(out, viewOf(s))
+		}
+	}
+	page := paginate.Slice(out, p)
+	paginate.SetHeaders(w, r, p, len(page), len(out))
+	writeJSON(w, http.StatusOK, page)
+}
+
+func (a *app) createWebhook(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		URL    string   `json:"url"`
+		Events []string `json:"events"`
+		Secret string   `json:"secret"`
+	}
+	if err := a.decode(w, r, &in); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	sc := scopeOf(r)
+	s, err := a.hooks.Create(r.Context(), webhook.SubscriptionParams{OrganisationID: sc.Org, Environment: sc.Env, URL: in.URL, Events: in.Events, Secret: in.Secret})
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	v := viewOf(s)
+	v.Secret = &s.Secret // shown once
+	writeJSON(w, http.StatusCreated, v)
+}
+
+func (a *app) getWebhook(w http.ResponseWriter, r *http.Request) {
+	s, err := a.subscription(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, viewOf(s))
+}
+
+func (a *app) deleteWebhook(w http.ResponseWriter, r *http.Request) {
+	s, err := a.subscription(r)
+	if err == nil {
+		err = a.store.DeleteSubscription(r.Context(), s.ID)
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+type deliveryView struct {
+	ID             string  `json:"id"`
+	EventID        string  `json:"event_id"`
+	EventType      string  `json:"event_type"`
+	Status         string  `json:"status"`
+	Attempts       int     `json:"attempts"`
+	NextAttemptAt  *ts     `json:"next_attempt_at"`
+	LastStatusCode *int    `json:"last_status_code"`
+	LastError      *string `json:"last_error"`
+	CreatedAt      ts      `json:"created_at"`
+}
+
+func (a *app) listDeliveries(w http.ResponseWriter, r *http.Request) {
+	s, err := a.subscription(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	p, err := paginate.FromRequest(r, paginate.Options{})
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	ds, err := a.store.ListDeliveries(r.Context(), s.ID, storage.Page{Offset: p.Offset, Limit: p.Limit})
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	out := []deliveryView{}
+	for _, d := range ds {
+		v := deliveryView{ID: d.ID, EventID: d.EventID, EventType: d.EventType, Status: string(d.Status), Attempts: d.Attempts, CreatedAt: ts(d.CreatedAt)}
+		if d.Status == storage.DeliveryPending {
+			n := ts(d.NextAttemptAt)
+			v.NextAttemptAt = &n
+		}
+		if d.LastStatusCode != 0 {
+			v.LastStatusCode = &d.LastStatusCode
+		}
+		if d.LastError != "" {
+			v.LastError = &d.LastError
+		}
+		out = append(out, v)
+	}
+	paginate.SetHeaders(w, r, p, len(out), -1)
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *app) redeliver(w http.ResponseWriter, r *http.Request) {
+	s, err := a.subscription(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	did := r.PathValue("delivery")
+	if !storage.ValidID(did) {
+		a.fail(w, r, apierror.InvalidParam("delivery_id", "Delivery ID must be a valid UUID"))
+		return
+	}
+	d, err := a.store.GetDelivery(r.Context(), did)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && d.SubscriptionID != s.ID) {
+		a.fail(w, r, apierror.NotFound("delivery"))
+		return
+	}
+	if err == nil {
+		err = a.store.Redeliver(r.Context(), did, time.Now())
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"id": did, "status": "pending"})
+}
+
+// ---- access log
+
+// secretParams are scrubbed from logged URLs.
+var secretParams = []string{"access_token", "code", "client_secret", "refresh_token", "token", "password", "state", "code_verifier", "cursor"}
+
+// scrubURL returns the path and query of u with secret parameters
+// replaced by "REDACTED".
+func scrubURL(u *url.URL) string {
+	if u.RawQuery == "" {
+		return u.Path
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return u.Path + "?<unparseable>"
+	}
+	for _, k := range secretParams {
+		if _, ok := q[k]; ok {
+			q.Set(k, "REDACTED")
+		}
+	}
+	return u.Path + "?" + q.Encode()
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// accessLog writes one structured line per request; URLs are scrubbed of
+// tokens, codes and secrets.
+func (a *app) accessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		a.log.Info("request", "method", r.Method, "url", scrubURL(r.URL), "status", rec.status,
+			"duration_ms", float64(time.Since(start).Microseconds())/1000, "request_id", apierror.RequestIDFromContext(r.Context()),
+			"remote", ratelimit.ClientIP(r, nil))
+	})
+}
+
+// ---- settings and demo data
+
+// serverSecret returns the token-signing secret: GATEHOUSE_SECRET, or one
+// generated on first start and kept in the database, so that every
+// instance sharing the database signs alike.
+func serverSecret(ctx context.Context, db *sql.DB, dialect sqlstore.Dialect, fromEnv string) ([]byte, error) {
+	if fromEnv != "" {
+		if len(fromEnv) < 32 {
+			return nil, errors.New("GATEHOUSE_SECRET must be at least 32 characters")
+		}
+		return []byte(fromEnv), nil
+	}
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS app_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)`); err != nil {
+		return nil, err
+	}
+	var b [48]byte
+	_, _ = rand.Read(b[:])
+	insert := `INSERT INTO app_settings (name, value) VALUES ('token_secret', ?) ON CONFLICT (name) DO NOTHING`
+	if dialect == sqlstore.Postgres {
+		insert = strings.Replace(insert, "?", "$1", 1)
+	}
+	if _, err := db.ExecContext(ctx, insert, base64.RawStdEncoding.EncodeToString(b[:])); err != nil {
+		return nil, err
+	}
+	var v string
+	if err := db.QueryRowContext(ctx, `SELECT value FROM app_settings WHERE name = 'token_secret'`).Scan(&v); err != nil {
+		return nil, err
+	}
+	return []byte(v), nil
+}
+
+// demoCredentials are printed once, on the first start.
+type demoCredentials struct {
+	Organisation, Email, Password, ClientID, ClientSecret, RedirectURI string
+	TestKey, LiveKey                                                   string
+}
+
+// seedDemo creates the demo organisation, user, application and keys when
+// the database has no "demo" organisation. It returns nil when it did not.
+func (a *app) seedDemo(ctx context.Context, redirect string) (*demoCredentials, error) {
+	if _, err := a.store.GetOrganisationByPrefix(ctx, "demo"); err == nil {
+		return nil, nil
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		return nil, err
+	}
+	org := &storage.Organisation{ID: storage.NewID(), DomainPrefix: "demo", Name: "Demo Organisation", Plan: "standard", CreatedAt: time.Now().UTC()}
+	if err := a.store.CreateOrganisation(ctx, org); err != nil {
+		if errors.Is(err, storage.ErrConflict) {
+			return nil, nil // another instance seeded it at the same moment
+		}
+		return nil, err
+	}
+	pw := oauth.GenerateSecret()[:20]
+	u, err := a.provider.CreateUser(ctx, oauth.UserParams{OrganisationID: org.ID, Email: "demo@example.com", Password: pw, FirstName: "Demo", LastName: "User"})
+	if err != nil {
+		return nil, err
+	}
+	var all []string
+	for _, s := range a.catalog.Scopes() {
+		all = append(all, s.Name)
+	}
+	secret, c, err := a.provider.RegisterClient(ctx, oauth.ClientParams{OrganisationID: org.ID, Name: "Demo App", RedirectURIs: []string{redirect},
+		Grants: []string{oauth.GrantAuthorizationCode, oauth.GrantRefreshToken, oauth.GrantImplicit, oauth.GrantPassword, oauth.GrantClientCredentials}, Scopes: all})
+	if err != nil {
+		return nil, err
+	}
+	test, _, err := a.keys.Create(ctx, apikey.CreateParams{OrganisationID: org.ID, OwnerID: u.ID, Name: "Demo test key", Scopes: all, Environment: gatehouse.Test})
+	if err != nil {
+		return nil, err
+	}
+	live, _, err := a.keys.Create(ctx, apikey.CreateParams{OrganisationID: org.ID, OwnerID: u.ID, Name: "Demo live key", Scopes: all, Environment: gatehouse.Live})
+	if err != nil {
+		return nil, err
+	}
+	for _, env := range []string{"test", "live"} {
+		for _, n := range [][2]string{{"Grace", "Hopper"}, {"Alan", "Turing"}} {
+			role := "Stylist"
+			s := staffMember{ID: newID(), FirstName: n[0], LastName: n[1], Role: &role, Schedule: []shift{{"monday", "09:00", "17:00"}}}
+			if _, err := a.records.write(ctx, tenancy{Org: org.ID, Env: env}, kindStaff, s.ID, s, true, "", nil); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return &demoCredentials{Organisation: "demo", Email: u.Email, Password: pw, ClientID: c.ID, ClientSecret: secret, RedirectURI: redirect,
+		TestKey: test.Reveal(), LiveKey: live.Reveal()}, nil
+}
+
+func (d *demoCredentials) print(w interface{ Write([]byte) (int, error) }, base string) {
+	fmt.Fprintf(w, `
+Demo data created (shown once; keep it):
+  organisation (domain_prefix)  %s
+  user                          %s / %s
+  OAuth client                  %s
+  client secret                 %s
+  redirect URI                  %s
+  test API key (sandbox)        %s
+  live API key                  %s
+
+Try it:
+  curl -H "Authorization: Bearer %s" %s/v1/contacts/me
+  curl -d "grant_type=password&domain_prefix=demo&client_id=%s&client_secret=%s&username=%s&password=%s" %s/oauth/token
+
+`, d.Organisation, d.Email, d.Password, d.ClientID, d.ClientSecret, d.RedirectURI, d.TestKey, d.LiveKey,
+		d.TestKey, base, d.ClientID, d.ClientSecret, url.QueryEscape(d.Email), url.QueryEscape(d.Password), base)
+}

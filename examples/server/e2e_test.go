@@ -1,0 +1,333 @@
+package main_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "gatehouse-e2e")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "server")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// server is a running server process.
+type server struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	base   string
+	db     string
+	demo   map[string]string
+	stderr *bytes.Buffer
+	mu     *sync.Mutex
+}
+
+func start(t *testing.T, db string, extra ...string) *server {
+	t.Helper()
+	args := append([]string{"-addr", "127.0.0.1:0", "-db", db, "-webhook-allow", "127.0.0.1/32"}, extra...)
+	cmd := exec.Command(binary, args...)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	s := &server{t: t, cmd: cmd, db: db, demo: map[string]string{}, stderr: &bytes.Buffer{}, mu: &sync.Mutex{}}
+	cmd.Stderr = lockedWriter{s.mu, s.stderr}
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	sc := bufio.NewScanner(stdout)
+	field := regexp.MustCompile(`^\s+(organisation \(domain_prefix\)|user|OAuth client|client secret|redirect URI|test API key \(sandbox\)|live API key)\s+(.+)$`)
+	for sc.Scan() {
+		line := sc.Text()
+		if m := field.FindStringSubmatch(line); m != nil {
+			s.demo[m[1]] = m[2]
+		}
+		if rest, ok := strings.CutPrefix(line, "gatehouse listening on "); ok {
+			s.base = rest
+			break
+		}
+	}
+	require.NotEmpty(t, s.base, "server did not start: %s", s.logs())
+	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+	return s
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+func (s *server) logs() string { s.mu.Lock(); defer s.mu.Unlock(); return s.stderr.String() }
+
+func admin(t *testing.T, db string, args ...string) map[string]any {
+	t.Helper()
+	out, err := exec.Command(binary, append([]string{"admin"}, append(args, "-db", db)...)...).CombinedOutput()
+	require.NoError(t, err, string(out))
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(out, &m), string(out))
+	return m
+}
+
+type resp struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r resp) json(t *testing.T) map[string]any {
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(r.body, &m), string(r.body))
+	return m
+}
+
+func (s *server) do(method, path, token string, body any, hdr ...string) resp {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, s.base+path, rd)
+	require.NoError(s.t, err)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(s.t, err)
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return resp{res.StatusCode, res.Header, b}
+}
+
+func TestReferenceServerEndToEnd(t *testing.T) {
+	db := "sqlite:" + filepath.Join(t.TempDir(), "gatehouse.db")
+	s := start(t, db)
+	testKey, liveKey := s.demo["test API key (sandbox)"], s.demo["live API key"]
+	require.True(t, strings.HasPrefix(testKey, "gate_test_"), "demo credentials printed: %v", s.demo)
+	require.True(t, strings.HasPrefix(liveKey, "gate_live_"))
+
+	// The seed's exact error example.
+	r := s.do("GET", "/v1/customers/not-a-uuid", testKey, nil)
+	assert.Equal(t, 400, r.status)
+	env := r.json(t)["error"].(map[string]any)
+	assert.NotEmpty(t, env["request_id"], "the envelope carries the request id")
+	delete(env, "request_id")
+	seed, _ := json.Marshal(map[string]any{"error": env})
+	assert.JSONEq(t, `{"error":{"code":"INVALID_REQUEST","message":"The request parameters are invalid","details":{"field":"customer_id","issue":"Customer ID must be a valid UUID"}}}`, string(seed))
+
+	assert.Equal(t, 406, s.do("GET", "/v1/customers", testKey, nil, "Accept", "text/xml").status)
+	assert.Equal(t, 401, s.do("GET", "/v1/customers", "", nil).status)
+	assert.Equal(t, 401, s.do("GET", "/v1/customers", "gate_test_"+strings.Repeat("A", 39), nil).status)
+	assert.Equal(t, 404, s.do("GET", "/v1/nothing", testKey, nil).status)
+
+	me := s.do("GET", "/v1/contacts/me", testKey, nil)
+	require.Equal(t, 200, me.status, string(me.body))
+	assert.Equal(t, "demo@example.com", me.json(t)["email"])
+	assert.NotEmpty(t, me.header.Get("X-RateLimit-Limit"))
+	assert.NotEmpty(t, me.header.Get("X-RateLimit-Remaining"))
+	assert.NotEmpty(t, me.header.Get("X-RateLimit-Reset"))
+
+	// A webhook receiver, verified with the official library.
+	var mu sync.Mutex
+	var received []map[string]any
+	var secret string
+	rcv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		wh, _ := standardwebhooks.NewWebhook(secret)
+		if wh == nil || wh.Verify(b, r.Header) != nil {
+			w.WriteHeader(401)
+			return
+		}
+		var m map[string]any
+		_ = json.Unmarshal(b, &m)
+		received = append(received, m)
+	})}
+	ln, err := netListen()
+	require.NoError(t, err)
+	go func() { _ = rcv.Serve(ln) }()
+	defer rcv.Close()
+	r = s.do("POST", "/v1/webhooks", testKey, map[string]any{"url": "http://" + ln.Addr().String() + "/hooks", "events": []string{"booking.*", "customer.created"}})
+	require.Equal(t, 201, r.status, string(r.body))
+	mu.Lock()
+	secret = r.json(t)["secret"].(string)
+	mu.Unlock()
+	assert.True(t, strings.HasPrefix(secret, "whsec_"))
+	webhookID := r.json(t)["id"].(string)
+	assert.Nil(t, s.do("GET", "/v1/webhooks/"+webhookID, testKey, nil).json(t)["secret"], "the secret is shown once")
+	r = s.do("POST", "/v1/webhooks", testKey, map[string]any{"url": "http://169.254.169.254/latest", "events": []string{"nope.event"}, "secret": "plain"})
+	assert.Equal(t, 422, r.status)
+
+	// Customers: create, mass assignment refused, validation, get, update, list.
+	r = s.do("POST", "/v1/customers", testKey, map[string]any{"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"})
+	require.Equal(t, 201, r.status, string(r.body))
+	cust := r.json(t)
+	custID := cust["id"].(string)
+	assert.Contains(t, cust, "phone")
+	assert.Nil(t, cust["phone"], "blank fields are null")
+	assert.Regexp(t, `^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$`, cust["created_at"])
+	r = s.do("POST", "/v1/customers", testKey, map[string]any{"first_name": "X", "last_name": "Y", "email": "x@example.com", "id": "00000000-0000-0000-0000-000000000000"})
+	assert.Equal(t, 422, r.status, "mass assignment of id is refused")
+	r = s.do("POST", "/v1/customers", testKey, map[string]any{"first_name": "", "email": "nope"})
+	assert.Equal(t, 422, r.status)
+	fields := []string{}
+	for _, e := range r.json(t)["error"].(map[string]any)["details"].(map[string]any)["errors"].([]any) {
+		fields = append(fields, e.(map[string]any)["field"].(string))
+	}
+	assert.ElementsMatch(t, []string{"last_name", "first_name", "email"}, fields)
+	gr := s.do("GET", "/v1/customers/"+custID, testKey, nil)
+	assert.Equal(t, 200, gr.status, string(gr.body))
+	r = s.do("PATCH", "/v1/customers/"+custID, testKey, map[string]any{"phone": "+61 400 000 000"})
+	require.Equal(t, 200, r.status, string(r.body))
+	assert.Equal(t, "+61 400 000 000", r.json(t)["phone"])
+	for range 3 {
+		s.do("POST", "/v1/customers", testKey, map[string]any{"first_name": "C", "last_name": "D", "email": "c@example.com"})
+	}
+	r = s.do("GET", "/v1/customers?per_page=2&page=2", testKey, nil)
+	require.Equal(t, 200, r.status)
+	assert.Equal(t, "2", r.header.Get("X-Pagination-Per-Page"))
+	assert.Equal(t, "2", r.header.Get("X-Pagination-Current-Page"))
+	assert.Equal(t, "2", r.header.Get("X-Pagination-Total-Pages"))
+	assert.Equal(t, "4", r.header.Get("X-Pagination-Total-Entries"))
+	assert.Contains(t, r.header.Get("Link"), `rel="prev"`)
+	assert.Equal(t, 400, s.do("GET", "/v1/customers?limit=5&per_page=5", testKey, nil).status)
+
+	// Sandbox: the live key sees none of the test data.
+	assert.Equal(t, 404, s.do("GET", "/v1/customers/"+custID, liveKey, nil).status)
+	assert.Equal(t, "0", s.do("GET", "/v1/customers", liveKey, nil).header.Get("X-Pagination-Total-Entries"))
+
+	// Bookings and payments.
+	r = s.do("POST", "/v1/bookings", testKey, map[string]any{"customer_id": custID, "service": "Haircut", "starts_at": "2026-12-01T10:00:00Z", "ends_at": "2026-12-01T11:00:00Z"})
+	require.Equal(t, 201, r.status, string(r.body))
+	bookingID := r.json(t)["id"].(string)
+	r = s.do("POST", "/v1/bookings/"+bookingID+"/cancel", testKey, nil)
+	require.Equal(t, 200, r.status)
+	assert.Equal(t, "cancelled", r.json(t)["status"])
+	assert.Equal(t, 409, s.do("POST", "/v1/bookings/"+bookingID+"/cancel", testKey, nil).status)
+	r = s.do("POST", "/v1/payments", testKey, map[string]any{"customer_id": custID, "amount": 4500, "currency": "AUD"})
+	require.Equal(t, 201, r.status, string(r.body))
+	payID := r.json(t)["id"].(string)
+	assert.Equal(t, "refunded", s.do("POST", "/v1/payments/"+payID+"/refund", testKey, nil).json(t)["status"])
+	sum := s.do("GET", "/v1/analytics/summary", testKey, nil).json(t)
+	assert.EqualValues(t, 4, sum["customers"])
+	assert.EqualValues(t, 1, sum["bookings_cancelled"])
+	staff := s.do("GET", "/v1/staff", testKey, nil)
+	require.Equal(t, 200, staff.status)
+	var members []map[string]any
+	require.NoError(t, json.Unmarshal(staff.body, &members))
+	require.Len(t, members, 2)
+	r = s.do("PUT", "/v1/staff/"+members[0]["id"].(string)+"/schedule", testKey, map[string]any{"schedule": []map[string]string{{"day": "tuesday", "start": "10:00", "end": "18:00"}}})
+	assert.Equal(t, 200, r.status, string(r.body))
+
+	// Webhooks arrive, signed: customer.created ×4, booking.created, booking.cancelled.
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(received) >= 6 }, 15*time.Second, 50*time.Millisecond)
+	mu.Lock()
+	types := map[string]int{}
+	for _, m := range received {
+		types[m["type"].(string)]++
+	}
+	mu.Unlock()
+	assert.Equal(t, map[string]int{"customer.created": 4, "booking.created": 1, "booking.cancelled": 1}, types)
+	d := s.do("GET", "/v1/webhooks/"+webhookID+"/deliveries", testKey, nil)
+	require.Equal(t, 200, d.status)
+
+	// Scopes: a key with bookings:read only.
+	k := admin(t, db, "key", "create", "--org", "demo", "--name", "RO", "--scopes", "bookings:read", "--env", "test", "--rate-limit", "3/m")
+	roKey := k["key"].(string)
+	r = s.do("POST", "/v1/bookings", roKey, map[string]any{})
+	assert.Equal(t, 403, r.status)
+	assert.Equal(t, "INSUFFICIENT_SCOPE", r.json(t)["error"].(map[string]any)["code"])
+	assert.Contains(t, r.header.Get("WWW-Authenticate"), `insufficient_scope`)
+	// Its own rate limit: 3 a minute (one used above).
+	assert.Equal(t, 200, s.do("GET", "/v1/bookings", roKey, nil).status)
+	assert.Equal(t, 200, s.do("GET", "/v1/bookings", roKey, nil).status)
+	r = s.do("GET", "/v1/bookings", roKey, nil)
+	assert.Equal(t, 429, r.status)
+	assert.NotEmpty(t, r.header.Get("Retry-After"))
+	assert.Equal(t, "RATE_LIMITED", r.json(t)["error"].(map[string]any)["code"])
+	// Revocation through the CLI.
+	admin(t, db, "key", "revoke", "--id", k["id"].(string))
+	require.Eventually(t, func() bool { return s.do("GET", "/v1/contacts/me", roKey, nil).status == 401 }, 10*time.Second, 200*time.Millisecond)
+
+	// Another organisation cannot reach the demo's data.
+	admin(t, db, "org", "create", "--prefix", "acme", "--name", "Acme Ltd")
+	other := admin(t, db, "key", "create", "--org", "acme", "--name", "x", "--scopes", "customers:read webhooks:read", "--env", "test")["key"].(string)
+	assert.Equal(t, 404, s.do("GET", "/v1/customers/"+custID, other, nil).status)
+	assert.Equal(t, 404, s.do("GET", "/v1/webhooks/"+webhookID, other, nil).status)
+
+	// OAuth: TidyHQ's password grant with domain_prefix, then the token in
+	// the header and as access_token.
+	admin(t, db, "user", "create", "--org", "acme", "--email", "bob@acme.test", "--password", "correct horse battery")
+	form := url.Values{"grant_type": {"password"}, "domain_prefix": {"demo"}, "client_id": {s.demo["OAuth client"]}, "client_secret": {s.demo["client secret"]},
+		"username": {"demo@example.com"}, "password": {strings.Fields(s.demo["user"])[2]}}
+	res, err := http.PostForm(s.base+"/oauth/token", form)
+	require.NoError(t, err)
+	var tok map[string]any
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&tok))
+	res.Body.Close()
+	require.Equal(t, 200, res.StatusCode, tok)
+	at := tok["access_token"].(string)
+	r = s.do("GET", "/v1/contacts/me", at, nil)
+	require.Equal(t, 200, r.status)
+	assert.Equal(t, "demo@example.com", r.json(t)["email"])
+	res, err = http.Get(s.base + "/v1/contacts/me?access_token=" + url.QueryEscape(at))
+	require.NoError(t, err)
+	res.Body.Close()
+	assert.Equal(t, 200, res.StatusCode)
+	assert.Equal(t, 0, len(s.do("GET", "/v1/customers", at, nil).body)-len(s.do("GET", "/v1/customers", liveKey, nil).body), "OAuth tokens see live data")
+	form.Set("domain_prefix", "acme")
+	res, _ = http.PostForm(s.base+"/oauth/token", form)
+	assert.Equal(t, 400, res.StatusCode, "right password, wrong organisation")
+	res.Body.Close()
+	md := s.do("GET", "/.well-known/oauth-authorization-server", "", nil).json(t)
+	assert.Equal(t, s.base+"/oauth/token", md["token_endpoint"])
+
+	// Graceful shutdown, then: nothing secret in any log line.
+	require.NoError(t, s.cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, s.cmd.Wait())
+	logs := s.logs()
+	assert.Contains(t, logs, `"msg":"request"`)
+	for name, secretValue := range map[string]string{"test key": testKey, "live key": liveKey, "ro key": roKey, "other key": other, "access token": at,
+		"client secret": s.demo["client secret"], "webhook secret": secret, "password": strings.Fields(s.demo["user"])[2], "user password": "correct horse battery"} {
+		assert.NotContains(t, logs, secretValue, "a %s leaked into the logs", name)
+	}
+	assert.Contains(t, logs, "access_token=REDACTED")
+}
