@@ -322,10 +322,27 @@ func TestRedelivery(t *testing.T) {
 	ds := f.deliveries(t)
 	require.Equal(t, storage.DeliveryFailed, ds[0].Status)
 	fail.Store(false)
-	require.NoError(t, f.store.Redeliver(t.Context(), ds[0].ID, f.clk.Now()))
+	require.NoError(t, f.mgr.Redeliver(t.Context(), ds[0].ID))
 	_, _ = d.RunOnce(t.Context())
 	assert.Equal(t, storage.DeliveryDelivered, f.deliveries(t)[0].Status)
 	assert.Equal(t, 2, rv.count())
+	assert.Error(t, f.mgr.Redeliver(t.Context(), storage.NewID()))
+
+	// An outage: three events fail, then all failed deliveries since a
+	// time are recovered at once.
+	fail.Store(true)
+	for range 3 {
+		f.enqueue(t, "booking.updated")
+	}
+	_, _ = d.RunOnce(t.Context())
+	fail.Store(false)
+	n, err := f.mgr.RecoverFailed(t.Context(), f.sub.ID, f.clk.Now().Add(-time.Minute))
+	require.NoError(t, err)
+	assert.Equal(t, 3, n)
+	_, _ = d.RunOnce(t.Context())
+	for _, dl := range f.deliveries(t) {
+		assert.Equal(t, storage.DeliveryDelivered, dl.Status)
+	}
 }
 
 func TestSSRFGuardAtDialTime(t *testing.T) {

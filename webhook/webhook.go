@@ -268,3 +268,22 @@ func (m *Manager) EnqueueTx(ctx context.Context, tx *sql.Tx, e Event) error {
 	}
 	return te.EnqueueTx(ctx, tx, ev, ids)
 }
+
+// Redeliver sends one delivery again, now, whatever its state (a manual
+// redelivery from a dashboard). The receiver sees the same webhook-id.
+func (m *Manager) Redeliver(ctx context.Context, deliveryID string) error {
+	if err := m.store.Redeliver(ctx, deliveryID, m.cfg.Now()); err != nil {
+		return fmt.Errorf("webhook: redeliver: %w", err)
+	}
+	return nil
+}
+
+// RecoverFailed sends again every failed delivery of a subscription
+// created since since (after an endpoint outage), and returns how many.
+func (m *Manager) RecoverFailed(ctx context.Context, subscriptionID string, since time.Time) (int, error) {
+	n, err := m.store.RedeliverFailed(ctx, subscriptionID, since, m.cfg.Now())
+	if err != nil {
+		return 0, fmt.Errorf("webhook: recover failed deliveries: %w", err)
+	}
+	return n, nil
+}

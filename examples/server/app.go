@@ -351,7 +351,7 @@ func (a *app) redeliver(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err == nil {
-		err = a.store.Redeliver(r.Context(), did, time.Now())
+		err = a.hooks.Redeliver(r.Context(), did)
 	}
 	if err != nil {
 		a.fail(w, r, err)
