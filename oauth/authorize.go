@@ -173,7 +173,10 @@ func (p *Provider) finishAuthorize(ctx context.Context, w http.ResponseWriter, a
 	for _, s := range granted {
 		ar.GrantScope(s)
 	}
-	sess := &Session{Subject: u.ID, Organisation: u.OrganisationID, Username: u.Email}
+	sess := &Session{Subject: u.ID, Organisation: u.OrganisationID, Username: u.Email, ClientID: ar.GetClient().GetID()}
+	if p.cfg.JWTKeys != nil {
+		ar.GrantAudience(p.cfg.JWTAudience)
+	}
 	resp, err := p.fosite.NewAuthorizeResponse(ctx, ar, sess)
 	if err != nil {
 		p.log.Error("authorize response failed", "err", err)

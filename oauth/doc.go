@@ -49,4 +49,17 @@
 // revoked, and within CacheTTL on others. Lifetimes: access 1 h, refresh
 // 30 days, codes 10 min; a client may override them, including access
 // tokens that do not expire ("expires_in": null, as TidyHQ's).
+//
+// # JWT access tokens
+//
+// With Config.JWTKeys, access tokens are RFC 9068 JWTs (typ at+jwt, ES256,
+// claims iss, sub, aud, exp, iat, jti, client_id, scope and org) signed by
+// a rotating [KeySet] published at /.well-known/jwks.json. [JWTVerifier]
+// checks them in another service with go-jose v4 and a caching JWKS
+// fetcher, with no database round trip; the provider's own authenticator
+// also checks storage, so a revoked JWT is refused there at once (a
+// standalone verifier honours revocation only at expiry: keep JWT
+// lifetimes short). [RemoteIntrospector] is the authenticator for resource
+// servers that keep opaque tokens: it asks an RFC 7662 endpoint and caches
+// the answer for a bounded time.
 package oauth

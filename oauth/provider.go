@@ -16,6 +16,7 @@ import (
 
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/compose"
+	"github.com/ory/fosite/token/jwt"
 
 	"github.com/gatehouse-go/gatehouse/ratelimit"
 	"github.com/gatehouse-go/gatehouse/scope"
@@ -71,6 +72,13 @@ type Config struct {
 	// LoginAttemptsPerIP limits failed sign-ins per client address.
 	// Default: 30 a minute.
 	LoginAttemptsPerIP *ratelimit.Policy
+	// JWTKeys, when set, makes access tokens RFC 9068 JWTs (typ at+jwt,
+	// ES256) signed by the set's newest key and published at PathJWKS, so
+	// other services can verify them with a JWTVerifier and no database.
+	// Default: opaque tokens.
+	JWTKeys *KeySet
+	// JWTAudience is the aud of JWT access tokens. Default: Issuer.
+	JWTAudience string
 	// InsecureCookies lets the login cookie go over plain HTTP. Set it only
 	// for development on loopback.
 	InsecureCookies bool
@@ -96,6 +104,8 @@ type Provider struct {
 	tokens  *tokenCache
 	fails   *ratelimit.Memory
 	strat   prefixedStrategy
+	// jwtVerify checks JWT access tokens against the provider's own keys.
+	jwtVerify *JWTVerifier
 }
 
 // New returns a Provider over store.
@@ -172,7 +182,17 @@ func New(store Store, cfg Config) (*Provider, error) {
 	}
 	fs := &fositeStore{s: store, password: p.checkPassword}
 	p.strat = newStrategy(p.fcfg)
-	p.fosite = compose.Compose(p.fcfg, fs, p.strat,
+	var strategy any = p.strat
+	if cfg.JWTKeys != nil {
+		if p.cfg.JWTAudience == "" {
+			p.cfg.JWTAudience = cfg.Issuer
+		}
+		p.fcfg.AccessTokenIssuer = cfg.Issuer
+		p.fcfg.JWTScopeClaimKey = jwt.JWTScopeFieldString // RFC 9068: "scope" as a string
+		strategy = compose.NewOAuth2JWTStrategy(cfg.JWTKeys.signing, p.strat, p.fcfg)
+		p.jwtVerify, _ = NewJWTVerifier(VerifierConfig{JWKSURL: "local", Issuer: cfg.Issuer, Audience: p.cfg.JWTAudience, keys: cfg.JWTKeys.JWKS})
+	}
+	p.fosite = compose.Compose(p.fcfg, fs, strategy,
 		compose.OAuth2AuthorizeExplicitFactory,
 		compose.OAuth2AuthorizeImplicitFactory,
 		compose.OAuth2ClientCredentialsGrantFactory,
@@ -200,6 +220,9 @@ func (p *Provider) Handler() http.Handler {
 	mux.Handle(PathRevoke, p.RevokeHandler())
 	mux.Handle(PathIntrospect, p.IntrospectHandler())
 	mux.Handle(PathMetadata, p.MetadataHandler())
+	if p.cfg.JWTKeys != nil {
+		mux.Handle(PathJWKS, p.cfg.JWTKeys.JWKSHandler())
+	}
 	return mux
 }
 
@@ -218,6 +241,7 @@ type Metadata struct {
 	RevocationAuthMethodsSupported    []string `json:"revocation_endpoint_auth_methods_supported"`
 	IntrospectionAuthMethodsSupported []string `json:"introspection_endpoint_auth_methods_supported"`
 	CodeChallengeMethodsSupported     []string `json:"code_challenge_methods_supported"`
+	JWKSURI                           string   `json:"jwks_uri,omitempty"`
 }
 
 // Metadata returns the server's RFC 8414 metadata.
@@ -227,7 +251,11 @@ func (p *Provider) Metadata() Metadata {
 		scopes = append(scopes, s.Name)
 	}
 	auth := []string{"client_secret_basic", "client_secret_post"}
-	return Metadata{
+	jwks := ""
+	if p.cfg.JWTKeys != nil {
+		jwks = p.cfg.Issuer + PathJWKS
+	}
+	return Metadata{JWKSURI: jwks,
 		Issuer: p.cfg.Issuer, AuthorizationEndpoint: p.cfg.Issuer + PathAuthorize, TokenEndpoint: p.cfg.Issuer + PathToken,
 		RevocationEndpoint: p.cfg.Issuer + PathRevoke, IntrospectionEndpoint: p.cfg.Issuer + PathIntrospect,
 		ScopesSupported: scopes, ResponseTypesSupported: []string{"code", "token"}, ResponseModesSupported: []string{"query", "fragment"},

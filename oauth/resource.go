@@ -14,6 +14,7 @@ import (
 
 	"github.com/gatehouse-go/gatehouse"
 	"github.com/gatehouse-go/gatehouse/apierror"
+	"github.com/gatehouse-go/gatehouse/storage"
 )
 
 func urlUnescape(s string) (string, error) { return url.QueryUnescape(s) }
@@ -64,10 +65,14 @@ func (a *ResourceAuthenticator) Authenticate(r *http.Request) (*gatehouse.Princi
 	if err != nil {
 		return nil, err
 	}
-	if !strings.HasPrefix(tok, PrefixAccessToken) {
+	isJWT := a.p.jwtVerify != nil && looksLikeJWT(tok)
+	if !strings.HasPrefix(tok, PrefixAccessToken) && !isJWT {
 		return nil, gatehouse.ErrNoCredentials
 	}
 	now := a.cfg.Now()
+	if isJWT {
+		return a.authenticateJWT(r, tok, now)
+	}
 	key := sha256.Sum256([]byte(tok))
 	if e := a.p.tokens.get(key); e != nil && now.Before(e.expires) {
 		if !e.tokenExp.IsZero() && !now.Before(e.tokenExp) {
@@ -102,6 +107,32 @@ func (a *ResourceAuthenticator) Authenticate(r *http.Request) (*gatehouse.Princi
 		p.ExpiresAt, e.tokenExp = exp, exp
 	}
 	a.p.tokens.put(key, e)
+	return p, nil
+}
+
+// authenticateJWT checks a JWT access token against the provider's keys
+// (any published one, so tokens survive a rotation) and then against
+// storage, so a revoked JWT is refused here even before it expires.
+func (a *ResourceAuthenticator) authenticateJWT(r *http.Request, tok string, now time.Time) (*gatehouse.Principal, error) {
+	key := sha256.Sum256([]byte(tok))
+	if e := a.p.tokens.get(key); e != nil && now.Before(e.expires) && now.Before(e.tokenExp) {
+		return e.principal, nil
+	}
+	c, err := a.p.jwtVerify.Verify(r.Context(), tok)
+	if err != nil {
+		return nil, apierror.InvalidToken("The access token is not valid or has expired")
+	}
+	sig := tok[strings.LastIndexByte(tok, '.')+1:]
+	t, err := a.p.store.GetToken(r.Context(), storage.KindAccessToken, sig)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && !t.Active) {
+		return nil, apierror.InvalidToken("The access token has been revoked")
+	}
+	if err != nil {
+		return nil, apierror.Unavailable(err)
+	}
+	p := &gatehouse.Principal{Subject: t.Subject, Organisation: t.OrganisationID, ClientID: t.ClientID, Scopes: slices.Clone(t.Scopes),
+		Environment: gatehouse.Live, Method: gatehouse.MethodJWT, ExpiresAt: c.Expiry}
+	a.p.tokens.put(key, &tokenEntry{principal: p, requestID: t.RequestID, expires: now.Add(a.cfg.CacheTTL), tokenExp: c.Expiry})
 	return p, nil
 }
 

@@ -14,6 +14,7 @@ type Session struct {
 	Subject      string                         `json:"sub"`
 	Organisation string                         `json:"org"`
 	Username     string                         `json:"username,omitempty"`
+	ClientID     string                         `json:"cid,omitempty"`
 	ExpiresAt    map[fosite.TokenType]time.Time `json:"exp,omitempty"`
 }
 

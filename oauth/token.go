@@ -59,6 +59,12 @@ func (p *Provider) TokenHandler() http.Handler {
 			return
 		}
 		c, _ := ar.GetClient().(*client)
+		if s, ok := ar.GetSession().(*Session); ok {
+			s.ClientID = ar.GetClient().GetID()
+		}
+		if p.cfg.JWTKeys != nil {
+			ar.GrantAudience(p.cfg.JWTAudience)
+		}
 		if ar.GetGrantTypes().ExactOne(GrantClientCredentials) {
 			s := ar.GetSession().(*Session)
 			s.Subject, s.Organisation = c.GetID(), c.c.OrganisationID

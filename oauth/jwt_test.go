@@ -1,0 +1,179 @@
+package oauth_test
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gatehouse-go/gatehouse"
+	"github.com/gatehouse-go/gatehouse/oauth"
+	"github.com/gatehouse-go/gatehouse/storage"
+	"github.com/gatehouse-go/gatehouse/storage/memory"
+)
+
+func TestJWTAccessTokens(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	keys, err := oauth.NewKeySet()
+	require.NoError(t, err)
+	s := memory.New()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	issuer := "http://" + ln.Addr().String()
+	p, err := oauth.New(s, oauth.Config{Issuer: issuer, Secret: make([]byte, 32), JWTKeys: keys})
+	require.NoError(t, err)
+	org := &storage.Organisation{ID: storage.NewID(), DomainPrefix: "demo", Name: "Demo", CreatedAt: time.Now()}
+	require.NoError(t, s.CreateOrganisation(ctx, org))
+	secret, c, err := p.RegisterClient(ctx, oauth.ClientParams{OrganisationID: org.ID, Name: "svc", Grants: []string{"client_credentials"}, Scopes: []string{"staff:read", "staff:write"}})
+	require.NoError(t, err)
+	chain, _ := gatehouse.NewChain(gatehouse.ChainConfig{}, p.Authenticator(oauth.ResourceConfig{}))
+	mux := http.NewServeMux()
+	mux.Handle("/", p.Handler())
+	mux.Handle("/api", chain.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(gatehouse.FromContext(r.Context()))
+	})))
+	srv := httptest.NewUnstartedServer(mux)
+	srv.Listener = ln
+	srv.Start()
+	defer srv.Close()
+
+	issue := func() string {
+		req, _ := http.NewRequest("POST", srv.URL+"/oauth/token", strings.NewReader(url.Values{"grant_type": {"client_credentials"}, "scope": {"staff:read"}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(c.ID, secret)
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer res.Body.Close()
+		var body map[string]any
+		require.NoError(t, json.NewDecoder(res.Body).Decode(&body))
+		require.Equal(t, 200, res.StatusCode, body)
+		return body["access_token"].(string)
+	}
+	at := issue()
+	parts := strings.Split(at, ".")
+	require.Len(t, parts, 3, "a JWS")
+	hdr, _ := base64.RawURLEncoding.DecodeString(parts[0])
+	assert.Contains(t, string(hdr), `"typ":"at+jwt"`)
+	assert.Contains(t, string(hdr), `"alg":"ES256"`)
+
+	// A separate service verifies with the published keys, no database.
+	clock := time.Now()
+	v, err := oauth.NewJWTVerifier(oauth.VerifierConfig{JWKSURL: srv.URL + "/.well-known/jwks.json", Issuer: issuer, Audience: issuer,
+		MinRefresh: time.Millisecond, Now: func() time.Time { return clock }})
+	require.NoError(t, err)
+	claims, err := v.Verify(ctx, at)
+	require.NoError(t, err)
+	assert.Equal(t, c.ID, claims.Subject)
+	assert.Equal(t, c.ID, claims.ClientID)
+	assert.Equal(t, org.ID, claims.Organisation)
+	assert.Equal(t, []string{"staff:read"}, claims.Scopes)
+	assert.Equal(t, issuer, claims.Issuer)
+
+	// The authorization server's own authenticator accepts it too.
+	req, _ := http.NewRequest("GET", srv.URL+"/api", nil)
+	req.Header.Set("Authorization", "Bearer "+at)
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	res.Body.Close()
+	assert.Equal(t, 200, res.StatusCode)
+
+	// Tampering, expiry, a foreign issuer.
+	tampered := parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(`{"sub":"admin","iss":"`+issuer+`"}`)) + "." + parts[2]
+	_, err = v.Verify(ctx, tampered)
+	assert.ErrorIs(t, err, oauth.ErrTokenInvalid)
+	later, _ := oauth.NewJWTVerifier(oauth.VerifierConfig{JWKSURL: srv.URL + "/.well-known/jwks.json", Issuer: issuer,
+		Now: func() time.Time { return time.Now().Add(2 * time.Hour) }})
+	_, err = later.Verify(ctx, at)
+	assert.ErrorIs(t, err, oauth.ErrTokenInvalid, "expired")
+	other, _ := oauth.NewJWTVerifier(oauth.VerifierConfig{JWKSURL: srv.URL + "/.well-known/jwks.json", Issuer: "https://someone-else.example"})
+	_, err = other.Verify(ctx, at)
+	assert.ErrorIs(t, err, oauth.ErrTokenInvalid)
+
+	// Rotation keeps old tokens valid; removing the old key invalidates them.
+	newKid, err := keys.Rotate()
+	require.NoError(t, err)
+	fresh := issue()
+	freshHdr, _ := base64.RawURLEncoding.DecodeString(strings.Split(fresh, ".")[0])
+	assert.Contains(t, string(freshHdr), newKid, "the newest key signs")
+	_, err = v.Verify(ctx, at)
+	require.NoError(t, err, "still published")
+	oldKid := keys.JWKS().Keys[0].KeyID
+	require.NoError(t, keys.Remove(oldKid))
+	assert.Error(t, keys.Remove(newKid), "the signing key stays")
+	clock = clock.Add(6 * time.Minute) // past the verifier's cache
+	_, err = v.Verify(ctx, at)
+	assert.ErrorIs(t, err, oauth.ErrTokenInvalid, "its key was removed")
+	_, err = v.Verify(ctx, fresh)
+	require.NoError(t, err)
+
+	// Revocation: the authorization server refuses at once; a standalone
+	// verifier cannot know until expiry (documented).
+	rr, _ := http.NewRequest("POST", srv.URL+"/oauth/revoke", strings.NewReader(url.Values{"token": {fresh}}.Encode()))
+	rr.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	rr.SetBasicAuth(c.ID, secret)
+	res, err = http.DefaultClient.Do(rr)
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, 200, res.StatusCode)
+	req.Header.Set("Authorization", "Bearer "+fresh)
+	res, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	res.Body.Close()
+	assert.Equal(t, 401, res.StatusCode)
+
+	md, err := http.Get(srv.URL + "/.well-known/oauth-authorization-server")
+	require.NoError(t, err)
+	var m oauth.Metadata
+	require.NoError(t, json.NewDecoder(md.Body).Decode(&m))
+	md.Body.Close()
+	assert.Equal(t, issuer+"/.well-known/jwks.json", m.JWKSURI)
+
+	// The verifier as an authenticator declines what is not a JWT.
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("Authorization", "Bearer gate_at_x.y")
+	_, err = v.Authenticate(r)
+	assert.ErrorIs(t, err, gatehouse.ErrNoCredentials)
+}
+
+func TestRemoteIntrospector(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	_, body := e.post("/oauth/token", url.Values{"grant_type": {"client_credentials"}}, e.ccID, e.ccSec)
+	at := body["access_token"].(string)
+	var clock time.Time = time.Now()
+	ri, err := oauth.NewRemoteIntrospector(oauth.IntrospectorConfig{URL: e.srv.URL + "/oauth/introspect", ClientID: e.confID, ClientSecret: e.confSec,
+		CacheTTL: 10 * time.Second, Now: func() time.Time { return clock }})
+	require.NoError(t, err)
+	ask := func(tok string) (*gatehouse.Principal, error) {
+		r := httptest.NewRequest("GET", "/api", nil)
+		r.Header.Set("Authorization", "Bearer "+tok)
+		return ri.Authenticate(r)
+	}
+	p, err := ask(at)
+	require.NoError(t, err)
+	assert.Equal(t, e.ccID, p.Subject)
+	assert.Equal(t, e.org.ID, p.Organisation)
+	assert.Equal(t, gatehouse.MethodIntrospect, p.Method)
+	_, err = ask("gate_at_unknown.token")
+	assert.Error(t, err)
+	_, err = ask("gate_live_notours")
+	assert.ErrorIs(t, err, gatehouse.ErrNoCredentials)
+
+	// A revocation is seen once the cached answer expires.
+	res, _ := e.post("/oauth/revoke", url.Values{"token": {at}}, e.ccID, e.ccSec)
+	require.Equal(t, 200, res.StatusCode)
+	_, err = ask(at)
+	assert.NoError(t, err, "cached within CacheTTL")
+	clock = clock.Add(11 * time.Second)
+	_, err = ask(at)
+	assert.Error(t, err, "refused after CacheTTL")
+}
