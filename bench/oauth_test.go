@@ -124,7 +124,9 @@ func BenchmarkTokenClientCredentials(b *testing.B) {
 	})
 	b.Run("go-oauth2", func(b *testing.B) {
 		h := goOAuth2()
-		serve(b, h, func() *http.Request { return tokenRequest(url.Values{"grant_type": {"client_credentials"}}, "cc", "secret") })
+		serve(b, h, func() *http.Request {
+			return tokenRequest(url.Values{"grant_type": {"client_credentials"}}, "cc", "secret")
+		})
 	})
 }
 
