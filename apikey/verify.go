@@ -235,9 +235,7 @@ func (m *Manager) record(e *entry, now time.Time, ip string) {
 	u.requests.Add(1)
 	u.lastAt.Store(now.UnixNano())
 	if u.dead.Load() {
-		// The flusher retired this counter while we used it: put it back.
-		m.usage.LoadOrStore(u.keyID, u)
-		u.dead.Store(false)
+		m.revive(u) // the flusher retired this counter while we used it
 	}
 	if p := u.lastIP.Load(); p != nil && *p == ip {
 		return
@@ -350,6 +348,22 @@ func remoteIP(r *http.Request) string {
 	return host
 }
 
+// revive maps a retired counter again. Only one caller wins the
+// compare-and-swap; if a newer counter for the key was created meanwhile
+// (the key was reloaded into the cache), the counts move to it and this
+// one stays retired, so every later use moves its count too.
+func (m *Manager) revive(u *usage) {
+	if !u.dead.CompareAndSwap(true, false) {
+		return
+	}
+	actual, loaded := m.usage.LoadOrStore(u.keyID, u)
+	if a := actual.(*usage); loaded && a != u {
+		a.requests.Add(u.requests.Swap(0))
+		a.lastAt.Store(max(a.lastAt.Load(), u.lastAt.Load()))
+		u.dead.Store(true)
+	}
+}
+
 // Flush writes the pending last-used times and request counters to the
 // store in one batch. Counters are attributed to the hour in which they
 // are flushed, so an hour's count can be late by up to FlushInterval.
@@ -362,13 +376,14 @@ func (m *Manager) Flush(ctx context.Context) error {
 		u := v.(*usage)
 		n := u.requests.Swap(0)
 		if n == 0 {
-			// Idle for a whole interval: retire it (record puts it back
-			// if a request raced with us).
-			u.dead.Store(true)
-			m.usage.Delete(u.keyID)
-			if u.requests.Load() > 0 {
-				m.usage.LoadOrStore(u.keyID, u)
-				u.dead.Store(false)
+			// Idle for a whole interval: retire it. Unmap first, then mark
+			// it dead, then look again: a request that raced with us either
+			// is seen here or sees the mark and revives the counter.
+			if m.usage.CompareAndDelete(u.keyID, u) {
+				u.dead.Store(true)
+				if u.requests.Load() > 0 {
+					m.revive(u)
+				}
 			}
 			return true
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	mrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -279,3 +280,5 @@ func BenchmarkBytesPerKey(b *testing.B) {
 		runtime.KeepAlive(lim)
 	}
 }
+
+func newRand(seed uint64) *mrand.Rand { return mrand.New(mrand.NewPCG(seed, seed)) }

@@ -250,3 +250,43 @@ func BenchmarkRedis(b *testing.B) {
 		}
 	})
 }
+
+// TestRedisMatchesReference drives random keys and costs through the Redis
+// limiter and checks every decision against the brute-force model. Redis
+// decides on its own clock, so the model identifies each window by the
+// reset time Redis reports for it; within a window it admits a request
+// exactly when every window has room, and a refusal consumes nothing.
+func TestRedisMatchesReference(t *testing.T) {
+	c := redisClient(t)
+	l, _ := newRedisLimiter(t, c)
+	p := ratelimit.MustPolicy("", "40/h,9/m")
+	ctx := t.Context()
+	type win struct {
+		key   string
+		i     int
+		reset int64
+	}
+	used := map[win]int64{}
+	rng := newRand(7)
+	for step := range 300 {
+		key := []string{"a", "b", "c"}[rng.IntN(3)]
+		cost := int64(1 + rng.IntN(3))
+		r, err := l.Allow(ctx, key, p, cost)
+		require.NoError(t, err)
+		want := true
+		for i, w := range p.Windows {
+			if used[win{key, i, r.Windows[i].Reset.UnixMilli()}]+cost > w.Limit {
+				want = false
+			}
+		}
+		require.Equal(t, want, r.Allowed, "step %d key %s cost %d", step, key, cost)
+		for i := range p.Windows {
+			k := win{key, i, r.Windows[i].Reset.UnixMilli()}
+			if want {
+				used[k] += cost
+			}
+			require.Equal(t, used[k], r.Windows[i].Used, "step %d window %d", step, i)
+			require.LessOrEqual(t, used[k], p.Windows[i].Limit, "no window ever admits more than its limit")
+		}
+	}
+}
