@@ -1,0 +1,111 @@
+package main_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gatehouse-go/gatehouse/internal/testenv"
+)
+
+// TestTwoInstances runs two server processes on one PostgreSQL (a schema of
+// their own) and one Redis, as a deployment that outgrew one machine does.
+func TestTwoInstances(t *testing.T) {
+	dsn := testenv.Postgres(t)
+	redisURL := testenv.Redis(t)
+	schema := testenv.Name("e2e_")
+	db, err := sql.Open("pgx", dsn)
+	require.NoError(t, err)
+	defer db.Close()
+	_, err = db.Exec(`CREATE SCHEMA ` + schema)
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = db.Exec(`DROP SCHEMA ` + schema + ` CASCADE`) })
+	u, err := url.Parse(dsn)
+	require.NoError(t, err)
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	pg := u.String()
+
+	a := start(t, pg, "-redis", redisURL)
+	b := start(t, pg, "-redis", redisURL)
+	require.NotEmpty(t, a.demo["test API key (sandbox)"], "the first instance seeds the demo data")
+	require.Empty(t, b.demo, "the second finds it there")
+	key := a.demo["test API key (sandbox)"]
+
+	// A token issued by one instance works on the other.
+	form := url.Values{"grant_type": {"password"}, "domain_prefix": {"demo"}, "client_id": {a.demo["OAuth client"]}, "client_secret": {a.demo["client secret"]},
+		"username": {"demo@example.com"}, "password": {strings.Fields(a.demo["user"])[2]}}
+	res, err := http.PostForm(a.base+"/oauth/token", form)
+	require.NoError(t, err)
+	var tok map[string]any
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&tok))
+	res.Body.Close()
+	at := tok["access_token"].(string)
+	require.Equal(t, 200, b.do("GET", "/v1/contacts/me", at, nil).status, "a token from A works on B")
+
+	// Data written through one is read through the other.
+	r := a.do("POST", "/v1/customers", key, map[string]any{"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"})
+	require.Equal(t, 201, r.status)
+	id := r.json(t)["id"].(string)
+	require.Equal(t, 200, b.do("GET", "/v1/customers/"+id, key, nil).status)
+
+	// A revocation on A is honoured by B within the documented bound (5 s).
+	require.Equal(t, 200, b.do("GET", "/v1/contacts/me", at, nil).status) // cached on B
+	rv, _ := http.NewRequest("POST", a.base+"/oauth/revoke", strings.NewReader(url.Values{"token": {at}}.Encode()))
+	rv.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	rv.SetBasicAuth(a.demo["OAuth client"], a.demo["client secret"])
+	res, err = http.DefaultClient.Do(rv)
+	require.NoError(t, err)
+	res.Body.Close()
+	assert.Equal(t, 401, a.do("GET", "/v1/contacts/me", at, nil).status, "at once on A")
+	start := time.Now()
+	require.Eventually(t, func() bool { return b.do("GET", "/v1/contacts/me", at, nil).status == 401 }, 10*time.Second, 100*time.Millisecond)
+	t.Logf("B refused the revoked token %.1f s after A revoked it", time.Since(start).Seconds())
+
+	// The rate limit is one budget across both instances.
+	limited := admin(t, pg, "key", "create", "--org", "demo", "--name", "limited", "--scopes", "customers:read", "--env", "test", "--rate-limit", "4/h")["key"].(string)
+	codes := []int{}
+	for _, s := range []*server{a, b, a, b, a, b} {
+		codes = append(codes, s.do("GET", "/v1/customers", limited, nil).status)
+	}
+	assert.Equal(t, []int{200, 200, 200, 200, 429, 429}, codes)
+
+	// Webhooks: events written through either instance are each delivered.
+	var mu sync.Mutex
+	got := map[string]int{}
+	ln, err := netListen()
+	require.NoError(t, err)
+	rcv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		got[r.Header.Get("webhook-id")]++
+		mu.Unlock()
+	})}
+	go func() { _ = rcv.Serve(ln) }()
+	defer rcv.Shutdown(context.Background())
+	require.Equal(t, 201, a.do("POST", "/v1/webhooks", key, map[string]any{"url": "http://" + ln.Addr().String() + "/", "events": []string{"customer.created"}}).status)
+	for i := range 20 {
+		s := []*server{a, b}[i%2]
+		require.Equal(t, 201, s.do("POST", "/v1/customers", key, map[string]any{"first_name": "C", "last_name": "D", "email": "c@example.com"}).status)
+	}
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 20 }, 20*time.Second, 100*time.Millisecond)
+	mu.Lock()
+	dups := 0
+	for _, n := range got {
+		dups += n - 1
+	}
+	mu.Unlock()
+	t.Logf("20 events written through two instances: %d delivered, %d duplicates", len(got), dups)
+}
