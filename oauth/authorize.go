@@ -22,6 +22,24 @@ import (
 	"github.com/gatehouse-go/gatehouse/storage"
 )
 
+// LoginProvider tells the authorization endpoint who the user is, for an
+// application that signs users in itself.
+type LoginProvider interface {
+	// User returns the signed-in user of r, or nil when nobody is.
+	User(r *http.Request) (*storage.User, error)
+	// SignIn answers a request made while nobody is signed in — usually
+	// a redirect to the application's sign-in page, which sends the user
+	// back to returnTo (the full authorization request) afterwards.
+	SignIn(w http.ResponseWriter, r *http.Request, returnTo string)
+}
+
+// ConsentPolicy decides whether the user must be asked.
+type ConsentPolicy interface {
+	// Skip reports whether to grant scopes to the client without showing
+	// the consent page.
+	Skip(ctx context.Context, u *storage.User, clientID string, scopes []string) (bool, error)
+}
+
 // Cookie names of the authorization pages.
 const (
 	CookieSession = "gatehouse_session"
@@ -99,6 +117,10 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if p.cfg.Login != nil {
+		p.authorizeWith(w, r, ar, c, csrf, action, form)
+		return
+	}
 	user := p.currentUser(ctx, r)
 	if action == "login" {
 		ip := ratelimit.ClientIP(r, nil)
@@ -126,9 +148,44 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	p.consent(w, r, ar, c, csrf, user, action, form)
+}
+
+// authorizeWith is the authorization flow with an application's own
+// LoginProvider.
+func (p *Provider) authorizeWith(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, c *client, csrf, action string, form map[string]string) {
+	user, err := p.cfg.Login.User(r)
+	if err != nil {
+		p.log.Error("login provider failed", "err", err)
+		http.Error(w, "Something went wrong on our side.", http.StatusInternalServerError)
+		return
+	}
+	if user == nil {
+		p.cfg.Login.SignIn(w, r, r.URL.Path+"?"+r.URL.RawQuery)
+		return
+	}
+	p.consent(w, r, ar, c, csrf, user, action, form)
+}
+
+// consent asks (or, by policy or remembered consent, does not ask) the
+// signed-in user to allow the client the requested scopes.
+func (p *Provider) consent(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, c *client, csrf string, user *storage.User, action string, form map[string]string) {
+	ctx := r.Context()
 	requested := scope.Set(ar.GetRequestedScopes())
 	if len(requested) == 0 {
 		requested = scope.Set(c.GetScopes())
+	}
+	if action == "" && p.cfg.Consent != nil {
+		skip, err := p.cfg.Consent.Skip(ctx, user, c.GetID(), requested)
+		if err != nil {
+			p.log.Error("consent policy failed", "err", err)
+			http.Error(w, "Something went wrong on our side.", http.StatusInternalServerError)
+			return
+		}
+		if skip {
+			p.finishAuthorize(ctx, w, ar, user, requested)
+			return
+		}
 	}
 	switch action {
 	case "deny":

@@ -1,6 +1,7 @@
 package oauth_test
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"net"
@@ -176,4 +177,67 @@ func TestRemoteIntrospector(t *testing.T) {
 	clock = clock.Add(11 * time.Second)
 	_, err = ask(at)
 	assert.Error(t, err, "refused after CacheTTL")
+}
+
+// headerLogin is an application's own sign-in: it trusts a session it
+// keeps itself (here, a header its front end sets).
+type headerLogin struct{ s *memory.Store }
+
+func (h headerLogin) User(r *http.Request) (*storage.User, error) {
+	id := r.Header.Get("X-App-User")
+	if id == "" {
+		return nil, nil
+	}
+	return h.s.GetUser(r.Context(), id)
+}
+
+func (h headerLogin) SignIn(w http.ResponseWriter, r *http.Request, returnTo string) {
+	http.Redirect(w, r, "/app/login?return_to="+url.QueryEscape(returnTo), http.StatusFound)
+}
+
+type firstParty struct{ id string }
+
+func (f firstParty) Skip(_ context.Context, _ *storage.User, clientID string, _ []string) (bool, error) {
+	return clientID == f.id, nil
+}
+
+func TestPluggableLoginAndConsent(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := memory.New()
+	org := &storage.Organisation{ID: storage.NewID(), DomainPrefix: "demo", Name: "Demo", CreatedAt: time.Now()}
+	require.NoError(t, s.CreateOrganisation(ctx, org))
+	base, err := oauth.New(s, oauth.Config{Issuer: "http://127.0.0.1", Secret: make([]byte, 32)})
+	require.NoError(t, err)
+	u, err := base.CreateUser(ctx, oauth.UserParams{OrganisationID: org.ID, Email: "a@example.com", Password: "long enough password"})
+	require.NoError(t, err)
+	_, own, err := base.RegisterClient(ctx, oauth.ClientParams{OrganisationID: org.ID, Name: "Our own app", RedirectURIs: []string{redirect}, Public: true, Scopes: []string{"bookings:read"}})
+	require.NoError(t, err)
+	_, third, err := base.RegisterClient(ctx, oauth.ClientParams{OrganisationID: org.ID, Name: "Third party", RedirectURIs: []string{redirect}, Public: true, Scopes: []string{"bookings:read"}})
+	require.NoError(t, err)
+	p, err := oauth.New(s, oauth.Config{Issuer: "http://127.0.0.1", Secret: make([]byte, 32), Login: headerLogin{s}, Consent: firstParty{own.ID}})
+	require.NoError(t, err)
+	h := p.Handler()
+	authURL := func(clientID string) string {
+		return "/oauth/authorize?" + url.Values{"client_id": {clientID}, "redirect_uri": {redirect}, "response_type": {"code"}, "state": {"state-plugged"},
+			"code_challenge": {strings.Repeat("a", 43)}, "code_challenge_method": {"S256"}}.Encode()
+	}
+	get := func(u, user string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("GET", u, nil)
+		if user != "" {
+			req.Header.Set("X-App-User", user)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	rec := get(authURL(own.ID), "")
+	assert.Equal(t, http.StatusFound, rec.Code, "nobody signed in: the application's sign-in")
+	assert.True(t, strings.HasPrefix(rec.Header().Get("Location"), "/app/login?return_to=%2Foauth%2Fauthorize"))
+	rec = get(authURL(own.ID), u.ID)
+	require.Equal(t, http.StatusSeeOther, rec.Code, "first party: consent skipped by policy")
+	assert.Contains(t, rec.Header().Get("Location"), "code=gate_ac_")
+	rec = get(authURL(third.ID), u.ID)
+	assert.Equal(t, http.StatusOK, rec.Code, "third party: the consent page")
+	assert.Contains(t, rec.Body.String(), "Allow Third party?")
 }

@@ -79,6 +79,14 @@ type Config struct {
 	JWTKeys *KeySet
 	// JWTAudience is the aud of JWT access tokens. Default: Issuer.
 	JWTAudience string
+	// Login says who the user is on the authorization endpoint. Default:
+	// the built-in sign-in page (organisation, email, password) with a
+	// signed session cookie.
+	Login LoginProvider
+	// Consent may skip the consent page (for first-party applications,
+	// say). Default: the page is skipped only for scopes the user already
+	// allowed and asked to remember.
+	Consent ConsentPolicy
 	// InsecureCookies lets the login cookie go over plain HTTP. Set it only
 	// for development on loopback.
 	InsecureCookies bool
