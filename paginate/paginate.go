@@ -67,6 +67,9 @@ type Params struct {
 	// header answers in the same terms.
 	limitName string
 	byPage    bool
+	// rest is the request's other query parameters, encoded once by
+	// FromRequest for the Link header.
+	rest string
 }
 
 // Page is the 1-based page that holds the first row served.
@@ -132,6 +135,12 @@ func FromRequest(r *http.Request, o Options) (Params, error) {
 		}
 		p.Offset, p.byPage = (n-1)*p.Limit, true
 	}
+	if len(q) > 0 {
+		for _, k := range []string{"limit", "per_page", "offset", "page"} {
+			delete(q, k)
+		}
+		p.rest = q.Encode()
+	}
 	return p, nil
 }
 
@@ -160,21 +169,35 @@ func one(q url.Values, a, b string) (string, string, error) {
 // query parameter of r and name the limit and position as r did.
 func SetHeaders(w http.ResponseWriter, r *http.Request, p Params, n, total int) {
 	h := w.Header()
-	h.Set(HeaderPerPage, strconv.Itoa(p.Limit))
-	h.Set(HeaderCurrentPage, strconv.Itoa(p.Page()))
-	expose := HeaderPerPage + ", " + HeaderCurrentPage + ", Link"
+	// One backing array for every value this sets: one allocation, not five.
+	vals := make([]string, 5)
+	set := func(i int, k, v string) {
+		vals[i] = v
+		h[k] = vals[i : i+1 : i+1]
+	}
+	set(0, HeaderPerPage, strconv.Itoa(p.Limit))
+	set(1, HeaderCurrentPage, strconv.Itoa(p.Page()))
+	expose := exposeShort
 	pages := 0
 	if total >= 0 {
 		pages = (total + p.Limit - 1) / p.Limit
-		h.Set(HeaderTotalPages, strconv.Itoa(pages))
-		h.Set(HeaderTotalEntries, strconv.Itoa(total))
-		expose += ", " + HeaderTotalPages + ", " + HeaderTotalEntries
+		set(2, HeaderTotalPages, strconv.Itoa(pages))
+		set(3, HeaderTotalEntries, strconv.Itoa(total))
+		expose = exposeAll
 	}
-	h.Add("Access-Control-Expose-Headers", expose)
+	h["Access-Control-Expose-Headers"] = append(h["Access-Control-Expose-Headers"], expose)
 
-	var links []string
+	var b strings.Builder
+	b.Grow(4 * (len(r.URL.Path) + len(p.rest) + 48))
 	add := func(rel string, offset int) {
-		links = append(links, "<"+p.link(r, offset)+`>; rel="`+rel+`"`)
+		if b.Len() > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('<')
+		p.link(&b, r.URL.Path, offset)
+		b.WriteString(`>; rel="`)
+		b.WriteString(rel)
+		b.WriteByte('"')
 	}
 	add("first", 0)
 	if p.Offset > 0 {
@@ -186,23 +209,35 @@ func SetHeaders(w http.ResponseWriter, r *http.Request, p Params, n, total int) 
 	if total >= 0 {
 		add("last", max(0, pages-1)*p.Limit)
 	}
-	h.Set("Link", strings.Join(links, ", "))
+	set(4, "Link", b.String())
 }
 
-// link is r's URL with the position set to offset.
-func (p Params) link(r *http.Request, offset int) string {
-	q := r.URL.Query()
-	for _, k := range []string{"limit", "per_page", "offset", "page"} {
-		q.Del(k)
+const (
+	exposeShort = HeaderPerPage + ", " + HeaderCurrentPage + ", Link"
+	exposeAll   = exposeShort + ", " + HeaderTotalPages + ", " + HeaderTotalEntries
+)
+
+// link writes the request's path and query with the position set to
+// offset: its other parameters first (as encoded by FromRequest), then the
+// position and the limit under the names the client used.
+func (p Params) link(b *strings.Builder, path string, offset int) {
+	b.WriteString((&url.URL{Path: path}).EscapedPath())
+	b.WriteByte('?')
+	if p.rest != "" {
+		b.WriteString(p.rest)
+		b.WriteByte('&')
 	}
-	q.Set(p.limitName, strconv.Itoa(p.Limit))
 	if p.byPage && offset%p.Limit == 0 {
-		q.Set("page", strconv.Itoa(offset/p.Limit+1))
+		b.WriteString("page=")
+		b.WriteString(strconv.Itoa(offset/p.Limit + 1))
 	} else {
-		q.Set("offset", strconv.Itoa(offset))
+		b.WriteString("offset=")
+		b.WriteString(strconv.Itoa(offset))
 	}
-	u := url.URL{Path: r.URL.Path, RawQuery: q.Encode()}
-	return u.String()
+	b.WriteByte('&')
+	b.WriteString(p.limitName)
+	b.WriteByte('=')
+	b.WriteString(strconv.Itoa(p.Limit))
 }
 
 // Slice returns the page of items that p asks for (empty past the end).

@@ -25,6 +25,14 @@ const (
 	HeaderRateLimit = "RateLimit"
 )
 
+// Canonical MIME forms of the header names (HTTP header names are
+// case-insensitive; Go stores them canonicalised).
+const (
+	canonicalLimit     = "X-Ratelimit-Limit"
+	canonicalRemaining = "X-Ratelimit-Remaining"
+	canonicalReset     = "X-Ratelimit-Reset"
+)
+
 // The seed's tiers: 1000 requests an hour with bursts of at most 100 a
 // minute, and ten times that for enterprise accounts.
 var (
@@ -212,9 +220,13 @@ func (m *Middleware) setHeaders(h http.Header, res *Result) {
 		return // a fail-open answer: nothing was counted
 	}
 	b := res.Binding()
-	h.Set(HeaderLimit, strconv.FormatInt(b.Window.Limit, 10))
-	h.Set(HeaderRemaining, strconv.FormatInt(b.Remaining(), 10))
-	h.Set(HeaderReset, strconv.FormatInt(resetUnix(b.Reset), 10))
+	// Canonical keys set directly: Header.Set would re-canonicalise the
+	// mixed-case names on every response.
+	// One backing array for the three values.
+	vals := []string{strconv.FormatInt(b.Window.Limit, 10), strconv.FormatInt(b.Remaining(), 10), strconv.FormatInt(resetUnix(b.Reset), 10)}
+	h[canonicalLimit] = vals[0:1:1]
+	h[canonicalRemaining] = vals[1:2:2]
+	h[canonicalReset] = vals[2:3:3]
 	if !m.cfg.IETFHeaders {
 		return
 	}
