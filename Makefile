@@ -1,0 +1,25 @@
+# Gatehouse developer targets. CI runs .ci/run; these are the longer runs.
+FUZZTIME ?= 60s
+BENCHTIME ?= 2s
+
+.PHONY: test fuzz bench ci
+
+test:
+	go test -race ./...
+
+# Every fuzz target of the module, one after another, for FUZZTIME each.
+fuzz:
+	@for pkg in $$(go list ./...); do \
+	  dir=$$(go list -f '{{.Dir}}' $$pkg); \
+	  for t in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do \
+	    echo "== $$pkg $$t"; go test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+# The library's micro-benchmarks and the peer comparisons of bench/.
+bench:
+	go test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+	cd bench && BENCHTIME=$(BENCHTIME) ./run.sh
+
+ci:
+	CI=true bash .ci/run
