@@ -157,3 +157,39 @@ console.log("verified");`
 	require.NoError(t, err, string(out))
 	assert.Equal(t, "verified", strings.TrimSpace(string(out)))
 }
+
+// FuzzVerify feeds arbitrary webhook-id, webhook-timestamp and
+// webhook-signature headers and bodies to Verify: it never panics, and it
+// accepts only what carries a valid signature of the body.
+func FuzzVerify(f *testing.F) {
+	secret := "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	key, _ := webhook.ParseSecret(secret)
+	now := time.Unix(1795340000, 0)
+	f.Add("msg_1", "1795340000", webhook.Sign("msg_1", now, []byte(`{}`), key), []byte(`{}`))
+	f.Add("msg_1", "1795340000", "v1,AAAA v2,BBBB", []byte(`{}`))
+	f.Add("", "", "", []byte(nil))
+	f.Add("m", "-99999999999999999999", "v1,", []byte("x"))
+	f.Fuzz(func(t *testing.T, id, ts, sig string, body []byte) {
+		h := http.Header{}
+		h.Set(webhook.HeaderID, id)
+		h.Set(webhook.HeaderTimestamp, ts)
+		h.Set(webhook.HeaderSignature, sig)
+		if err := webhook.Verify(h, body, now, 0, secret); err == nil {
+			tsv, perr := strconv.ParseInt(ts, 10, 64)
+			if perr != nil {
+				t.Fatalf("accepted a bad timestamp %q", ts)
+			}
+			want, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(webhook.Sign(id, time.Unix(tsv, 0), body, key), "v1,"))
+			ok := false
+			for part := range strings.SplitSeq(sig, " ") {
+				if enc, found := strings.CutPrefix(part, "v1,"); found {
+					got, derr := base64.StdEncoding.DecodeString(enc)
+					ok = ok || (derr == nil && string(got) == string(want))
+				}
+			}
+			if !ok {
+				t.Fatalf("accepted an unsigned message: id=%q ts=%q sig=%q", id, ts, sig)
+			}
+		}
+	})
+}

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Load test of the reference server with wrk, on loopback only, bounded in
+# time: GET /v1/bookings with an API key and with an OAuth token, on SQLite
+# (and on PostgreSQL + Redis when PG_URL and REDIS_URL are set), beside a
+# bare Go server returning the same body. Prints requests/s, p50/p99
+# latency, non-2xx responses and the server's peak RSS.
+#
+#   bench/load.sh                         # SQLite only
+#   PG_URL=postgres://postgres@127.0.0.1/test REDIS_URL=redis://127.0.0.1:6379/0 bench/load.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION="${DURATION:-10s}" CONNS="${CONNS:-32}" THREADS="${THREADS:-2}"
+command -v wrk >/dev/null || { echo "load.sh needs wrk (apt-get install wrk)"; exit 1; }
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+go build -o "$work/server" ./examples/server
+(cd bench && go build -o "$work/bare" ./bare)
+
+peak_rss() { awk '/VmHWM/ {print $2 " kB"}' "/proc/$1/status"; }
+
+run_wrk() { # name url header...
+  local name=$1 url=$2; shift 2
+  local out
+  out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$@" "$url")
+  local rps p50 p99 non2xx
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out"); non2xx=${non2xx:-0}
+  printf '%-34s %10s req/s   p50 %-8s p99 %-8s non-2xx %s\n' "$name" "$rps" "$p50" "$p99" "$non2xx"
+}
+
+serve() { # db [extra flags]: starts the server, sets PID, BASE, KEY, TOKEN
+  local db=$1; shift
+  "$work/server" -addr 127.0.0.1:0 -db "$db" "$@" >"$work/out" 2>"$work/err" &
+  PID=$!
+  for _ in $(seq 1 100); do grep -q "listening on" "$work/out" 2>/dev/null && break; sleep 0.1; done
+  BASE=$(awk '/listening on/ {print $NF}' "$work/out")
+  KEY=$("$work/server" admin key create -db "$db" --org demo --name load --scopes "bookings:read" --env test --rate-limit "1000000000/h,100000000/m" | sed -E 's/.*"key":"([^"]+)".*/\1/')
+  local cid csec pw
+  cid=$(awk '/OAuth client/ {print $NF}' "$work/out"); csec=$(awk '/client secret/ {print $NF}' "$work/out"); pw=$(awk '/^  user/ {print $NF}' "$work/out")
+  TOKEN=""
+  if [ -n "$cid" ]; then
+    TOKEN=$(curl -s -d "grant_type=password&domain_prefix=demo&client_id=$cid&client_secret=$csec&username=demo%40example.com&password=$pw&scope=bookings:read" "$BASE/oauth/token" | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+  fi
+}
+
+echo "wrk -t$THREADS -c$CONNS -d$DURATION, $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ)"
+"$work/bare" -addr 127.0.0.1:18090 & BARE=$!
+sleep 0.5
+run_wrk "bare net/http" "http://127.0.0.1:18090/v1/bookings"
+echo "  peak RSS bare: $(peak_rss $BARE)"
+kill $BARE
+
+serve "sqlite:$work/gatehouse.db"
+run_wrk "gatehouse sqlite, API key" "$BASE/v1/bookings" -H "Authorization: Bearer $KEY"
+[ -n "$TOKEN" ] && run_wrk "gatehouse sqlite, OAuth token" "$BASE/v1/bookings" -H "Authorization: Bearer $TOKEN"
+echo "  peak RSS gatehouse (sqlite): $(peak_rss $PID)"
+kill $PID; wait $PID 2>/dev/null || true
+
+if [ -n "${PG_URL:-}" ] && [ -n "${REDIS_URL:-}" ]; then
+  schema="load_$$"
+  psql "$PG_URL" -qc "CREATE SCHEMA $schema" >/dev/null
+  trap 'kill $(jobs -p) 2>/dev/null || true; psql "$PG_URL" -qc "DROP SCHEMA $schema CASCADE" >/dev/null 2>&1; rm -rf "$work"' EXIT
+  sep='?'; case "$PG_URL" in *\?*) sep='&';; esac
+  serve "${PG_URL}${sep}search_path=$schema" -redis "$REDIS_URL"
+  run_wrk "gatehouse postgres+redis, API key" "$BASE/v1/bookings" -H "Authorization: Bearer $KEY"
+  [ -n "$TOKEN" ] && run_wrk "gatehouse postgres+redis, OAuth" "$BASE/v1/bookings" -H "Authorization: Bearer $TOKEN"
+  echo "  peak RSS gatehouse (postgres+redis): $(peak_rss $PID)"
+  kill $PID; wait $PID 2>/dev/null || true
+fi
