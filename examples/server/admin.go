@@ -24,7 +24,7 @@ func (l *list) String() string     { return strings.Join(*l, ",") }
 func (l *list) Set(v string) error { *l = append(*l, v); return nil }
 
 const adminUsage = `usage:
-  server admin org create --prefix acme --name "Acme Ltd" [--plan standard|enterprise]
+  server admin org create --prefix acme --name "Acme Ltd" [--plan standard|enterprise|"5000/h,500/m"]
   server admin user create --org acme --email ada@example.com --password '…' [--first-name Ada --last-name Lovelace]
   server admin client create --org acme --name "Booking App" --redirect-uri URL [--redirect-uri URL …] --scopes "bookings:read" [--public] [--grants authorization_code,refresh_token]
   server admin key create --org acme [--user ada@example.com] --name "CI" --scopes "bookings:read" [--env live|test] [--rate-limit "1000/h,100/m"] [--expires 720h]
@@ -48,7 +48,7 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	)
 	fs.StringVar(&prefix, "prefix", "", "organisation domain prefix")
 	fs.StringVar(&name, "name", "", "name")
-	fs.StringVar(&plan, "plan", "standard", "plan: standard or enterprise")
+	fs.StringVar(&plan, "plan", "standard", "plan: standard, enterprise, or a custom policy such as 5000/h,500/m")
 	fs.StringVar(&org, "org", "", "organisation domain prefix")
 	fs.StringVar(&email, "email", "", "user email")
 	fs.StringVar(&password, "password", "", "user password")
@@ -94,7 +94,10 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return errors.New("--prefix and --name are required")
 		}
 		if plan != "standard" && plan != "enterprise" {
-			return errors.New("--plan must be standard or enterprise")
+			// A custom plan: the seed's "custom limits per customer".
+			if _, err := ratelimit.ParsePolicy(plan); err != nil {
+				return fmt.Errorf("--plan must be standard, enterprise or a policy such as 5000/h,500/m: %w", err)
+			}
 		}
 		o := &storage.Organisation{ID: storage.NewID(), DomainPrefix: prefix, Name: name, Plan: plan, CreatedAt: time.Now().UTC()}
 		if err := store.CreateOrganisation(ctx, o); err != nil {
