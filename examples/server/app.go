@@ -54,6 +54,7 @@ type app struct {
 	records  *records
 	limiter  ratelimit.Limiter
 	decoder  apierror.Decoder
+	metrics  *metrics
 
 	plans sync.Map // organisation id → plan name
 }
@@ -68,7 +69,7 @@ type appConfig struct {
 }
 
 func newApp(ctx context.Context, s *sqlstore.Store, cfg appConfig) (*app, error) {
-	a := &app{store: s, log: cfg.Logger, catalog: catalog(), limiter: cfg.Limiter, decoder: apierror.Decoder{MaxBytes: 64 << 10}}
+	a := &app{store: s, log: cfg.Logger, catalog: catalog(), limiter: cfg.Limiter, decoder: apierror.Decoder{MaxBytes: 64 << 10}, metrics: newMetrics()}
 	var err error
 	a.keys, err = apikey.New(s, apikey.Config{Catalog: a.catalog, Logger: cfg.Logger})
 	if err != nil {
@@ -82,7 +83,7 @@ func newApp(ctx context.Context, s *sqlstore.Store, cfg appConfig) (*app, error)
 	if err != nil {
 		return nil, err
 	}
-	a.dispatch, err = webhook.NewDispatcher(s, a.hooks, webhook.DispatcherConfig{Guard: cfg.WebhookAllow, Logger: cfg.Logger})
+	a.dispatch, err = webhook.NewDispatcher(s, a.hooks, webhook.DispatcherConfig{Guard: cfg.WebhookAllow, Logger: cfg.Logger, OnAttempt: a.metrics.delivery})
 	if err != nil {
 		return nil, err
 	}
@@ -113,11 +114,11 @@ func (a *app) planOf(ctx context.Context, org string) string {
 
 // handler builds the whole HTTP surface.
 func (a *app) handler() (http.Handler, error) {
-	chain, err := gatehouse.NewChain(gatehouse.ChainConfig{Logger: a.log}, a.keys, a.provider.Authenticator(oauth.ResourceConfig{AllowQueryToken: true}))
+	chain, err := gatehouse.NewChain(gatehouse.ChainConfig{Logger: a.log, ErrorHandler: a.authError}, a.keys, a.provider.Authenticator(oauth.ResourceConfig{AllowQueryToken: true}))
 	if err != nil {
 		return nil, err
 	}
-	apiLimits, err := ratelimit.New(a.limiter, ratelimit.Config{Logger: a.log, IETFHeaders: true,
+	apiLimits, err := ratelimit.New(a.limiter, ratelimit.Config{Logger: a.log, IETFHeaders: true, ErrorHandler: a.limitError,
 		Resolve: func(r *http.Request, p *gatehouse.Principal) string {
 			if p.RateLimitPolicy != "" {
 				return p.RateLimitPolicy // the key's own limit
@@ -128,7 +129,7 @@ func (a *app) handler() (http.Handler, error) {
 		return nil, err
 	}
 	tokenPolicy := ratelimit.MustPolicy("token-endpoint", "60/m,600/h")
-	tokenLimits, err := ratelimit.New(a.limiter, ratelimit.Config{Logger: a.log, Anonymous: &tokenPolicy,
+	tokenLimits, err := ratelimit.New(a.limiter, ratelimit.Config{Logger: a.log, Anonymous: &tokenPolicy, ErrorHandler: a.limitError,
 		Key: func(r *http.Request, _ *gatehouse.Principal) string { return "token-ip:" + ratelimit.ClientIP(r, nil) }})
 	if err != nil {
 		return nil, err
@@ -178,6 +179,7 @@ func (a *app) handler() (http.Handler, error) {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
+	mux.Handle("GET /metrics", a.metrics.handler())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { a.fail(w, r, apierror.NotFound("")) })
 
 	var h http.Handler = mux
@@ -411,6 +413,7 @@ func (a *app) accessLog(next http.Handler) http.Handler {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
+		a.metrics.observe(r, rec.status, time.Since(start))
 		a.log.Info("request", "method", r.Method, "url", scrubURL(r.URL), "status", rec.status,
 			"duration_ms", float64(time.Since(start).Microseconds())/1000, "request_id", apierror.RequestIDFromContext(r.Context()),
 			"remote", ratelimit.ClientIP(r, nil))

@@ -320,6 +320,23 @@ func TestReferenceServerEndToEnd(t *testing.T) {
 	md := s.do("GET", "/.well-known/oauth-authorization-server", "", nil).json(t)
 	assert.Equal(t, s.base+"/oauth/token", md["token_endpoint"])
 
+	// Prometheus metrics of all of the above.
+	mr, err := http.Get(s.base + "/metrics")
+	require.NoError(t, err)
+	mb, _ := io.ReadAll(mr.Body)
+	mr.Body.Close()
+	metricsText := string(mb)
+	for _, want := range []string{`gatehouse_http_requests_total{method="GET",route="/v1/customers/{id}",status="200"}`,
+		`gatehouse_http_requests_total{method="GET",route="/v1/customers/{id}",status="400"}`, // not-a-uuid
+		`gatehouse_http_requests_total{method="GET",route="other",status="404"}`,           // /v1/nothing
+		`gatehouse_auth_failures_total{reason="missing"}`, `gatehouse_auth_failures_total{reason="revoked"}`,
+		`gatehouse_rate_limited_total{window="3/m"}`, `gatehouse_webhook_deliveries_total{outcome="delivered"}`} {
+		assert.True(t, strings.Contains(metricsText, want), "metrics lack %s", want)
+	}
+	for _, never := range []string{custID, "not-a-uuid", "/v1/nothing"} {
+		assert.False(t, strings.Contains(metricsText, never), "%q became a label value", never)
+	}
+
 	// Graceful shutdown, then: nothing secret in any log line.
 	require.NoError(t, s.cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, s.cmd.Wait())
