@@ -64,12 +64,22 @@ func (c *Cursors) Decode(cursor, binding string) (Position, error) {
 	if cursor == "" || len(cursor) > maxCursor {
 		return Position{}, bad
 	}
+	for i := 0; i < len(cursor); i++ {
+		// Only the base64url alphabet and the separator: the decoder would
+		// otherwise skip \r and \n and accept another spelling.
+		c := cursor[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return Position{}, bad
+		}
+	}
 	enc, sig, ok := strings.Cut(cursor, ".")
 	if !ok {
 		return Position{}, bad
 	}
-	payload, err1 := base64.RawURLEncoding.DecodeString(enc)
-	mac, err2 := base64.RawURLEncoding.DecodeString(sig)
+	// Strict: one spelling per cursor (the lenient decoder ignores the
+	// unused low bits of the last character).
+	payload, err1 := base64.RawURLEncoding.Strict().DecodeString(enc)
+	mac, err2 := base64.RawURLEncoding.Strict().DecodeString(sig)
 	if err1 != nil || err2 != nil || len(payload) < 8 || subtle.ConstantTimeCompare(mac, c.mac(payload, binding)) != 1 {
 		return Position{}, bad
 	}

@@ -328,7 +328,7 @@ func TestReferenceServerEndToEnd(t *testing.T) {
 	metricsText := string(mb)
 	for _, want := range []string{`gatehouse_http_requests_total{method="GET",route="/v1/customers/{id}",status="200"}`,
 		`gatehouse_http_requests_total{method="GET",route="/v1/customers/{id}",status="400"}`, // not-a-uuid
-		`gatehouse_http_requests_total{method="GET",route="other",status="404"}`,           // /v1/nothing
+		`gatehouse_http_requests_total{method="GET",route="other",status="404"}`,              // /v1/nothing
 		`gatehouse_auth_failures_total{reason="missing"}`, `gatehouse_auth_failures_total{reason="revoked"}`,
 		`gatehouse_rate_limited_total{window="3/m"}`, `gatehouse_webhook_deliveries_total{outcome="delivered"}`} {
 		assert.True(t, strings.Contains(metricsText, want), "metrics lack %s", want)

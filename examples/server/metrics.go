@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/gatehouse-go/gatehouse/apierror"
@@ -40,7 +41,7 @@ func newMetrics() *metrics {
 			Help: "Webhook delivery attempts by outcome."}, []string{"outcome"}),
 	}
 	m.reg.MustRegister(m.requests, m.duration, m.authFailures, m.rateLimited, m.deliveries,
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
