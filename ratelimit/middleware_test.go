@@ -262,22 +262,26 @@ func BenchmarkXTimeRateSyncMap(b *testing.B) {
 }
 
 // BenchmarkBytesPerKey reports the memory the in-memory limiter holds per
-// key with 1,000,000 keys, each with a two-window policy.
+// key with 10^4, 10^5 and 10^6 keys, each with a two-window policy.
 func BenchmarkBytesPerKey(b *testing.B) {
 	p := ratelimit.MustPolicy("", "1000/h,100/m")
-	for b.Loop() {
-		var before, after runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		lim := ratelimit.NewMemory(ratelimit.MemoryConfig{})
-		now := time.Now()
-		for i := range 1_000_000 {
-			lim.AllowAt("key_"+itoa(i), p, 1, now)
-		}
-		runtime.GC()
-		runtime.ReadMemStats(&after)
-		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/1e6, "bytes/key")
-		runtime.KeepAlive(lim)
+	for _, n := range []int{10_000, 100_000, 1_000_000} {
+		b.Run(itoa(n), func(b *testing.B) {
+			for b.Loop() {
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				lim := ratelimit.NewMemory(ratelimit.MemoryConfig{})
+				now := time.Now()
+				for i := range n {
+					lim.AllowAt("key_"+itoa(i), p, 1, now)
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(n), "bytes/key")
+				runtime.KeepAlive(lim)
+			}
+		})
 	}
 }
 
