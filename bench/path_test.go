@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"testing"
 
 	"github.com/gatehouse-go/gatehouse"
 	"github.com/gatehouse-go/gatehouse/apierror"
 	"github.com/gatehouse-go/gatehouse/apikey"
+	"github.com/gatehouse-go/gatehouse/oauth"
 	"github.com/gatehouse-go/gatehouse/paginate"
 	"github.com/gatehouse-go/gatehouse/ratelimit"
 	"github.com/gatehouse-go/gatehouse/scope"
@@ -28,11 +30,12 @@ var bookings = []bookingRow{{"0194a3b2-7c1d-7000-8000-000000000001", "Haircut", 
 // request id, recovery, API-key authentication (warm cache), scope guard,
 // rate limit (memory, 1000/h + 100/m scaled up so it never refuses),
 // pagination headers, JSON — beside a bare handler writing the same body.
+func list(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(bookings)
+}
+
 func BenchmarkRequestPath(b *testing.B) {
-	list := func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(bookings)
-	}
 	b.Run("bare-net-http", func(b *testing.B) {
 		h := http.HandlerFunc(list)
 		req := httptest.NewRequest("GET", "/v1/bookings?per_page=25&page=1", nil)
@@ -66,16 +69,61 @@ func BenchmarkRequestPath(b *testing.B) {
 			list(w, r)
 		})
 		h := apierror.RequestID(apierror.Recover(chain.Handler(rl.Handler(guard.Handler(api)))))
-		req := httptest.NewRequest("GET", "/v1/bookings?per_page=25&page=1", nil)
-		req.Header.Set("Authorization", "Bearer "+secret.Reveal())
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		if rec.Code != 200 {
-			b.Fatal(rec.Body.String())
-		}
-		b.ReportAllocs()
-		for b.Loop() {
-			h.ServeHTTP(httptest.NewRecorder(), req)
-		}
+		runPath(b, h, secret.Reveal())
 	})
+	for _, jwt := range []bool{false, true} {
+		name := "gatehouse-oauth-opaque"
+		if jwt {
+			name = "gatehouse-oauth-jwt"
+		}
+		b.Run(name, func(b *testing.B) {
+			ctx := context.Background()
+			cfg := oauth.Config{Issuer: "http://127.0.0.1", Secret: make([]byte, 32)}
+			if jwt {
+				cfg.JWTKeys, _ = oauth.NewKeySet()
+			}
+			p, err := oauth.New(memory.New(), cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			secret, c, _ := p.RegisterClient(ctx, oauth.ClientParams{OrganisationID: "o", Name: "b", Grants: []string{"client_credentials"}, Scopes: []string{"bookings:read"}})
+			rec := httptest.NewRecorder()
+			p.TokenHandler().ServeHTTP(rec, tokenRequest(url.Values{"grant_type": {"client_credentials"}}, c.ID, secret))
+			var tok struct {
+				AccessToken string `json:"access_token"`
+			}
+			if err := json.Unmarshal(rec.Body.Bytes(), &tok); err != nil || tok.AccessToken == "" {
+				b.Fatal(rec.Body.String())
+			}
+			chain, _ := gatehouse.NewChain(gatehouse.ChainConfig{}, p.Authenticator(oauth.ResourceConfig{}))
+			big := ratelimit.MustPolicy("standard", "1000000000/h,100000000/m")
+			rl, _ := ratelimit.New(ratelimit.NewMemory(ratelimit.MemoryConfig{}), ratelimit.Config{Default: &big})
+			guard := scope.MustRequire(scope.DefaultCatalog(), scope.BookingsRead)
+			api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				pg, err := paginate.FromRequest(r, paginate.Options{})
+				if err != nil {
+					apierror.Write(w, r, err)
+					return
+				}
+				paginate.SetHeaders(w, r, pg, len(bookings), len(bookings))
+				list(w, r)
+			})
+			runPath(b, apierror.RequestID(apierror.Recover(chain.Handler(rl.Handler(guard.Handler(api))))), tok.AccessToken)
+		})
+	}
+}
+
+// runPath serves GET /v1/bookings with the credential until b is done.
+func runPath(b *testing.B, h http.Handler, credential string) {
+	req := httptest.NewRequest("GET", "/v1/bookings?per_page=25&page=1", nil)
+	req.Header.Set("Authorization", "Bearer "+credential)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != 200 {
+		b.Fatal(rec.Body.String())
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		h.ServeHTTP(httptest.NewRecorder(), req)
+	}
 }
