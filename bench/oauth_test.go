@@ -95,6 +95,11 @@ func fositeDefaults(b *testing.B) http.Handler {
 }
 
 func goOAuth2() http.Handler {
+	srv := goOAuth2Server()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _ = srv.HandleTokenRequest(w, r) })
+}
+
+func goOAuth2Server() *server.Server {
 	m := manage.NewDefaultManager()
 	m.MustTokenStorage(store.NewMemoryTokenStore())
 	cs := store.NewClientStore()
@@ -108,7 +113,7 @@ func goOAuth2() http.Handler {
 		}
 		return "", nil
 	})
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _ = srv.HandleTokenRequest(w, r) })
+	return srv
 }
 
 // BenchmarkTokenClientCredentials: one client-credentials token per op,
@@ -215,13 +220,7 @@ func BenchmarkBearerValidation(b *testing.B) {
 		}
 	})
 	b.Run("go-oauth2", func(b *testing.B) {
-		m := manage.NewDefaultManager()
-		m.MustTokenStorage(store.NewMemoryTokenStore())
-		cs := store.NewClientStore()
-		_ = cs.Set("cc", &models.Client{ID: "cc", Secret: "secret", Domain: "http://127.0.0.1"})
-		m.MapClientStorage(cs)
-		srv := server.NewDefaultServer(m)
-		srv.SetClientInfoHandler(server.ClientBasicHandler)
+		srv := goOAuth2Server()
 		tok := issueWith(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _ = srv.HandleTokenRequest(w, r) }),
 			url.Values{"grant_type": {"client_credentials"}}, "cc", "secret")
 		req := bearer(tok)
