@@ -348,9 +348,9 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	types := map[string]string{"P": s.prefix, "Bytes": "BLOB", "Bool": "INTEGER", "False": "0"}
+	types := map[string]string{"P": s.prefix, "Bytes": "BLOB", "Bool": "INTEGER"}
 	if s.dialect == Postgres {
-		types = map[string]string{"P": s.prefix, "Bytes": "BYTEA", "Bool": "BOOLEAN", "False": "FALSE"}
+		types = map[string]string{"P": s.prefix, "Bytes": "BYTEA", "Bool": "BOOLEAN"}
 	}
 	for _, m := range ms {
 		var body strings.Builder

@@ -1,5 +1,5 @@
 -- Gatehouse schema, version 1. Rendered with text/template: {{.P}} is the
--- table prefix; {{.Bytes}}, {{.Bool}} and {{.False}} are the dialect's types.
+-- table prefix; {{.Bytes}} and {{.Bool}} are the dialect's types.
 -- Times are Unix microseconds, durations nanoseconds, lists JSON text.
 
 CREATE TABLE {{.P}}organisations (
