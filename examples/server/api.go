@@ -229,17 +229,20 @@ func getOf[T any](a *app, kind, param, field, noun string, decode func(record) (
 
 // ---- contacts/me
 
+// contact is GET /v1/contacts/me: the user behind the credential, or the
+// application or key itself when no user is.
+type contact struct {
+	ID             string  `json:"id"`
+	FirstName      *string `json:"first_name"`
+	LastName       *string `json:"last_name"`
+	Email          *string `json:"email"`
+	OrganisationID string  `json:"organisation_id"`
+	Kind           string  `json:"kind"`
+	CreatedAt      *ts     `json:"created_at"`
+}
+
 func (a *app) me(w http.ResponseWriter, r *http.Request) {
 	p := gatehouse.FromContext(r.Context())
-	type contact struct {
-		ID             string  `json:"id"`
-		FirstName      *string `json:"first_name"`
-		LastName       *string `json:"last_name"`
-		Email          *string `json:"email"`
-		OrganisationID string  `json:"organisation_id"`
-		Kind           string  `json:"kind"`
-		CreatedAt      *ts     `json:"created_at"`
-	}
 	u, err := a.store.GetUser(r.Context(), p.Subject)
 	if err == nil && u.OrganisationID == p.Organisation {
 		c := ts(u.CreatedAt)
@@ -607,36 +610,43 @@ func (a *app) updateSchedule(w http.ResponseWriter, r *http.Request) {
 
 // ---- analytics
 
+// summary is GET /v1/analytics/summary. Amounts are in minor units per
+// currency.
+type summary struct {
+	Customers         int              `json:"customers"`
+	Bookings          int              `json:"bookings"`
+	BookingsCancelled int              `json:"bookings_cancelled"`
+	Payments          int              `json:"payments"`
+	Revenue           map[string]int64 `json:"revenue"`
+	Refunded          map[string]int64 `json:"refunded"`
+	Staff             int              `json:"staff"`
+}
+
 func (a *app) analytics(w http.ResponseWriter, r *http.Request) {
 	sc := scopeOf(r)
-	out := map[string]any{}
-	count := func(kind string) []record {
+	all := map[string][]record{}
+	for _, kind := range []string{kindCustomer, kindBooking, kindPayment, kindStaff} {
 		recs, err := a.records.all(r.Context(), sc, kind)
 		if err != nil {
-			panic(err) // recovered as a logged 500
+			a.fail(w, r, err)
+			return
 		}
-		return recs
+		all[kind] = recs
 	}
-	out["customers"] = len(count(kindCustomer))
-	bookings := count(kindBooking)
-	cancelled := 0
-	for _, rec := range bookings {
+	out := summary{Customers: len(all[kindCustomer]), Bookings: len(all[kindBooking]), Payments: len(all[kindPayment]), Staff: len(all[kindStaff]),
+		Revenue: map[string]int64{}, Refunded: map[string]int64{}}
+	for _, rec := range all[kindBooking] {
 		if b, _ := decodeBooking(rec); b.Status == "cancelled" {
-			cancelled++
+			out.BookingsCancelled++
 		}
 	}
-	out["bookings"], out["bookings_cancelled"] = len(bookings), cancelled
-	payments := count(kindPayment)
-	revenue, refunded := map[string]int64{}, map[string]int64{}
-	for _, rec := range payments {
+	for _, rec := range all[kindPayment] {
 		p, _ := decodePayment(rec)
 		if p.Status == "refunded" {
-			refunded[p.Currency] += p.Amount
+			out.Refunded[p.Currency] += p.Amount
 		} else {
-			revenue[p.Currency] += p.Amount
+			out.Revenue[p.Currency] += p.Amount
 		}
 	}
-	out["payments"], out["revenue"], out["refunded"] = len(payments), revenue, refunded
-	out["staff"] = len(count(kindStaff))
 	writeJSON(w, http.StatusOK, out)
 }

@@ -56,6 +56,8 @@ type app struct {
 	decoder  apierror.Decoder
 	metrics  *metrics
 
+	issuer string
+
 	plans sync.Map // organisation id → plan name
 }
 
@@ -69,7 +71,7 @@ type appConfig struct {
 }
 
 func newApp(ctx context.Context, s *sqlstore.Store, cfg appConfig) (*app, error) {
-	a := &app{store: s, log: cfg.Logger, catalog: catalog(), limiter: cfg.Limiter, decoder: apierror.Decoder{MaxBytes: 64 << 10}, metrics: newMetrics()}
+	a := &app{store: s, log: cfg.Logger, issuer: cfg.Issuer, catalog: catalog(), limiter: cfg.Limiter, decoder: apierror.Decoder{MaxBytes: 64 << 10}, metrics: newMetrics()}
 	var err error
 	a.keys, err = apikey.New(s, apikey.Config{Catalog: a.catalog, Logger: cfg.Logger})
 	if err != nil {
@@ -135,37 +137,9 @@ func (a *app) handler() (http.Handler, error) {
 		return nil, err
 	}
 
-	need := func(scopes string, h http.HandlerFunc) http.Handler {
-		return scope.MustRequire(a.catalog, strings.Fields(scopes)...).Handler(h)
-	}
-	api := http.NewServeMux()
-	api.HandleFunc("GET /v1/contacts/me", a.me)
-	api.Handle("GET /v1/customers", need("customers:read", listOf(a, kindCustomer, decodeCustomer)))
-	api.Handle("POST /v1/customers", need("customers:write", a.createCustomer))
-	api.Handle("GET /v1/customers/{id}", need("customers:read", getOf(a, kindCustomer, "id", "customer_id", "Customer", decodeCustomer)))
-	api.Handle("PATCH /v1/customers/{id}", need("customers:write", a.updateCustomer))
-	api.Handle("PUT /v1/customers/{id}", need("customers:write", a.updateCustomer))
-	api.Handle("GET /v1/bookings", need("bookings:read", listOf(a, kindBooking, decodeBooking)))
-	api.Handle("POST /v1/bookings", need("bookings:write", a.createBooking))
-	api.Handle("GET /v1/bookings/{id}", need("bookings:read", getOf(a, kindBooking, "id", "booking_id", "Booking", decodeBooking)))
-	api.Handle("PATCH /v1/bookings/{id}", need("bookings:write", a.changeBooking(false)))
-	api.Handle("PUT /v1/bookings/{id}", need("bookings:write", a.changeBooking(false)))
-	api.Handle("POST /v1/bookings/{id}/cancel", need("bookings:write", a.changeBooking(true)))
-	api.Handle("GET /v1/payments", need("payments:read", listOf(a, kindPayment, decodePayment)))
-	api.Handle("POST /v1/payments", need("payments:write", a.createPayment))
-	api.Handle("GET /v1/payments/{id}", need("payments:read", getOf(a, kindPayment, "id", "payment_id", "Payment", decodePayment)))
-	api.Handle("POST /v1/payments/{id}/refund", need("payments:write", a.refundPayment))
-	api.Handle("GET /v1/staff", need("staff:read", listOf(a, kindStaff, decodeStaff)))
-	api.Handle("GET /v1/staff/{id}", need("staff:read", getOf(a, kindStaff, "id", "staff_id", "Staff", decodeStaff)))
-	api.Handle("PUT /v1/staff/{id}/schedule", need("staff:write", a.updateSchedule))
-	api.Handle("GET /v1/analytics/summary", need("analytics:read", a.analytics))
-	api.Handle("GET /v1/webhooks", need("webhooks:read", a.listWebhooks))
-	api.Handle("POST /v1/webhooks", need("webhooks:write", a.createWebhook))
-	api.Handle("GET /v1/webhooks/{id}", need("webhooks:read", a.getWebhook))
-	api.Handle("DELETE /v1/webhooks/{id}", need("webhooks:write", a.deleteWebhook))
-	api.Handle("GET /v1/webhooks/{id}/deliveries", need("webhooks:read", a.listDeliveries))
-	api.Handle("POST /v1/webhooks/{id}/deliveries/{delivery}/redeliver", need("webhooks:write", a.redeliver))
-	api.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) { a.fail(w, r, apierror.NotFound("")) })
+	ops := a.operations()
+	api := a.apiMux(ops)
+	doc := a.openAPI(a.issuer, ops)
 
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", apierror.Negotiate(chain.Handler(apiLimits.Handler(api))))
@@ -180,6 +154,8 @@ func (a *app) handler() (http.Handler, error) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.Handle("GET /metrics", a.metrics.handler())
+	mux.Handle("GET /openapi.json", a.openAPIHandler(doc))
+	mux.Handle("GET /postman.json", postmanHandler(doc))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { a.fail(w, r, apierror.NotFound("")) })
 
 	var h http.Handler = mux
@@ -247,12 +223,16 @@ func (a *app) listWebhooks(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, page)
 }
 
+// webhookInput is the seeds' {url, events, secret}; without a secret one
+// is generated.
+type webhookInput struct {
+	URL    string   `json:"url"`
+	Events []string `json:"events"`
+	Secret string   `json:"secret"`
+}
+
 func (a *app) createWebhook(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		URL    string   `json:"url"`
-		Events []string `json:"events"`
-		Secret string   `json:"secret"`
-	}
+	var in webhookInput
 	if err := a.decode(w, r, &in); err != nil {
 		a.fail(w, r, err)
 		return
@@ -336,6 +316,11 @@ func (a *app) listDeliveries(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+type redelivery struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`
+}
+
 func (a *app) redeliver(w http.ResponseWriter, r *http.Request) {
 	s, err := a.subscription(r)
 	if err != nil {
@@ -359,7 +344,7 @@ func (a *app) redeliver(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, map[string]string{"id": did, "status": "pending"})
+	writeJSON(w, http.StatusAccepted, redelivery{ID: did, Status: "pending"})
 }
 
 // ---- access log

@@ -49,6 +49,10 @@ type server struct {
 	demo   map[string]string
 	stderr *bytes.Buffer
 	mu     *sync.Mutex
+	// spec validates every response s.http carries against the server's
+	// /openapi.json.
+	spec *specChecker
+	http *http.Client
 }
 
 func start(t *testing.T, db string, extra ...string) *server {
@@ -75,6 +79,8 @@ func start(t *testing.T, db string, extra ...string) *server {
 	}
 	require.NotEmpty(t, s.base, "server did not start: %s", s.logs())
 	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+	s.spec = loadSpec(t, s.base)
+	s.http = s.spec.client(nil)
 	return s
 }
 
@@ -129,7 +135,7 @@ func (s *server) do(method, path, token string, body any, hdr ...string) resp {
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := s.http.Do(req)
 	require.NoError(s.t, err)
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
@@ -298,7 +304,7 @@ func TestReferenceServerEndToEnd(t *testing.T) {
 	admin(t, db, "user", "create", "--org", "acme", "--email", "bob@acme.test", "--password", "correct horse battery")
 	form := url.Values{"grant_type": {"password"}, "domain_prefix": {"demo"}, "client_id": {s.demo["OAuth client"]}, "client_secret": {s.demo["client secret"]},
 		"username": {"demo@example.com"}, "password": {strings.Fields(s.demo["user"])[2]}}
-	res, err := http.PostForm(s.base+"/oauth/token", form)
+	res, err := s.http.PostForm(s.base+"/oauth/token", form)
 	require.NoError(t, err)
 	var tok map[string]any
 	require.NoError(t, json.NewDecoder(res.Body).Decode(&tok))
@@ -308,13 +314,13 @@ func TestReferenceServerEndToEnd(t *testing.T) {
 	r = s.do("GET", "/v1/contacts/me", at, nil)
 	require.Equal(t, 200, r.status)
 	assert.Equal(t, "demo@example.com", r.json(t)["email"])
-	res, err = http.Get(s.base + "/v1/contacts/me?access_token=" + url.QueryEscape(at))
+	res, err = s.http.Get(s.base + "/v1/contacts/me?access_token=" + url.QueryEscape(at))
 	require.NoError(t, err)
 	res.Body.Close()
 	assert.Equal(t, 200, res.StatusCode)
 	assert.Equal(t, 0, len(s.do("GET", "/v1/customers", at, nil).body)-len(s.do("GET", "/v1/customers", liveKey, nil).body), "OAuth tokens see live data")
 	form.Set("domain_prefix", "acme")
-	res, _ = http.PostForm(s.base+"/oauth/token", form)
+	res, _ = s.http.PostForm(s.base+"/oauth/token", form)
 	assert.Equal(t, 400, res.StatusCode, "right password, wrong organisation")
 	res.Body.Close()
 	md := s.do("GET", "/.well-known/oauth-authorization-server", "", nil).json(t)

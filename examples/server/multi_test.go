@@ -47,7 +47,7 @@ func TestTwoInstances(t *testing.T) {
 	// A token issued by one instance works on the other.
 	form := url.Values{"grant_type": {"password"}, "domain_prefix": {"demo"}, "client_id": {a.demo["OAuth client"]}, "client_secret": {a.demo["client secret"]},
 		"username": {"demo@example.com"}, "password": {strings.Fields(a.demo["user"])[2]}}
-	res, err := http.PostForm(a.base+"/oauth/token", form)
+	res, err := a.http.PostForm(a.base+"/oauth/token", form)
 	require.NoError(t, err)
 	var tok map[string]any
 	require.NoError(t, json.NewDecoder(res.Body).Decode(&tok))
