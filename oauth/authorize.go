@@ -123,24 +123,19 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	user := p.currentUser(ctx, r)
 	if action == "login" {
-		ip := ratelimit.ClientIP(r, nil)
-		account := storage.NormalizePrefix(form["domain_prefix"]) + "/" + storage.NormalizeEmail(form["email"])
-		if wait := p.blocked(account, ip); wait > 0 {
-			p.renderLogin(w, r, csrf, c, form, "Too many failed attempts. Try again in "+strconv.Itoa(int(wait.Seconds())+1)+" seconds.", http.StatusTooManyRequests)
-			return
-		}
-		u, _, err := p.verifyUser(ctx, form["domain_prefix"], form["email"], form["password"], ip)
-		if errors.Is(err, storage.ErrNotFound) {
+		_, err := p.SignIn(w, r, form["domain_prefix"], form["email"], form["password"])
+		var blocked *SignInBlockedError
+		switch {
+		case errors.As(err, &blocked):
+			p.renderLogin(w, r, csrf, c, form, blocked.Error(), http.StatusTooManyRequests)
+		case errors.Is(err, storage.ErrNotFound):
 			p.renderLogin(w, r, csrf, c, form, "The organisation, email or password is not right.", http.StatusUnauthorized)
-			return
-		}
-		if err != nil {
+		case err != nil:
 			p.log.Error("sign-in failed", "err", err)
 			http.Error(w, "Something went wrong on our side.", http.StatusInternalServerError)
-			return
+		default:
+			http.Redirect(w, r, r.URL.Path+"?"+r.URL.RawQuery, http.StatusSeeOther)
 		}
-		p.setSession(w, r, u)
-		http.Redirect(w, r, r.URL.Path+"?"+r.URL.RawQuery, http.StatusSeeOther)
 		return
 	}
 	if user == nil {
@@ -271,6 +266,45 @@ func (p *Provider) csrfToken(csrf, query string) string { return p.mac("csrf", c
 
 func (p *Provider) validCSRF(csrf, query, got string) bool {
 	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(p.csrfToken(csrf, query))) == 1
+}
+
+// SignInBlockedError is SignIn's answer while an account or an address
+// has failed too often.
+type SignInBlockedError struct{ Wait time.Duration }
+
+func (e *SignInBlockedError) Error() string {
+	return "Too many failed attempts. Try again in " + strconv.Itoa(int(e.Wait.Seconds())+1) + " seconds."
+}
+
+// SignIn checks a user's organisation (domain prefix), email and password
+// and, when they are right, starts the session that the authorization
+// pages and an application's own pages (such as a developer dashboard)
+// share: an HttpOnly, SameSite=Lax cookie signed with the provider's
+// secret. Failures are limited per account and per client address
+// (Config.LoginAttempts, Config.LoginAttemptsPerIP): while blocked it
+// returns *SignInBlockedError without checking the password. Wrong
+// credentials of any kind are storage.ErrNotFound, in the same time.
+func (p *Provider) SignIn(w http.ResponseWriter, r *http.Request, domainPrefix, email, password string) (*storage.User, error) {
+	ip := ratelimit.ClientIP(r, nil)
+	account := storage.NormalizePrefix(domainPrefix) + "/" + storage.NormalizeEmail(email)
+	if wait := p.blocked(account, ip); wait > 0 {
+		return nil, &SignInBlockedError{Wait: wait}
+	}
+	u, _, err := p.verifyUser(r.Context(), domainPrefix, email, password, ip)
+	if err != nil {
+		return nil, err
+	}
+	p.setSession(w, r, u)
+	return u, nil
+}
+
+// SignedIn returns the user of the session SignIn started, or nil when
+// there is none or it has expired.
+func (p *Provider) SignedIn(r *http.Request) *storage.User { return p.currentUser(r.Context(), r) }
+
+// SignOut ends the session in this browser.
+func (p *Provider) SignOut(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{Name: CookieSession, Value: "", Path: "/", HttpOnly: true, Secure: p.secureCookies(r), SameSite: http.SameSiteLaxMode, MaxAge: -1})
 }
 
 func (p *Provider) setSession(w http.ResponseWriter, r *http.Request, u *storage.User) {

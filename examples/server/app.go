@@ -156,6 +156,9 @@ func (a *app) handler() (http.Handler, error) {
 	mux.Handle("GET /metrics", a.metrics.handler())
 	mux.Handle("GET /openapi.json", a.openAPIHandler(doc))
 	mux.Handle("GET /postman.json", postmanHandler(doc))
+	pages := a.dashboard(doc)
+	mux.Handle("/dashboard/", pages)
+	mux.Handle("GET /docs", pages)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { a.fail(w, r, apierror.NotFound("")) })
 
 	var h http.Handler = mux

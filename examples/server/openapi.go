@@ -374,3 +374,20 @@ func staticJSON(body []byte) http.Handler {
 		_, _ = w.Write(body)
 	})
 }
+
+// operations calls fn for each operation, in path order, then method
+// order.
+func (d *openAPIDoc) operations(fn func(path, method string, op *openAPIOperation)) {
+	paths := make([]string, 0, len(d.Paths))
+	for p := range d.Paths {
+		paths = append(paths, p)
+	}
+	slices.Sort(paths)
+	for _, p := range paths {
+		for _, m := range methodOrder {
+			if op := (*d.Paths[p])[m]; op != nil {
+				fn(p, m, op)
+			}
+		}
+	}
+}

@@ -78,59 +78,48 @@ func postman(doc *openAPIDoc) *postmanCollection {
 	for i := range c.Item {
 		folders[c.Item[i].Name] = &c.Item[i]
 	}
-	paths := make([]string, 0, len(doc.Paths))
-	for p := range doc.Paths {
-		paths = append(paths, p)
-	}
-	slices.Sort(paths)
-	for _, p := range paths {
-		for _, m := range methodOrder {
-			op := (*doc.Paths[p])[m]
-			if op == nil {
-				continue
-			}
-			req := &postmanRequest{Method: strings.ToUpper(m), Description: op.Description, Header: []postmanVar{{Key: "Accept", Value: "application/json"}}}
-			if op.Security != nil && len(*op.Security) == 0 {
-				req.Auth = &postmanAuth{Type: "noauth"}
-			}
-			segs := []string{}
-			for _, s := range strings.Split(strings.TrimPrefix(p, "/"), "/") {
-				if name, ok := strings.CutPrefix(s, "{"); ok {
-					name = strings.TrimSuffix(name, "}")
-					req.URL.Variable = append(req.URL.Variable, postmanVar{Key: name, Value: "", Description: "A UUID"})
-					s = ":" + name
-				}
-				segs = append(segs, s)
-			}
-			for _, prm := range op.Parameters {
-				if prm.In == "query" {
-					req.URL.Query = append(req.URL.Query, postmanVar{Key: prm.Name, Value: "", Description: prm.Description, Disabled: true})
-				}
-			}
-			req.URL.Host, req.URL.Path = []string{"{{baseUrl}}"}, segs
-			req.URL.Raw = "{{baseUrl}}/" + strings.Join(segs, "/")
-			if rb := op.RequestBody; rb != nil {
-				if mt, ok := rb.Content["application/json"]; ok {
-					raw, _ := json.MarshalIndent(mt.Example, "", "  ")
-					req.Header = append(req.Header, postmanVar{Key: "Content-Type", Value: "application/json"})
-					req.Body = &postmanBody{Mode: "raw", Raw: string(raw), Options: map[string]any{"raw": map[string]string{"language": "json"}}}
-				} else if mt, ok := rb.Content["application/x-www-form-urlencoded"]; ok {
-					props, _ := mt.Schema["properties"].(schema)
-					keys := make([]string, 0, len(props))
-					for k := range props {
-						keys = append(keys, k)
-					}
-					slices.Sort(keys)
-					req.Body = &postmanBody{Mode: "urlencoded"}
-					for _, k := range keys {
-						req.Body.URLEncoded = append(req.Body.URLEncoded, postmanVar{Key: k, Value: "", Type: "text", Disabled: !slices.Contains(requiredOf(mt.Schema), k)})
-					}
-				}
-			}
-			tag := op.Tags[0]
-			folders[tag].Item = append(folders[tag].Item, postmanItem{Name: op.Summary, Request: req})
+	doc.operations(func(p, m string, op *openAPIOperation) {
+		req := &postmanRequest{Method: strings.ToUpper(m), Description: op.Description, Header: []postmanVar{{Key: "Accept", Value: "application/json"}}}
+		if op.Security != nil && len(*op.Security) == 0 {
+			req.Auth = &postmanAuth{Type: "noauth"}
 		}
-	}
+		segs := []string{}
+		for _, s := range strings.Split(strings.TrimPrefix(p, "/"), "/") {
+			if name, ok := strings.CutPrefix(s, "{"); ok {
+				name = strings.TrimSuffix(name, "}")
+				req.URL.Variable = append(req.URL.Variable, postmanVar{Key: name, Value: "", Description: "A UUID"})
+				s = ":" + name
+			}
+			segs = append(segs, s)
+		}
+		for _, prm := range op.Parameters {
+			if prm.In == "query" {
+				req.URL.Query = append(req.URL.Query, postmanVar{Key: prm.Name, Value: "", Description: prm.Description, Disabled: true})
+			}
+		}
+		req.URL.Host, req.URL.Path = []string{"{{baseUrl}}"}, segs
+		req.URL.Raw = "{{baseUrl}}/" + strings.Join(segs, "/")
+		if rb := op.RequestBody; rb != nil {
+			if mt, ok := rb.Content["application/json"]; ok {
+				raw, _ := json.MarshalIndent(mt.Example, "", "  ")
+				req.Header = append(req.Header, postmanVar{Key: "Content-Type", Value: "application/json"})
+				req.Body = &postmanBody{Mode: "raw", Raw: string(raw), Options: map[string]any{"raw": map[string]string{"language": "json"}}}
+			} else if mt, ok := rb.Content["application/x-www-form-urlencoded"]; ok {
+				props, _ := mt.Schema["properties"].(schema)
+				keys := make([]string, 0, len(props))
+				for k := range props {
+					keys = append(keys, k)
+				}
+				slices.Sort(keys)
+				req.Body = &postmanBody{Mode: "urlencoded"}
+				for _, k := range keys {
+					req.Body.URLEncoded = append(req.Body.URLEncoded, postmanVar{Key: k, Value: "", Type: "text", Disabled: !slices.Contains(requiredOf(mt.Schema), k)})
+				}
+			}
+		}
+		tag := op.Tags[0]
+		folders[tag].Item = append(folders[tag].Item, postmanItem{Name: op.Summary, Request: req})
+	})
 	return c
 }
 
