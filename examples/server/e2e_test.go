@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -37,6 +38,14 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	_ = os.RemoveAll(dir)
+	// A full run must have validated a response of every documented
+	// operation: the OpenAPI document and the suite cover the same API.
+	if code == 0 && flag.Lookup("test.run").Value.String() == "" {
+		if missing := uncovered(); len(missing) > 0 {
+			fmt.Fprintf(os.Stderr, "FAIL: no test exercised these documented operations: %v\n", missing)
+			code = 1
+		}
+	}
 	os.Exit(code)
 }
 
@@ -252,6 +261,25 @@ func TestReferenceServerEndToEnd(t *testing.T) {
 	require.Equal(t, 201, r.status, string(r.body))
 	payID := r.json(t)["id"].(string)
 	assert.Equal(t, "refunded", s.do("POST", "/v1/payments/"+payID+"/refund", testKey, nil).json(t)["status"])
+	assert.Equal(t, 409, s.do("POST", "/v1/payments/"+payID+"/refund", testKey, nil).status, "refunded once")
+	assert.Equal(t, "refunded", s.do("GET", "/v1/payments/"+payID, testKey, nil).json(t)["status"])
+	assert.Equal(t, "1", s.do("GET", "/v1/payments", testKey, nil).header.Get("X-Pagination-Total-Entries"))
+	assert.Equal(t, 404, s.do("GET", "/v1/payments/"+payID, liveKey, nil).status, "sandbox isolation")
+	assert.Equal(t, "cancelled", s.do("GET", "/v1/bookings/"+bookingID, testKey, nil).json(t)["status"])
+	r = s.do("POST", "/v1/bookings", testKey, map[string]any{"customer_id": custID, "service": "Colour", "starts_at": "2026-12-02T10:00:00Z", "ends_at": "2026-12-02T12:00:00Z"})
+	require.Equal(t, 201, r.status, string(r.body))
+	second := r.json(t)["id"].(string)
+	r = s.do("PATCH", "/v1/bookings/"+second, testKey, map[string]any{"notes": "Window seat"})
+	require.Equal(t, 200, r.status, string(r.body))
+	assert.Equal(t, "Window seat", r.json(t)["notes"])
+	r = s.do("PUT", "/v1/bookings/"+second, testKey, map[string]any{"starts_at": "2026-12-02T13:00:00Z", "ends_at": "2026-12-02T12:00:00Z"})
+	assert.Equal(t, 422, r.status, "ends before it starts")
+	r = s.do("PUT", "/v1/bookings/"+second, testKey, map[string]any{"customer_id": custID, "service": "Cut", "starts_at": "2026-12-02T13:00:00+02:00", "ends_at": "2026-12-02T14:00:00+02:00"})
+	require.Equal(t, 200, r.status, string(r.body))
+	assert.Equal(t, "2026-12-02T11:00:00Z", r.json(t)["starts_at"], "stored in UTC")
+	r = s.do("PUT", "/v1/customers/"+custID, testKey, map[string]any{"first_name": "Augusta Ada", "last_name": "King", "email": "ada@example.com"})
+	require.Equal(t, 200, r.status, string(r.body))
+	assert.Equal(t, "Augusta Ada", r.json(t)["first_name"])
 	sum := s.do("GET", "/v1/analytics/summary", testKey, nil).json(t)
 	assert.EqualValues(t, 4, sum["customers"])
 	assert.EqualValues(t, 1, sum["bookings_cancelled"])
@@ -260,20 +288,29 @@ func TestReferenceServerEndToEnd(t *testing.T) {
 	var members []map[string]any
 	require.NoError(t, json.Unmarshal(staff.body, &members))
 	require.Len(t, members, 2)
+	assert.Equal(t, members[0]["id"], s.do("GET", "/v1/staff/"+members[0]["id"].(string), testKey, nil).json(t)["id"])
 	r = s.do("PUT", "/v1/staff/"+members[0]["id"].(string)+"/schedule", testKey, map[string]any{"schedule": []map[string]string{{"day": "tuesday", "start": "10:00", "end": "18:00"}}})
 	assert.Equal(t, 200, r.status, string(r.body))
 
 	// Webhooks arrive, signed: customer.created ×4, booking.created, booking.cancelled.
-	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(received) >= 6 }, 15*time.Second, 50*time.Millisecond)
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(received) >= 9 }, 15*time.Second, 50*time.Millisecond)
 	mu.Lock()
 	types := map[string]int{}
 	for _, m := range received {
 		types[m["type"].(string)]++
 	}
 	mu.Unlock()
-	assert.Equal(t, map[string]int{"customer.created": 4, "booking.created": 1, "booking.cancelled": 1}, types)
+	assert.Equal(t, map[string]int{"customer.created": 4, "booking.created": 2, "booking.cancelled": 1, "booking.updated": 2}, types)
 	d := s.do("GET", "/v1/webhooks/"+webhookID+"/deliveries", testKey, nil)
 	require.Equal(t, 200, d.status)
+	var deliveries []map[string]any
+	require.NoError(t, json.Unmarshal(d.body, &deliveries))
+	require.NotEmpty(t, deliveries)
+	r = s.do("POST", "/v1/webhooks/"+webhookID+"/deliveries/"+deliveries[0]["id"].(string)+"/redeliver", testKey, nil)
+	assert.Equal(t, 202, r.status, string(r.body))
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(received) == 10 }, 15*time.Second, 50*time.Millisecond, "the redelivery arrives")
+	assert.Equal(t, "1", s.do("GET", "/v1/webhooks", testKey, nil).header.Get("X-Pagination-Total-Entries"))
+	assert.Equal(t, "0", s.do("GET", "/v1/webhooks", liveKey, nil).header.Get("X-Pagination-Total-Entries"), "sandbox isolation")
 
 	// Scopes: a key with bookings:read only.
 	k := admin(t, db, "key", "create", "--org", "demo", "--name", "RO", "--scopes", "bookings:read", "--env", "test", "--rate-limit", "3/m")
@@ -298,6 +335,9 @@ func TestReferenceServerEndToEnd(t *testing.T) {
 	other := admin(t, db, "key", "create", "--org", "acme", "--name", "x", "--scopes", "customers:read webhooks:read", "--env", "test")["key"].(string)
 	assert.Equal(t, 404, s.do("GET", "/v1/customers/"+custID, other, nil).status)
 	assert.Equal(t, 404, s.do("GET", "/v1/webhooks/"+webhookID, other, nil).status)
+	assert.Equal(t, 404, s.do("DELETE", "/v1/webhooks/"+webhookID, liveKey, nil).status, "another environment's webhook")
+	assert.Equal(t, 204, s.do("DELETE", "/v1/webhooks/"+webhookID, testKey, nil).status)
+	assert.Equal(t, 404, s.do("GET", "/v1/webhooks/"+webhookID, testKey, nil).status)
 
 	// OAuth: TidyHQ's password grant with domain_prefix, then the token in
 	// the header and as access_token.

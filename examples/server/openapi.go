@@ -180,8 +180,9 @@ func (a *app) openAPI(issuer string, ops []operation) *openAPIDoc {
 		"OAuthError": schema{"type": "object", "description": "RFC 6749 §5.2 error", "required": []string{"error"}, "additionalProperties": true, "properties": schema{
 			"error": schema{"type": "string", "example": "invalid_grant"}, "error_description": schema{"type": "string"}}},
 		"Token": schema{"type": "object", "required": []string{"access_token", "token_type", "expires_in"}, "additionalProperties": true, "properties": schema{
-			"access_token": schema{"type": "string"}, "token_type": schema{"type": "string", "example": "bearer"}, "expires_in": schema{"type": "integer"},
-			"refresh_token": schema{"type": "string"}, "scope": schema{"type": "string"}}},
+			"access_token": schema{"type": "string"}, "token_type": schema{"type": "string", "example": "bearer"},
+			"expires_in":    schema{"type": "integer", "nullable": true, "description": "null for a token that does not expire, as in TidyHQ's guide"},
+			"refresh_token": schema{"type": "string", "nullable": true, "description": "null when the client may not refresh"}, "scope": schema{"type": "string"}}},
 		"Introspection": schema{"type": "object", "required": []string{"active"}, "additionalProperties": true, "properties": schema{
 			"active": schema{"type": "boolean"}, "scope": schema{"type": "string"}, "client_id": schema{"type": "string"}, "sub": schema{"type": "string"},
 			"exp": schema{"type": "integer"}, "iat": schema{"type": "integer"}, "token_type": schema{"type": "string"}}},

@@ -1,0 +1,177 @@
+package main_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var (
+	newKeyRE      = regexp.MustCompile(`id="new-key-value">([^<]+)<`)
+	newClientRE   = regexp.MustCompile(`id="new-client-id">([^<]+)<`)
+	newSecretRE   = regexp.MustCompile(`id="new-client-secret">([^<]+)<`)
+	keyRowRE      = regexp.MustCompile(`data-key-id="([^"]+)"><td>([^<]+)<`)
+	deliveryRowRE = regexp.MustCompile(`action="(/dashboard/webhooks/[^"]+/redeliver)"`)
+)
+
+func signIn(t *testing.T, s *server, c *http.Client, prefix, email, password string) {
+	t.Helper()
+	status, at, body := fetchPage(t, c, "POST", s.base+"/dashboard/login", url.Values{"domain_prefix": {prefix}, "email": {email}, "password": {password}, "next": {"/dashboard/keys"}})
+	require.Equal(t, 200, status, body)
+	require.True(t, strings.HasSuffix(at, "/dashboard/keys"), "signed in to %s", at)
+}
+
+func keyIDs(body string) map[string]string {
+	ids := map[string]string{}
+	for _, m := range keyRowRE.FindAllStringSubmatch(body, -1) {
+		ids[m[2]] = m[1]
+	}
+	return ids
+}
+
+// TestDashboard drives the dashboard's forms over HTTP: sign-in and its
+// failures, keys (create, shown once, rotate with grace, revoke),
+// applications (create, delete), webhook redelivery, the explorer's
+// sandbox key, other organisations' ids (404) and cross-origin posts
+// (403).
+func TestDashboard(t *testing.T) {
+	db := "sqlite:" + filepath.Join(t.TempDir(), "gatehouse.db")
+	s := start(t, db)
+	password := strings.Fields(s.demo["user"])[2]
+	c := s.browser(t)
+
+	status, at, _ := fetchPage(t, c, "GET", s.base+"/dashboard/keys", nil)
+	assert.Equal(t, 200, status)
+	assert.Contains(t, at, "/dashboard/login?next=%2Fdashboard%2Fkeys", "signed out: to the sign-in page")
+	status, _, body := fetchPage(t, c, "POST", s.base+"/dashboard/login", url.Values{"domain_prefix": {"demo"}, "email": {"demo@example.com"}, "password": {"wrong"}})
+	assert.Equal(t, 401, status)
+	assert.Contains(t, body, "not right")
+	status, at, _ = fetchPage(t, c, "POST", s.base+"/dashboard/login", url.Values{"domain_prefix": {"demo"}, "email": {"demo@example.com"}, "password": {password}, "next": {"https://evil.example/"}})
+	assert.Equal(t, 200, status)
+	assert.Equal(t, s.base+"/dashboard/keys", at, "next never leaves the dashboard")
+
+	// Keys: validation, creation (shown once), use.
+	status, _, body = fetchPage(t, c, "POST", s.base+"/dashboard/keys", url.Values{"name": {"Dash"}, "environment": {"test"}})
+	assert.Equal(t, 422, status)
+	assert.Contains(t, body, "Choose at least one scope")
+	status, _, body = fetchPage(t, c, "POST", s.base+"/dashboard/keys", url.Values{"name": {"Dash"}, "environment": {"test"}, "scope": {"customers:read"}, "expires": {"30d"}})
+	require.Equal(t, 200, status, body)
+	key := newKeyRE.FindStringSubmatch(body)[1]
+	assert.Equal(t, 200, s.do("GET", "/v1/customers", key, nil).status)
+	_, _, body = fetchPage(t, c, "GET", s.base+"/dashboard/keys", nil)
+	assert.NotContains(t, body, key, "shown once")
+	dashID := keyIDs(body)["Dash"]
+	require.NotEmpty(t, dashID)
+
+	// Rotate: a new key at once, the old one for the grace period.
+	status, _, body = fetchPage(t, c, "POST", s.base+"/dashboard/keys/"+dashID+"/rotate", url.Values{})
+	require.Equal(t, 200, status, body)
+	rotated := newKeyRE.FindStringSubmatch(body)[1]
+	assert.NotEqual(t, key, rotated)
+	assert.Equal(t, 200, s.do("GET", "/v1/customers", rotated, nil).status)
+	assert.Equal(t, 200, s.do("GET", "/v1/customers", key, nil).status, "the old key works during the grace period")
+
+	// Revoke the original: it stops at once.
+	status, _, _ = fetchPage(t, c, "POST", s.base+"/dashboard/keys/"+dashID+"/revoke", url.Values{})
+	assert.Equal(t, 200, status)
+	require.Eventually(t, func() bool { return s.do("GET", "/v1/customers", key, nil).status == 401 }, 10*time.Second, 100*time.Millisecond)
+	assert.Equal(t, 200, s.do("GET", "/v1/customers", rotated, nil).status)
+
+	// Cross-origin posts are refused before they act.
+	status, _, _ = fetchPage(t, c, "POST", s.base+"/dashboard/keys", url.Values{"name": {"x"}, "environment": {"test"}, "scope": {"customers:read"}},
+		"Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site")
+	assert.Equal(t, 403, status)
+
+	// Applications.
+	status, _, body = fetchPage(t, c, "POST", s.base+"/dashboard/apps", url.Values{"name": {"SPA"}, "type": {"public"}, "redirect_uris": {"https://spa.example/cb\n"},
+		"grant": {"authorization_code"}, "scope": {"bookings:read"}})
+	require.Equal(t, 200, status, body)
+	spaID := newClientRE.FindStringSubmatch(body)[1]
+	assert.Nil(t, newSecretRE.FindStringSubmatch(body), "a public client has no secret")
+	status, _, body = fetchPage(t, c, "POST", s.base+"/dashboard/apps", url.Values{"name": {"Bad"}, "type": {"confidential"}, "redirect_uris": {"http://app.example/cb"},
+		"grant": {"authorization_code"}, "scope": {"bookings:read"}})
+	assert.Equal(t, 422, status, "plain http off loopback")
+	assert.Contains(t, body, "redirect")
+	status, _, body = fetchPage(t, c, "POST", s.base+"/dashboard/apps", url.Values{"name": {"Server"}, "type": {"confidential"}, "redirect_uris": {"https://app.example/cb"},
+		"grant": {"client_credentials"}, "scope": {"bookings:read"}})
+	require.Equal(t, 200, status, body)
+	serverID, serverSecret := newClientRE.FindStringSubmatch(body)[1], newSecretRE.FindStringSubmatch(body)[1]
+	res, err := http.PostForm(s.base+"/oauth/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {serverID}, "client_secret": {serverSecret}})
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, 200, res.StatusCode)
+
+	// Another organisation's user sees none of it.
+	admin(t, db, "org", "create", "--prefix", "acme", "--name", "Acme")
+	admin(t, db, "user", "create", "--org", "acme", "--email", "eve@acme.test", "--password", "eve's long password")
+	eve := s.browser(t)
+	signIn(t, s, eve, "acme", "eve@acme.test", "eve's long password")
+	_, _, body = fetchPage(t, eve, "GET", s.base+"/dashboard/keys", nil)
+	assert.NotContains(t, body, "Dash")
+	status, _, _ = fetchPage(t, eve, "POST", s.base+"/dashboard/keys/"+keyIDs(body)["Dash"]+"/revoke", url.Values{})
+	assert.Equal(t, 404, status)
+	_, _, demoKeys := fetchPage(t, c, "GET", s.base+"/dashboard/keys", nil)
+	for name, id := range keyIDs(demoKeys) {
+		status, _, _ = fetchPage(t, eve, "POST", s.base+"/dashboard/keys/"+id+"/revoke", url.Values{})
+		assert.Equal(t, 404, status, "eve revoking demo's %q", name)
+	}
+	assert.Equal(t, 200, s.do("GET", "/v1/customers", rotated, nil).status)
+	status, _, _ = fetchPage(t, eve, "POST", s.base+"/dashboard/apps/"+spaID+"/delete", url.Values{})
+	assert.Equal(t, 404, status)
+	status, _, _ = fetchPage(t, c, "POST", s.base+"/dashboard/apps/"+spaID+"/delete", url.Values{})
+	assert.Equal(t, 200, status)
+	_, _, body = fetchPage(t, c, "GET", s.base+"/dashboard/apps", nil)
+	assert.NotContains(t, body, spaID)
+
+	// Webhooks: a delivery that failed is redelivered from the page.
+	rcv := newCallback(t)
+	r := s.do("POST", "/v1/webhooks", s.demo["test API key (sandbox)"], map[string]any{"url": rcv.url, "events": []string{"customer.created"}})
+	require.Equal(t, 201, r.status, string(r.body))
+	require.Equal(t, 201, s.do("POST", "/v1/customers", s.demo["test API key (sandbox)"], map[string]any{"first_name": "W", "last_name": "H", "email": "w@example.com"}).status)
+	var redeliver string
+	require.Eventually(t, func() bool {
+		_, _, body = fetchPage(t, c, "GET", s.base+"/dashboard/webhooks", nil)
+		m := deliveryRowRE.FindStringSubmatch(body)
+		if m != nil {
+			redeliver = m[1]
+		}
+		return m != nil && strings.Contains(body, "delivered")
+	}, 15*time.Second, 100*time.Millisecond)
+	status, at, body = fetchPage(t, c, "POST", s.base+redeliver, url.Values{})
+	assert.Equal(t, 200, status)
+	assert.Contains(t, at, "notice=redelivery")
+	assert.Contains(t, body, "Redelivery queued")
+	status, _, _ = fetchPage(t, eve, "POST", s.base+redeliver, url.Values{})
+	assert.Equal(t, 404, status)
+
+	// The explorer's sandbox key: one hour, test environment, JSON.
+	status, _, body = fetchPage(t, c, "POST", s.base+"/dashboard/explorer-key", url.Values{})
+	require.Equal(t, 201, status, body)
+	var ek map[string]string
+	require.NoError(t, json.Unmarshal([]byte(body), &ek))
+	assert.True(t, strings.HasPrefix(ek["key"], "gate_test_"))
+	assert.Equal(t, 200, s.do("GET", "/v1/contacts/me", ek["key"], nil).status)
+
+	// Security headers of the pages, then sign out.
+	res, err = c.Get(s.base + "/dashboard/keys")
+	require.NoError(t, err)
+	res.Body.Close()
+	assert.Equal(t, "DENY", res.Header.Get("X-Frame-Options"))
+	assert.Contains(t, res.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'")
+	assert.NotContains(t, res.Header.Get("Content-Security-Policy"), "unsafe-inline")
+	status, at, _ = fetchPage(t, c, "POST", s.base+"/dashboard/logout", url.Values{})
+	assert.Equal(t, 200, status)
+	assert.Contains(t, at, "/dashboard/login")
+	_, at, _ = fetchPage(t, c, "GET", s.base+"/dashboard/apps", nil)
+	assert.Contains(t, at, "/dashboard/login")
+	assert.NotContains(t, s.logs(), serverSecret)
+	assert.NotContains(t, s.logs(), rotated)
+}
