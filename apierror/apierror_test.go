@@ -356,3 +356,22 @@ func BenchmarkWrite(b *testing.B) {
 		apierror.Write(rec, req, e)
 	}
 }
+
+// downErr is a dependency's outage, as storage.ErrUnavailable reports it.
+type downErr struct{}
+
+func (downErr) Error() string     { return "db: connection refused (password=hunter2)" }
+func (downErr) Unavailable() bool { return true }
+
+func TestUnavailableDependencyIs503(t *testing.T) {
+	t.Parallel()
+	var logs bytes.Buffer
+	w := apierror.Writer{Logger: slog.New(slog.NewJSONHandler(&logs, nil))}
+	rec := httptest.NewRecorder()
+	w.Write(rec, httptest.NewRequest("GET", "/", nil), fmt.Errorf("list customers: %w", downErr{}))
+	assert.Equal(t, 503, rec.Code)
+	assert.Equal(t, "1", rec.Header().Get("Retry-After"))
+	assert.Equal(t, apierror.CodeUnavailable, decode(t, rec).Error.Code)
+	assert.NotContains(t, rec.Body.String(), "hunter2")
+	assert.Contains(t, logs.String(), "connection refused", "the cause is logged")
+}

@@ -146,6 +146,10 @@ func From(err error) *Error {
 	if errors.As(err, &e) {
 		return e
 	}
+	var down interface{ Unavailable() bool }
+	if errors.As(err, &down) && down.Unavailable() {
+		return Unavailable(err)
+	}
 	var maxErr *http.MaxBytesError
 	if errors.As(err, &maxErr) {
 		return PayloadTooLarge(maxErr.Limit)

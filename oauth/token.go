@@ -123,12 +123,23 @@ func grantRequested(ar fosite.Requester, c *client) {
 
 func (p *Provider) writeTokenError(w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
 	p.logFositeError(r, err)
+	err = unavailableAs503(err)
 	if errors.Is(err, fosite.ErrInvalidClient) {
 		if _, _, basic := r.BasicAuth(); basic {
 			w.Header().Set("WWW-Authenticate", `Basic realm="oauth"`)
 		}
 	}
 	p.fosite.WriteAccessError(r.Context(), w, ar, err)
+}
+
+// unavailableAs503 turns a storage outage into RFC 6749's
+// temporarily_unavailable (503), which clients retry, instead of
+// server_error (500).
+func unavailableAs503(err error) error {
+	if errors.Is(err, storage.ErrUnavailable) {
+		return fosite.ErrTemporarilyUnavailable.WithWrap(err)
+	}
+	return err
 }
 
 func (p *Provider) logFositeError(r *http.Request, err error) {

@@ -22,7 +22,18 @@ var (
 	// caller (it expired and another worker claimed the delivery), so the
 	// caller's result is discarded rather than clobbering the new owner's.
 	ErrLeaseLost = errors.New("storage: lease lost")
+	// ErrUnavailable: the backend cannot be reached or is shutting down
+	// (connection refused or reset, the server restarting, the pool
+	// exhausted). The call may succeed if retried shortly. It reports
+	// Unavailable() true, which apierror answers with a 503 and
+	// Retry-After instead of a 500.
+	ErrUnavailable error = unavailable{}
 )
+
+type unavailable struct{}
+
+func (unavailable) Error() string     { return "storage: unavailable" }
+func (unavailable) Unavailable() bool { return true }
 
 // Store is everything Gatehouse stores. An adapter implements all of it;
 // each package asks only for the interfaces it uses.

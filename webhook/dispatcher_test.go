@@ -517,3 +517,105 @@ func TestTwoDispatchersOnPostgres(t *testing.T) {
 	assert.Equal(t, total, len(seen), "every event delivered at least once")
 	assert.Zero(t, concurrent, "never delivered twice at the same time")
 }
+
+// TestMisbehavingReceiversDoNotStallOthers runs the dispatcher against
+// five endpoints at once — one that hangs, one that resets connections,
+// one that answers slowly, one that streams a huge body, and a healthy
+// one — and checks that the healthy, slow and huge ones get every event
+// while the others fail attempt by attempt.
+func TestMisbehavingReceiversDoNotStallOthers(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	type counter struct {
+		mu  sync.Mutex
+		ids map[string]bool
+	}
+	count := func(c *counter, r *http.Request) {
+		c.mu.Lock()
+		c.ids[r.Header.Get("webhook-id")] = true
+		c.mu.Unlock()
+	}
+	got := map[string]*counter{}
+	handlers := map[string]http.HandlerFunc{
+		"hang": func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-r.Context().Done():
+			case <-release:
+			}
+		},
+		"reset": func(w http.ResponseWriter, r *http.Request) {
+			conn, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				if tc, ok := conn.(interface{ SetLinger(int) error }); ok {
+					_ = tc.SetLinger(0) // RST, not FIN
+				}
+				_ = conn.Close()
+			}
+		},
+		"slow": func(w http.ResponseWriter, r *http.Request) {
+			time.Sleep(150 * time.Millisecond)
+			count(got["slow"], r)
+		},
+		"huge": func(w http.ResponseWriter, r *http.Request) {
+			count(got["huge"], r)
+			chunk := make([]byte, 64<<10)
+			for i := 0; i < 1024; i++ { // up to 64 MiB
+				if _, err := w.Write(chunk); err != nil {
+					return
+				}
+			}
+		},
+		"good": func(w http.ResponseWriter, r *http.Request) { count(got["good"], r) },
+	}
+	st := memory.New()
+	mgr, err := webhook.New(st, webhook.Config{Events: events, Guard: loopback})
+	require.NoError(t, err)
+	for name, h := range handlers {
+		got[name] = &counter{ids: map[string]bool{}}
+		srv := httptest.NewServer(h)
+		t.Cleanup(srv.Close)
+		_, err := mgr.Create(t.Context(), webhook.SubscriptionParams{OrganisationID: "org", URL: srv.URL + "/" + name, Events: []string{"booking.*"}})
+		require.NoError(t, err)
+	}
+	t.Cleanup(func() { close(release) })
+	const n = 20
+	for i := range n {
+		require.NoError(t, mgr.Enqueue(t.Context(), webhook.Event{OrganisationID: "org", Type: "booking.created", Data: map[string]int{"i": i}}))
+	}
+	d, err := webhook.NewDispatcher(st, mgr, webhook.DispatcherConfig{Guard: loopback, Workers: 8, Timeout: 500 * time.Millisecond, PollInterval: 20 * time.Millisecond,
+		Schedule: []time.Duration{0, 50 * time.Millisecond, 50 * time.Millisecond}, Jitter: -1})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	delivered := func(name string) int {
+		c := got[name]
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return len(c.ids)
+	}
+	require.Eventually(t, func() bool { return delivered("good") == n && delivered("slow") == n && delivered("huge") == n },
+		30*time.Second, 20*time.Millisecond, "good %d, slow %d, huge %d of %d", delivered("good"), delivered("slow"), delivered("huge"), n)
+	cancel()
+	require.NoError(t, <-done)
+
+	subs, err := st.ListSubscriptions(t.Context(), "org")
+	require.NoError(t, err)
+	for _, s := range subs {
+		name := s.URL[strings.LastIndex(s.URL, "/")+1:]
+		ds, err := st.ListDeliveries(t.Context(), s.ID, storage.Page{})
+		require.NoError(t, err)
+		require.Len(t, ds, n, name)
+		for _, dl := range ds {
+			switch name {
+			case "good", "slow", "huge":
+				assert.Equal(t, storage.DeliveryDelivered, dl.Status, "%s: %s", name, dl.LastError)
+			case "hang", "reset":
+				assert.NotEqual(t, storage.DeliveryDelivered, dl.Status, name)
+				if dl.Attempts > 0 {
+					assert.NotEmpty(t, dl.LastError, "%s: a failed attempt says why", name)
+				}
+			}
+		}
+	}
+}

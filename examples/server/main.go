@@ -43,8 +43,8 @@ func main() {
 }
 
 type options struct {
-	addr, db, redis, issuer, tlsCert, tlsKey, webhookAllow string
-	insecureHTTP                                           bool
+	addr, db, redis, redisFailure, issuer, tlsCert, tlsKey, webhookAllow string
+	insecureHTTP                                                         bool
 }
 
 func envOr(key, def string) string {
@@ -68,6 +68,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	commonFlags(fs, &o)
 	fs.StringVar(&o.addr, "addr", envOr("GATEHOUSE_ADDR", "127.0.0.1:8080"), "address to listen on (GATEHOUSE_ADDR)")
 	fs.StringVar(&o.redis, "redis", envOr("GATEHOUSE_REDIS", ""), "redis:// URL for rate limits shared across instances (GATEHOUSE_REDIS)")
+	fs.StringVar(&o.redisFailure, "redis-failure", envOr("GATEHOUSE_REDIS_FAILURE", "degrade"),
+		"while Redis is down: degrade (per-instance limits in memory), open (admit all) or closed (503) (GATEHOUSE_REDIS_FAILURE)")
 	fs.StringVar(&o.issuer, "issuer", envOr("GATEHOUSE_ISSUER", ""), "public base URL (GATEHOUSE_ISSUER); default http(s)://ADDR")
 	fs.StringVar(&o.tlsCert, "tls-cert", envOr("GATEHOUSE_TLS_CERT", ""), "TLS certificate file (GATEHOUSE_TLS_CERT)")
 	fs.StringVar(&o.tlsKey, "tls-key", envOr("GATEHOUSE_TLS_KEY", ""), "TLS key file (GATEHOUSE_TLS_KEY)")
@@ -102,6 +104,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer store.Close()
 
+	mode, ok := map[string]ratelimit.FailureMode{"degrade": ratelimit.Degrade, "open": ratelimit.FailOpen, "closed": ratelimit.FailClosed}[o.redisFailure]
+	if !ok {
+		return fmt.Errorf("-redis-failure: %q is not degrade, open or closed", o.redisFailure)
+	}
 	var limiter ratelimit.Limiter = ratelimit.NewMemory(ratelimit.MemoryConfig{})
 	if o.redis != "" {
 		opt, err := redis.ParseURL(o.redis)
@@ -114,7 +120,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		limiter = ratelimit.NewFailover(rl, ratelimit.FailoverConfig{Logger: logger})
+		limiter = ratelimit.NewFailover(rl, ratelimit.FailoverConfig{Mode: mode, Logger: logger})
 	}
 
 	ln, err := net.Listen("tcp", o.addr)

@@ -45,18 +45,22 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
 	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"text/template"
 	"time"
 
@@ -287,14 +291,14 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("sqlstore: begin: %w", err)
+		return wrap("begin", err)
 	}
 	if err := fn(context.WithValue(ctx, txKey{s}, tx)); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlstore: commit: %w", err)
+		return wrap("commit", err)
 	}
 	return nil
 }
@@ -394,7 +398,8 @@ func (s *Store) Migrate(ctx context.Context) error {
 // ---- errors
 
 // wrap names the operation and maps uniqueness violations to
-// storage.ErrConflict and sql.ErrNoRows to storage.ErrNotFound.
+// storage.ErrConflict, sql.ErrNoRows to storage.ErrNotFound and
+// connection-level failures to storage.ErrUnavailable (keeping the cause).
 func wrap(op string, err error) error {
 	if err == nil {
 		return nil
@@ -404,8 +409,45 @@ func wrap(op string, err error) error {
 		return fmt.Errorf("sqlstore: %s: %w", op, storage.ErrNotFound)
 	case isUniqueViolation(err):
 		return fmt.Errorf("sqlstore: %s: %w", op, storage.ErrConflict)
+	case IsUnavailable(err):
+		return fmt.Errorf("sqlstore: %s: %w: %w", op, storage.ErrUnavailable, err)
 	}
 	return fmt.Errorf("sqlstore: %s: %w", op, err)
+}
+
+// IsUnavailable reports whether err, from either driver, means the
+// database could not be reached or is going away rather than that the
+// statement failed: connection refused, reset or closed, an I/O timeout,
+// PostgreSQL's connection-exception (08…) and operator-intervention
+// (57P…) classes or too many connections, SQLite busy or locked past the
+// busy timeout. Code that runs its own SQL beside the store can use it to
+// answer 503 instead of 500 (wrap the error with storage.ErrUnavailable).
+func IsUnavailable(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return false
+	}
+	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	var connect *pgconn.ConnectError
+	if errors.As(err, &connect) {
+		return true
+	}
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		return strings.HasPrefix(pg.Code, "08") || strings.HasPrefix(pg.Code, "57P") || pg.Code == "53300"
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	var lite interface{ Code() int }
+	if errors.As(err, &lite) {
+		primary := lite.Code() & 0xff
+		return primary == 5 || primary == 6 // SQLITE_BUSY, SQLITE_LOCKED
+	}
+	return pgconn.SafeToRetry(err)
 }
 
 func isUniqueViolation(err error) bool {

@@ -3,12 +3,16 @@ package sqlstore_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -267,5 +271,32 @@ func TestTwoStoresShareOutbox(t *testing.T) {
 	assert.Len(t, got, n)
 	for id, c := range got {
 		assert.Equal(t, 1, c, id)
+	}
+}
+
+func TestIsUnavailable(t *testing.T) {
+	t.Parallel()
+	// A real refused connection through pgx's database/sql driver.
+	db, err := sql.Open("pgx", "postgres://postgres@127.0.0.1:1/test?sslmode=disable&connect_timeout=2")
+	require.NoError(t, err)
+	defer db.Close()
+	refused := db.PingContext(t.Context())
+	require.Error(t, refused)
+	for name, c := range map[string]struct {
+		err  error
+		want bool
+	}{
+		"refused connection":     {refused, true},
+		"ECONNRESET":             {fmt.Errorf("read: %w", syscall.ECONNRESET), true},
+		"admin shutdown (57P01)": {&pgconn.PgError{Code: "57P01"}, true},
+		"connection failure":     {&pgconn.PgError{Code: "08006"}, true},
+		"too many connections":   {&pgconn.PgError{Code: "53300"}, true},
+		"unique violation":       {&pgconn.PgError{Code: "23505"}, false},
+		"syntax error":           {&pgconn.PgError{Code: "42601"}, false},
+		"no rows":                {sql.ErrNoRows, false},
+		"cancelled by caller":    {context.Canceled, false},
+		"nil":                    {nil, false},
+	} {
+		assert.Equal(t, c.want, sqlstore.IsUnavailable(c.err), name)
 	}
 }
