@@ -86,7 +86,12 @@ func FromRequest(r *http.Request, o Options) (Params, error) {
 	if o.MaxLimit <= 0 {
 		o.MaxLimit = 100
 	}
-	q := r.URL.Query()
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		// url.Values drops what it cannot decode; a pagination parameter
+		// silently ignored would page the wrong way.
+		return Params{}, apierror.InvalidRequest("The query string is malformed", "query", "not valid percent-encoding")
+	}
 	p := Params{Limit: o.DefaultLimit, limitName: "limit"}
 
 	name, raw, err := one(q, "limit", "per_page")

@@ -52,6 +52,8 @@ func TestFromRequest(t *testing.T) {
 		{q: "page=1&page=2", field: "page"},
 		{q: "offset=99999999999999999999", field: "offset"},
 		{q: "page=99999999999", field: "page"},
+		{q: "page=%zz", field: "query"},
+		{q: "limit=5&x=%", field: "query"},
 	}
 	for _, tc := range cases {
 		p, err := paginate.FromRequest(req(tc.q), tc.opts)

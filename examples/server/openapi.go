@@ -347,7 +347,9 @@ func (a *app) oauthPaths(doc *openAPIDoc) {
 			"code": str, "redirect_uri": str, "code_verifier": str, "username": str, "password": str, "domain_prefix": schema{"type": "string", "description": "The organisation, for the password grant"},
 			"refresh_token": str, "scope": str, "client_id": str, "client_secret": str}, "grant_type"),
 		Responses: map[string]*openAPIResponse{"200": jsonOf("The tokens", "Token"), "400": oauthErr("invalid_request, invalid_grant, unsupported_grant_type, invalid_scope"),
-			"401": oauthErr("invalid_client"), "403": oauthErr("The client may not use this grant"), "429": {Ref: "#/components/responses/429"}, "500": oauthErr("server_error"), "503": oauthErr("temporarily_unavailable")}}}
+			"401": oauthErr("invalid_client"), "403": oauthErr("The client may not use this grant"),
+			"429": {Description: "The address's token-request limit (the error envelope) or the account's failed sign-ins (an OAuth error)", Headers: map[string]schema{"Retry-After": ref("headers", "Retry-After")},
+				Content: map[string]mediaType{"application/json": {Schema: schema{"oneOf": []any{ref("schemas", "Error"), ref("schemas", "OAuthError")}}}}}, "500": oauthErr("server_error"), "503": oauthErr("temporarily_unavailable")}}}
 	doc.Paths["/oauth/revoke"] = &pathItem{"post": &openAPIOperation{OperationID: "revoke", Summary: "RFC 7009 revocation; a refresh token revokes its whole grant", Tags: []string{"OAuth"}, Security: clientAuth,
 		RequestBody: form(schema{"token": str, "token_type_hint": str, "client_id": str, "client_secret": str}, "token"),
 		Responses:   map[string]*openAPIResponse{"200": {Description: "Revoked (or unknown)"}, "400": oauthErr("Malformed"), "401": oauthErr("invalid_client"), "500": oauthErr("server_error"), "503": oauthErr("temporarily_unavailable")}}}

@@ -84,17 +84,26 @@ func loadSpec(t *testing.T, base string) *specChecker {
 }
 
 // check validates one response. A request that matches no documented
-// operation must be answered 404 or 405 with the error envelope.
+// operation must be answered 404 or 405 with the error envelope. It
+// reports with assert only: it may run on a subtest's goroutine.
 func (c *specChecker) check(req *http.Request, res *http.Response, body []byte) {
 	c.t.Helper()
 	ctx := context.Background()
 	route, params, err := c.router.FindRoute(req)
 	if err != nil {
-		if strings.HasPrefix(req.URL.Path, "/v1/") {
+		if !strings.HasPrefix(req.URL.Path, "/v1/") {
+			return
+		}
+		switch res.StatusCode {
+		case 301, 307, 308:
+			// net/http.ServeMux cleaning the path (/v1/x/../y), before any
+			// handler of ours runs.
+		default:
 			assert.Contains(c.t, []int{404, 405}, res.StatusCode, "%s %s is not documented but answered %d", req.Method, req.URL.Path, res.StatusCode)
 			var v any
-			require.NoError(c.t, json.Unmarshal(body, &v))
-			assert.NoError(c.t, c.doc.Components.Schemas["Error"].Value.VisitJSON(v), "%s %s: %s", req.Method, req.URL.Path, body)
+			if assert.NoError(c.t, json.Unmarshal(body, &v), "%s %s: %s", req.Method, req.URL.Path, truncate(body)) {
+				assert.NoError(c.t, c.doc.Components.Schemas["Error"].Value.VisitJSON(v), "%s %s: %s", req.Method, req.URL.Path, body)
+			}
 		}
 		return
 	}
