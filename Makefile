@@ -2,7 +2,9 @@
 FUZZTIME ?= 60s
 BENCHTIME ?= 2s
 
-.PHONY: test fuzz bench ci
+SOAK_SECONDS ?= 600
+
+.PHONY: test fuzz bench soak ci
 
 test:
 	go test -race ./...
@@ -20,6 +22,11 @@ fuzz:
 bench:
 	go test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
 	cd bench && BENCHTIME=$(BENCHTIME) ./run.sh
+
+# Ten minutes of wrk against the server on PostgreSQL + Redis; fails on a
+# 5xx or on RSS/goroutine growth (docs/SOAK.md has the latest figures).
+soak:
+	DURATION=$(SOAK_SECONDS) bench/soak.sh
 
 ci:
 	CI=true bash .ci/run

@@ -2,6 +2,7 @@ package apierror_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -374,4 +375,24 @@ func TestUnavailableDependencyIs503(t *testing.T) {
 	assert.Equal(t, apierror.CodeUnavailable, decode(t, rec).Error.Code)
 	assert.NotContains(t, rec.Body.String(), "hunter2")
 	assert.Contains(t, logs.String(), "connection refused", "the cause is logged")
+}
+
+func TestAbandonedRequestIsNotAnError(t *testing.T) {
+	t.Parallel()
+	var logs bytes.Buffer
+	w := apierror.Writer{Logger: slog.New(slog.NewJSONHandler(&logs, nil))}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel() // the client went away
+	rec := httptest.NewRecorder()
+	w.Write(rec, httptest.NewRequest("GET", "/", nil).WithContext(ctx), fmt.Errorf("query: failed to connect: %w", context.Canceled))
+	assert.Equal(t, apierror.StatusClientClosedRequest, rec.Code)
+	assert.NotContains(t, logs.String(), `"level":"ERROR"`)
+	assert.Contains(t, logs.String(), "request abandoned")
+
+	// A cancellation that is not the request's own is still our failure.
+	logs.Reset()
+	rec = httptest.NewRecorder()
+	w.Write(rec, httptest.NewRequest("GET", "/", nil), fmt.Errorf("query: %w", context.Canceled))
+	assert.Equal(t, 500, rec.Code)
+	assert.Contains(t, logs.String(), `"level":"ERROR"`)
 }

@@ -23,6 +23,9 @@ const (
 	CodeRateLimited          = "RATE_LIMITED"
 	CodeInternal             = "INTERNAL_ERROR"
 	CodeUnavailable          = "SERVICE_UNAVAILABLE"
+	// CodeClientClosedRequest: the client went away before the answer
+	// (status 499, as nginx logs it); never seen by a client.
+	CodeClientClosedRequest = "CLIENT_CLOSED_REQUEST"
 )
 
 // Error is an error that is safe to show to the caller of an API. Its fields
@@ -83,6 +86,10 @@ func (e *Error) WithHeader(key, value string) *Error {
 	c.Header.Set(key, value)
 	return &c
 }
+
+// StatusClientClosedRequest is the status Write uses when the request's
+// context ended and the error came from that: nginx's 499.
+const StatusClientClosedRequest = 499
 
 // New returns an Error with the given status, code and message.
 func New(status int, code, message string) *Error {

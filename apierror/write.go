@@ -75,6 +75,19 @@ func (wr Writer) Write(w http.ResponseWriter, r *http.Request, err error) {
 	reqID := ""
 	if r != nil {
 		reqID = RequestIDFromContext(r.Context())
+		if cerr := r.Context().Err(); cerr != nil && errors.Is(err, cerr) {
+			// The client went away (or the server is shutting down) and
+			// the work was abandoned because of it: nobody reads this
+			// answer and nothing failed on our side, so it is not logged
+			// as an error. 499 keeps it apart from 5xx in access logs and
+			// metrics.
+			e = New(StatusClientClosedRequest, CodeClientClosedRequest, "The client closed the request")
+			logger := wr.Logger
+			if logger == nil {
+				logger = slog.Default()
+			}
+			logger.Info("request abandoned", "request_id", reqID, "method", r.Method, "path", r.URL.Path, "reason", cerr.Error())
+		}
 	}
 	if e.Status >= 500 {
 		logger := wr.Logger
