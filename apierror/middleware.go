@@ -19,13 +19,32 @@ type requestIDKey struct{}
 
 // RequestIDFromContext returns the request id set by [RequestID], or "".
 func RequestIDFromContext(ctx context.Context) string {
+	if c, ok := ctx.(*idContext); ok { // the common case: RequestID's own
+		return c.id
+	}
 	id, _ := ctx.Value(requestIDKey{}).(string)
 	return id
 }
 
 // ContextWithRequestID returns a copy of ctx carrying the request id.
 func ContextWithRequestID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, requestIDKey{}, id)
+	return &idContext{Context: ctx, id: id}
+}
+
+// idContext carries a request id: one allocation where context.WithValue
+// takes two (the node and the boxed string), with room for the response
+// header's value slice.
+type idContext struct {
+	context.Context
+	id     string
+	header [1]string
+}
+
+func (c *idContext) Value(key any) any {
+	if key == (requestIDKey{}) {
+		return c.id
+	}
+	return c.Context.Value(key)
 }
 
 // RequestID is middleware that gives every request an id: the incoming
@@ -39,8 +58,10 @@ func RequestID(next http.Handler) http.Handler {
 		if !validRequestID(id) {
 			id = newRequestID()
 		}
-		w.Header().Set(HeaderRequestID, id)
-		next.ServeHTTP(w, r.WithContext(ContextWithRequestID(r.Context(), id)))
+		c := &idContext{Context: r.Context(), id: id}
+		c.header[0] = id
+		w.Header()[HeaderRequestID] = c.header[:] // canonical already
+		next.ServeHTTP(w, r.WithContext(c))
 	})
 }
 

@@ -2,7 +2,8 @@
 # Load test of the reference server with wrk, on loopback only, bounded in
 # time: GET /v1/bookings with an API key and with an OAuth token, on SQLite
 # (and on PostgreSQL + Redis when PG_URL and REDIS_URL are set), beside a
-# bare Go server returning the same body. Prints requests/s, p50/p99
+# bare Go server returning the same body and that server behind Gatehouse's
+# middleware alone (bench/gated). Prints requests/s, p50/p99
 # latency, non-2xx responses and the server's peak RSS.
 #
 #   bench/load.sh                         # SQLite only
@@ -14,7 +15,7 @@ command -v wrk >/dev/null || { echo "load.sh needs wrk (apt-get install wrk)"; e
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 go build -o "$work/server" ./examples/server
-(cd bench && go build -o "$work/bare" ./bare)
+(cd bench && go build -o "$work/bare" ./bare && go build -o "$work/gated" ./gated)
 
 peak_rss() { awk '/VmHWM/ {print $2 " kB"}' "/proc/$1/status"; }
 
@@ -53,6 +54,14 @@ sleep 0.5
 run_wrk "bare net/http" "http://127.0.0.1:18090/v1/bookings"
 echo "  peak RSS bare: $(peak_rss $BARE)"
 kill $BARE
+
+# The same body behind Gatehouse's middleware only (memory store and limiter).
+"$work/gated" -addr 127.0.0.1:18091 >"$work/gated.out" & GATED=$!
+for _ in $(seq 1 50); do grep -q '^key ' "$work/gated.out" 2>/dev/null && break; sleep 0.1; done
+GKEY=$(awk '/^key / {print $2}' "$work/gated.out")
+run_wrk "gatehouse middleware only" "http://127.0.0.1:18091/v1/bookings" -H "Authorization: Bearer $GKEY"
+echo "  peak RSS middleware only: $(peak_rss $GATED)"
+kill $GATED
 
 serve "sqlite:$work/gatehouse.db"
 run_wrk "gatehouse sqlite, API key" "$BASE/v1/bookings" -H "Authorization: Bearer $KEY"

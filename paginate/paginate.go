@@ -33,6 +33,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -86,7 +87,7 @@ func FromRequest(r *http.Request, o Options) (Params, error) {
 	if o.MaxLimit <= 0 {
 		o.MaxLimit = 100
 	}
-	q, err := url.ParseQuery(r.URL.RawQuery)
+	q, rest, err := parseQuery(r.URL.RawQuery)
 	if err != nil {
 		// url.Values drops what it cannot decode; a pagination parameter
 		// silently ignored would page the wrong way.
@@ -94,7 +95,7 @@ func FromRequest(r *http.Request, o Options) (Params, error) {
 	}
 	p := Params{Limit: o.DefaultLimit, limitName: "limit"}
 
-	name, raw, err := one(q, "limit", "per_page")
+	name, raw, err := one(&q, "limit", "per_page")
 	if err != nil {
 		return Params{}, err
 	}
@@ -112,7 +113,7 @@ func FromRequest(r *http.Request, o Options) (Params, error) {
 		p.Limit = min(n, o.MaxLimit)
 	}
 
-	name, raw, err = one(q, "offset", "page")
+	name, raw, err = one(&q, "offset", "page")
 	if err != nil {
 		return Params{}, err
 	}
@@ -140,30 +141,84 @@ func FromRequest(r *http.Request, o Options) (Params, error) {
 		}
 		p.Offset, p.byPage = (n-1)*p.Limit, true
 	}
-	if len(q) > 0 {
-		for _, k := range []string{"limit", "per_page", "offset", "page"} {
-			delete(q, k)
-		}
-		p.rest = q.Encode()
-	}
+	p.rest = rest
 	return p, nil
+}
+
+// pageParams are the parameters FromRequest reads.
+var pageParams = [...]string{"limit", "per_page", "offset", "page"}
+
+// pageQuery holds, for each of pageParams, its first value and how many
+// times it was given.
+type pageQuery struct {
+	first [len(pageParams)]string
+	count [len(pageParams)]int
+}
+
+func (q *pageQuery) get(name string) (string, int) {
+	for i, n := range pageParams {
+		if n == name {
+			return q.first[i], q.count[i]
+		}
+	}
+	return "", 0
+}
+
+// parseQuery reads the pagination parameters of a raw query, and encodes
+// the others (sorted by key, as url.Values.Encode does) for the links. A
+// query of pagination parameters alone, none escaped — the common case —
+// is read without allocating; anything else goes through url.ParseQuery,
+// whose errors (bad escapes, semicolons) it returns.
+func parseQuery(raw string) (q pageQuery, rest string, err error) {
+	for s := raw; s != ""; {
+		var pair string
+		pair, s, _ = strings.Cut(s, "&")
+		if pair == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		i := slices.Index(pageParams[:], k)
+		if i < 0 || strings.ContainsAny(pair, "%+;") {
+			return slowQuery(raw)
+		}
+		if q.count[i] == 0 {
+			q.first[i] = v
+		}
+		q.count[i]++
+	}
+	return q, "", nil
+}
+
+func slowQuery(raw string) (q pageQuery, rest string, err error) {
+	values, err := url.ParseQuery(raw)
+	if err != nil {
+		return q, "", err
+	}
+	for i, n := range pageParams {
+		if v := values[n]; len(v) > 0 {
+			q.first[i], q.count[i] = v[0], len(v)
+		}
+		delete(values, n)
+	}
+	return q, values.Encode(), nil
 }
 
 // one returns which of two alias parameters was given and its value; both,
 // or either given twice, is an error.
-func one(q url.Values, a, b string) (string, string, error) {
-	va, vb := q[a], q[b]
+func one(q *pageQuery, a, b string) (string, string, error) {
+	va, na := q.get(a)
+	vb, nb := q.get(b)
 	switch {
-	case len(va) > 0 && len(vb) > 0:
+	case na > 0 && nb > 0:
 		return "", "", apierror.InvalidParam(b, "give either "+a+" or "+b+", not both")
-	case len(va) > 1:
+	case na > 1:
 		return "", "", apierror.InvalidParam(a, "give it once")
-	case len(vb) > 1:
+	case nb > 1:
 		return "", "", apierror.InvalidParam(b, "give it once")
-	case len(va) == 1:
-		return a, strings.TrimSpace(va[0]), nil
-	case len(vb) == 1:
-		return b, strings.TrimSpace(vb[0]), nil
+	case na == 1:
+		return a, strings.TrimSpace(va), nil
+	case nb == 1:
+		return b, strings.TrimSpace(vb), nil
 	}
 	return "", "", nil
 }
@@ -174,8 +229,8 @@ func one(q url.Values, a, b string) (string, string, error) {
 // query parameter of r and name the limit and position as r did.
 func SetHeaders(w http.ResponseWriter, r *http.Request, p Params, n, total int) {
 	h := w.Header()
-	// One backing array for every value this sets: one allocation, not five.
-	vals := make([]string, 5)
+	// One backing array for every value this sets: one allocation, not six.
+	vals := make([]string, 6)
 	set := func(i int, k, v string) {
 		vals[i] = v
 		h[k] = vals[i : i+1 : i+1]
@@ -190,7 +245,11 @@ func SetHeaders(w http.ResponseWriter, r *http.Request, p Params, n, total int) 
 		set(3, HeaderTotalEntries, strconv.Itoa(total))
 		expose = exposeAll
 	}
-	h["Access-Control-Expose-Headers"] = append(h["Access-Control-Expose-Headers"], expose)
+	if prev := h["Access-Control-Expose-Headers"]; len(prev) > 0 {
+		h["Access-Control-Expose-Headers"] = append(prev, expose)
+	} else {
+		set(5, "Access-Control-Expose-Headers", expose)
+	}
 
 	var b strings.Builder
 	b.Grow(4 * (len(r.URL.Path) + len(p.rest) + 48))

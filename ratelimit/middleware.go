@@ -222,8 +222,16 @@ func (m *Middleware) setHeaders(h http.Header, res *Result) {
 	b := res.Binding()
 	// Canonical keys set directly: Header.Set would re-canonicalise the
 	// mixed-case names on every response.
-	// One backing array for the three values.
-	vals := []string{strconv.FormatInt(b.Window.Limit, 10), strconv.FormatInt(b.Remaining(), 10), strconv.FormatInt(resetUnix(b.Reset), 10)}
+	// The three numbers formatted into one string and one backing array
+	// for the three values: two allocations, not six.
+	var buf [64]byte
+	num := strconv.AppendInt(buf[:0], b.Window.Limit, 10)
+	i := len(num)
+	num = strconv.AppendInt(num, b.Remaining(), 10)
+	j := len(num)
+	num = strconv.AppendInt(num, resetUnix(b.Reset), 10)
+	all := string(num)
+	vals := []string{all[:i], all[i:j], all[j:]}
 	h[canonicalLimit] = vals[0:1:1]
 	h[canonicalRemaining] = vals[1:2:2]
 	h[canonicalReset] = vals[2:3:3]
