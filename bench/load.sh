@@ -54,6 +54,10 @@ sleep 0.5
 run_wrk "bare net/http" "http://127.0.0.1:18090/v1/bookings"
 echo "  peak RSS bare: $(peak_rss $BARE)"
 kill $BARE
+"$work/bare" -addr 127.0.0.1:18092 -headers & BAREH=$!
+sleep 0.5
+run_wrk "bare net/http + the same headers" "http://127.0.0.1:18092/v1/bookings"
+kill $BAREH
 
 # The same body behind Gatehouse's middleware only (memory store and limiter).
 "$work/gated" -addr 127.0.0.1:18091 >"$work/gated.out" & GATED=$!

@@ -12,6 +12,9 @@ import (
 	"fmt"
 	"log"
 	"net/http"
+	"os"
+	"os/signal"
+	"runtime/pprof"
 
 	"github.com/gatehouse-go/gatehouse"
 	"github.com/gatehouse-go/gatehouse/apierror"
@@ -24,7 +27,20 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8091", "address")
+	profile := flag.String("cpuprofile", "", "write a CPU profile here until SIGINT")
 	flag.Parse()
+	if *profile != "" {
+		f, err := os.Create(*profile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		stop := make(chan os.Signal, 1)
+		signal.Notify(stop, os.Interrupt)
+		go func() { <-stop; pprof.StopCPUProfile(); f.Close(); os.Exit(0) }()
+	}
 	ctx := context.Background()
 	keys, err := apikey.New(memory.New(), apikey.Config{})
 	if err != nil {
