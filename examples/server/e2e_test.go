@@ -22,6 +22,8 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/gatehouse-go/gatehouse/internal/testenv"
 )
 
 var binary string
@@ -151,9 +153,20 @@ func (s *server) do(method, path, token string, body any, hdr ...string) resp {
 	return resp{res.StatusCode, res.Header, b}
 }
 
+// TestReferenceServerEndToEnd drives the server binary over HTTP and the
+// admin CLI, on SQLite and on PostgreSQL + Redis.
 func TestReferenceServerEndToEnd(t *testing.T) {
-	db := "sqlite:" + filepath.Join(t.TempDir(), "gatehouse.db")
-	s := start(t, db)
+	t.Run("sqlite", func(t *testing.T) {
+		db := "sqlite:" + filepath.Join(t.TempDir(), "gatehouse.db")
+		endToEnd(t, start(t, db), db)
+	})
+	t.Run("postgres+redis", func(t *testing.T) {
+		s, db := pgServer(t, "-redis", testenv.Redis(t))
+		endToEnd(t, s, db)
+	})
+}
+
+func endToEnd(t *testing.T, s *server, db string) {
 	testKey, liveKey := s.demo["test API key (sandbox)"], s.demo["live API key"]
 	require.True(t, strings.HasPrefix(testKey, "gate_test_"), "demo credentials printed: %v", s.demo)
 	require.True(t, strings.HasPrefix(liveKey, "gate_live_"))
