@@ -8,6 +8,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"html/template"
 	"net/http"
 	"slices"
@@ -279,8 +280,9 @@ func (e *SignInBlockedError) Error() string {
 // SignIn checks a user's organisation (domain prefix), email and password
 // and, when they are right, starts the session that the authorization
 // pages and an application's own pages (such as a developer dashboard)
-// share: an HttpOnly, SameSite=Lax cookie signed with the provider's
-// secret. Failures are limited per account and per client address
+// share: a random 256-bit session id in an HttpOnly, SameSite=Lax cookie,
+// stored server-side (as a storage.KindSession token, by its keyed hash)
+// so that SignOut and SignOutEverywhere end it on every instance. Failures are limited per account and per client address
 // (Config.LoginAttempts, Config.LoginAttemptsPerIP): while blocked it
 // returns *SignInBlockedError without checking the password. Wrong
 // credentials of any kind are storage.ErrNotFound, in the same time.
@@ -294,41 +296,75 @@ func (p *Provider) SignIn(w http.ResponseWriter, r *http.Request, domainPrefix, 
 	if err != nil {
 		return nil, err
 	}
-	p.setSession(w, r, u)
+	if err := p.setSession(w, r, u); err != nil {
+		return nil, err
+	}
 	return u, nil
 }
 
 // SignedIn returns the user of the session SignIn started, or nil when
-// there is none or it has expired.
+// there is none, it has ended or it has expired.
 func (p *Provider) SignedIn(r *http.Request) *storage.User { return p.currentUser(r.Context(), r) }
 
-// SignOut ends the session in this browser.
+// SignOut ends the session of this browser, on every instance, and clears
+// its cookie.
 func (p *Provider) SignOut(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(CookieSession); err == nil && c.Value != "" {
+		err := p.store.DeactivateToken(r.Context(), storage.KindSession, p.sessionSignature(c.Value))
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			p.log.Error("ending a session failed", "err", err)
+		}
+	}
 	http.SetCookie(w, &http.Cookie{Name: CookieSession, Value: "", Path: "/", HttpOnly: true, Secure: p.secureCookies(r), SameSite: http.SameSiteLaxMode, MaxAge: -1})
 }
 
-func (p *Provider) setSession(w http.ResponseWriter, r *http.Request, u *storage.User) {
-	exp := strconv.FormatInt(time.Now().Add(sessionLifetime).Unix(), 10)
-	v := u.ID + "|" + exp + "|" + p.mac("session", u.ID, exp)
-	http.SetCookie(w, &http.Cookie{Name: CookieSession, Value: v, Path: "/", HttpOnly: true, Secure: p.secureCookies(r),
+// SignOutEverywhere ends every session of a user, for instance after a
+// password change. It returns how many it ended.
+func (p *Provider) SignOutEverywhere(ctx context.Context, userID string) (int, error) {
+	n, err := p.store.DeactivateTokensByRequest(ctx, storage.KindSession, userID)
+	if err != nil {
+		return 0, fmt.Errorf("oauth: sign out everywhere: %w", err)
+	}
+	return n, nil
+}
+
+// sessionSignature is how a session id is stored: keyed with the
+// provider's secret, so the store never holds a usable session id.
+func (p *Provider) sessionSignature(id string) string { return p.mac("session", id) }
+
+func (p *Provider) setSession(w http.ResponseWriter, r *http.Request, u *storage.User) error {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	id := base64.RawURLEncoding.EncodeToString(b[:])
+	now := time.Now().UTC()
+	// RequestID groups a user's sessions, for SignOutEverywhere.
+	err := p.store.CreateToken(r.Context(), &storage.Token{Kind: storage.KindSession, Signature: p.sessionSignature(id), RequestID: u.ID,
+		Subject: u.ID, OrganisationID: u.OrganisationID, RequestedAt: now, ExpiresAt: now.Add(sessionLifetime), Active: true})
+	if err != nil {
+		return fmt.Errorf("oauth: start session: %w", err)
+	}
+	http.SetCookie(w, &http.Cookie{Name: CookieSession, Value: id, Path: "/", HttpOnly: true, Secure: p.secureCookies(r),
 		SameSite: http.SameSiteLaxMode, MaxAge: int(sessionLifetime.Seconds())})
+	return nil
 }
 
 // currentUser returns the signed-in user, or nil.
 func (p *Provider) currentUser(ctx context.Context, r *http.Request) *storage.User {
 	c, err := r.Cookie(CookieSession)
+	if err != nil || len(c.Value) != 43 { // 32 bytes, base64url
+		return nil
+	}
+	t, err := p.store.GetToken(ctx, storage.KindSession, p.sessionSignature(c.Value))
 	if err != nil {
+		if !errors.Is(err, storage.ErrNotFound) {
+			p.log.Error("reading a session failed", "err", err)
+		}
 		return nil
 	}
-	parts := strings.Split(c.Value, "|")
-	if len(parts) != 3 || subtle.ConstantTimeCompare([]byte(parts[2]), []byte(p.mac("session", parts[0], parts[1]))) != 1 {
+	if !t.Active || !time.Now().Before(t.ExpiresAt) {
 		return nil
 	}
-	exp, err := strconv.ParseInt(parts[1], 10, 64)
-	if err != nil || time.Now().Unix() > exp {
-		return nil
-	}
-	u, err := p.store.GetUser(ctx, parts[0])
+	u, err := p.store.GetUser(ctx, t.Subject)
 	if err != nil {
 		return nil
 	}

@@ -605,3 +605,47 @@ func TestExpiredToken(t *testing.T) {
 	_, body = e.post("/oauth/introspect", url.Values{"token": {at}}, e.ccID, e.ccSec)
 	assert.Equal(t, false, body["active"])
 }
+
+// TestSessionsAreServerSide: SignIn's session is stored (by a keyed hash
+// of its id), SignOut ends it even for a copy of the cookie, and
+// SignOutEverywhere ends all of a user's sessions.
+func TestSessionsAreServerSide(t *testing.T) {
+	e := newEnv(t)
+	signIn := func() *http.Cookie {
+		rec := httptest.NewRecorder()
+		u, err := e.p.SignIn(rec, httptest.NewRequest("POST", "/login", nil), "demo", "ada@example.com", "correct horse battery")
+		require.NoError(t, err)
+		require.Equal(t, e.user.ID, u.ID)
+		for _, c := range rec.Result().Cookies() {
+			if c.Name == oauth.CookieSession {
+				return c
+			}
+		}
+		t.Fatal("no session cookie")
+		return nil
+	}
+	with := func(c *http.Cookie) *http.Request {
+		r := httptest.NewRequest("GET", "/dashboard", nil)
+		r.AddCookie(c)
+		return r
+	}
+	a, b := signIn(), signIn()
+	assert.NotEqual(t, a.Value, b.Value)
+	require.NotNil(t, e.p.SignedIn(with(a)))
+	_, err := e.store.GetToken(t.Context(), storage.KindSession, a.Value)
+	assert.ErrorIs(t, err, storage.ErrNotFound, "the store holds a keyed hash, never the session id")
+
+	e.p.SignOut(httptest.NewRecorder(), with(a))
+	assert.Nil(t, e.p.SignedIn(with(a)), "a copy of a signed-out cookie is worthless")
+	require.NotNil(t, e.p.SignedIn(with(b)))
+
+	c := signIn()
+	n, err := e.p.SignOutEverywhere(t.Context(), e.user.ID)
+	require.NoError(t, err)
+	assert.Equal(t, 2, n)
+	assert.Nil(t, e.p.SignedIn(with(b)))
+	assert.Nil(t, e.p.SignedIn(with(c)))
+	forged := *b
+	forged.Value = strings.Repeat("A", 43)
+	assert.Nil(t, e.p.SignedIn(with(&forged)))
+}

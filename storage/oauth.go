@@ -60,6 +60,10 @@ const (
 	KindAccessToken   TokenKind = "access_token"
 	KindRefreshToken  TokenKind = "refresh_token"
 	KindPKCE          TokenKind = "pkce"
+	// KindSession is a sign-in session of the authorization pages (and of
+	// an application's pages that share it); its RequestID is the user's
+	// id, so all of a user's sessions end together.
+	KindSession TokenKind = "session"
 )
 
 // Token is one stored OAuth artefact: an authorization code, an access or

@@ -408,6 +408,29 @@ func (a *app) accessLog(next http.Handler) http.Handler {
 	})
 }
 
+// sweepExpired deletes expired OAuth artefacts (codes, tokens, PKCE
+// challenges, sign-in sessions) every interval until ctx ends. An hour's
+// grace keeps a just-expired refresh token recognisable as reused. Several
+// instances may sweep at once: deleting is idempotent.
+func (a *app) sweepExpired(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		n, err := a.store.DeleteExpiredTokens(ctx, time.Now().Add(-time.Hour))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			a.log.Error("deleting expired tokens failed", "err", err)
+		case n > 0:
+			a.log.Info("deleted expired tokens", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // ---- settings and demo data
 
 // serverSecret returns the token-signing secret: GATEHOUSE_SECRET, or one

@@ -167,11 +167,19 @@ func TestDashboard(t *testing.T) {
 	assert.Equal(t, "DENY", res.Header.Get("X-Frame-Options"))
 	assert.Contains(t, res.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'")
 	assert.NotContains(t, res.Header.Get("Content-Security-Policy"), "unsafe-inline")
+	base, _ := url.Parse(s.base)
+	stolen := c.Jar.Cookies(base)
 	status, at, _ = fetchPage(t, c, "POST", s.base+"/dashboard/logout", url.Values{})
 	assert.Equal(t, 200, status)
 	assert.Contains(t, at, "/dashboard/login")
 	_, at, _ = fetchPage(t, c, "GET", s.base+"/dashboard/apps", nil)
 	assert.Contains(t, at, "/dashboard/login")
+	// Sessions are server-side: a copy of the cookie taken before signing
+	// out no longer works.
+	thief := s.browser(t)
+	thief.Jar.SetCookies(base, stolen)
+	_, at, _ = fetchPage(t, thief, "GET", s.base+"/dashboard/apps", nil)
+	assert.Contains(t, at, "/dashboard/login", "a signed-out session's cookie still works")
 	assert.NotContains(t, s.logs(), serverSecret)
 	assert.NotContains(t, s.logs(), rotated)
 }

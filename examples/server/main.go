@@ -173,6 +173,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	dispatchCtx, stopDispatch := context.WithCancel(context.Background())
 	dispatched := make(chan struct{})
 	go func() { _ = a.dispatch.Run(dispatchCtx); close(dispatched) }()
+	go a.sweepExpired(dispatchCtx, 10*time.Minute)
 
 	fmt.Fprintf(stdout, "gatehouse listening on %s\n", base)
 	errc := make(chan error, 1)
