@@ -184,6 +184,10 @@ func endToEnd(t *testing.T, s *server, db string) {
 	assert.Equal(t, 401, s.do("GET", "/v1/customers", "", nil).status)
 	assert.Equal(t, 401, s.do("GET", "/v1/customers", "gate_test_"+strings.Repeat("A", 39), nil).status)
 	assert.Equal(t, 404, s.do("GET", "/v1/nothing", testKey, nil).status)
+	r = s.do("POST", "/v1/analytics/summary", testKey, nil)
+	assert.Equal(t, 405, r.status, "a known path with another method")
+	assert.Equal(t, "GET", r.header.Get("Allow"))
+	assert.Equal(t, "GET, POST", s.do("DELETE", "/v1/customers", testKey, nil).header.Get("Allow"))
 
 	me := s.do("GET", "/v1/contacts/me", testKey, nil)
 	require.Equal(t, 200, me.status, string(me.body))

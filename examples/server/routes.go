@@ -78,16 +78,37 @@ func (a *app) operations() []operation {
 	}
 }
 
-// apiMux serves the operations, each behind its scope guard.
+// apiMux serves the operations, each behind its scope guard. A path that
+// exists with other methods is a 405 naming them in Allow; any other
+// path under /v1/ is a 404. Both in the envelope.
 func (a *app) apiMux(ops []operation) *http.ServeMux {
-	mux := http.NewServeMux()
+	routes := http.NewServeMux()
 	for _, op := range ops {
 		var h http.Handler = op.Handler
 		if op.Scope != "" {
 			h = scope.MustRequire(a.catalog, strings.Fields(op.Scope)...).Handler(h)
 		}
-		mux.Handle(op.Method+" "+op.Path, h)
+		routes.Handle(op.Method+" "+op.Path, h)
 	}
-	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) { a.fail(w, r, apierror.NotFound("")) })
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := routes.Handler(r); pattern != "" {
+			routes.ServeHTTP(w, r)
+			return
+		}
+		var allow []string
+		for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			if _, pattern := routes.Handler(probe); pattern != "" {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) > 0 {
+			a.fail(w, r, apierror.MethodNotAllowed(allow...))
+			return
+		}
+		a.fail(w, r, apierror.NotFound(""))
+	}))
 	return mux
 }
