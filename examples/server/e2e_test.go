@@ -195,6 +195,10 @@ func endToEnd(t *testing.T, s *server, db string) {
 	assert.NotEmpty(t, me.header.Get("X-RateLimit-Limit"))
 	assert.NotEmpty(t, me.header.Get("X-RateLimit-Remaining"))
 	assert.NotEmpty(t, me.header.Get("X-RateLimit-Reset"))
+	// Tiquo's standard plan: 1000/hour and 100/minute; the minute binds first.
+	assert.Equal(t, "100", me.header.Get("X-RateLimit-Limit"))
+	assert.Contains(t, me.header.Get("RateLimit-Policy"), "q=1000;w=3600")
+	assert.Contains(t, me.header.Get("RateLimit-Policy"), "q=100;w=60")
 
 	// A webhook receiver, verified with the official library.
 	var mu sync.Mutex
@@ -349,6 +353,12 @@ func endToEnd(t *testing.T, s *server, db string) {
 
 	// Another organisation cannot reach the demo's data.
 	admin(t, db, "org", "create", "--prefix", "acme", "--name", "Acme Ltd")
+	// The enterprise plan is ten times the standard one.
+	admin(t, db, "org", "create", "--prefix", "bigco", "--name", "Big Co", "--plan", "enterprise")
+	big := admin(t, db, "key", "create", "--org", "bigco", "--name", "x", "--scopes", "customers:read", "--env", "test")["key"].(string)
+	r = s.do("GET", "/v1/customers", big, nil)
+	assert.Equal(t, "1000", r.header.Get("X-RateLimit-Limit"), "enterprise: 1000/minute")
+	assert.Contains(t, r.header.Get("RateLimit-Policy"), "q=10000;w=3600")
 	other := admin(t, db, "key", "create", "--org", "acme", "--name", "x", "--scopes", "customers:read webhooks:read", "--env", "test")["key"].(string)
 	assert.Equal(t, 404, s.do("GET", "/v1/customers/"+custID, other, nil).status)
 	assert.Equal(t, 404, s.do("GET", "/v1/webhooks/"+webhookID, other, nil).status)
