@@ -276,4 +276,28 @@ func TestSecurity(t *testing.T) {
 		r := s.do("GET", "/v1/customers", "gate_test_"+strings.Repeat("A", 39), nil)
 		assert.Equal(t, 401, r.status)
 	})
+
+	// Last: it spends this address's token-endpoint budget.
+	t.Run("the token endpoint is limited per client address: 60 a minute (API4)", func(t *testing.T) {
+		form := url.Values{"grant_type": {"client_credentials"}, "scope": {"customers:read"}}
+		statuses := map[int]int{}
+		var refused resp
+		for range 70 {
+			req, _ := http.NewRequest("POST", s.base+"/oauth/token", strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.SetBasicAuth(s.demo["OAuth client"], s.demo["client secret"])
+			res, err := s.http.Do(req)
+			require.NoError(t, err)
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			statuses[res.StatusCode]++
+			if res.StatusCode == 429 {
+				refused = resp{res.StatusCode, res.Header, b}
+			}
+		}
+		assert.LessOrEqual(t, statuses[200], 60, "%v", statuses)
+		assert.GreaterOrEqual(t, statuses[429], 10, "%v", statuses)
+		assert.NotEmpty(t, refused.header.Get("Retry-After"))
+		assert.Contains(t, string(refused.body), "RATE_LIMITED")
+	})
 }
