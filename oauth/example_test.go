@@ -1,0 +1,96 @@
+package oauth_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-go/gatehouse"
+	"github.com/gatehouse-go/gatehouse/oauth"
+	"github.com/gatehouse-go/gatehouse/scope"
+	"github.com/gatehouse-go/gatehouse/storage"
+	"github.com/gatehouse-go/gatehouse/storage/memory"
+)
+
+// Issue a client-credentials token, then accept it on a protected handler.
+func Example() {
+	ctx := context.Background()
+	store := memory.New()
+	p, err := oauth.New(store, oauth.Config{Issuer: "https://api.example.com", Secret: []byte("a secret of at least thirty-two bytes!")})
+	if err != nil {
+		panic(err)
+	}
+	secret, client, err := p.RegisterClient(ctx, oauth.ClientParams{OrganisationID: "acme", Name: "Backend",
+		Grants: []string{oauth.GrantClientCredentials}, Scopes: []string{scope.BookingsRead}})
+	if err != nil {
+		panic(err)
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("/oauth/", p.Handler())
+	chain, _ := gatehouse.NewChain(gatehouse.ChainConfig{}, p.Authenticator(oauth.ResourceConfig{}))
+	mux.Handle("/v1/bookings", chain.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pr := gatehouse.FromContext(r.Context())
+		fmt.Fprintf(w, "bookings of %s for client %t", pr.Organisation, pr.ClientID == client.ID)
+	})))
+
+	form := url.Values{"grant_type": {"client_credentials"}, "scope": {scope.BookingsRead}}
+	req := httptest.NewRequest("POST", "/oauth/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(client.ID, secret)
+	w := httptest.NewRecorder()
+	mux.ServeHTTP(w, req)
+	var tok struct {
+		AccessToken string `json:"access_token"`
+		TokenType   string `json:"token_type"`
+		Scope       string `json:"scope"`
+	}
+	_ = json.Unmarshal(w.Body.Bytes(), &tok)
+	fmt.Println(w.Code, tok.TokenType, tok.Scope, strings.HasPrefix(tok.AccessToken, "gate_at_"))
+
+	req = httptest.NewRequest("GET", "/v1/bookings", nil)
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	w = httptest.NewRecorder()
+	mux.ServeHTTP(w, req)
+	fmt.Println(w.Code, w.Body.String())
+	// Output:
+	// 200 bearer bookings:read true
+	// 200 bookings of acme for client true
+}
+
+// Share the authorization pages' sign-in with an application's own pages.
+func ExampleProvider_SignIn() {
+	ctx := context.Background()
+	store := memory.New()
+	_ = store.CreateOrganisation(ctx, &storage.Organisation{ID: "org-1", DomainPrefix: "acme", Name: "Acme", CreatedAt: time.Now()})
+	p, _ := oauth.New(store, oauth.Config{Issuer: "https://api.example.com", Secret: []byte("a secret of at least thirty-two bytes!"),
+		PasswordParams: oauth.PasswordParams{Time: 1, Memory: 64, Threads: 1}})
+	_, _ = p.CreateUser(ctx, oauth.UserParams{OrganisationID: "org-1", Email: "ada@example.com", Password: "correct horse battery"})
+
+	// POST /login: SignIn sets the session cookie when the credentials are right.
+	w := httptest.NewRecorder()
+	_, err := p.SignIn(w, httptest.NewRequest("POST", "/login", nil), "acme", "ada@example.com", "wrong")
+	fmt.Println("wrong password:", err != nil)
+	w = httptest.NewRecorder()
+	u, _ := p.SignIn(w, httptest.NewRequest("POST", "/login", nil), "acme", "ada@example.com", "correct horse battery")
+	fmt.Println("signed in:", u.Email)
+
+	// Any later request of that browser.
+	page := httptest.NewRequest("GET", "/account", nil)
+	for _, c := range w.Result().Cookies() {
+		page.AddCookie(c)
+	}
+	fmt.Println("page sees:", p.SignedIn(page).Email)
+	p.SignOut(httptest.NewRecorder(), page)
+	fmt.Println("after sign-out:", p.SignedIn(page) == nil)
+	// Output:
+	// wrong password: true
+	// signed in: ada@example.com
+	// page sees: ada@example.com
+	// after sign-out: true
+}
