@@ -159,6 +159,7 @@ func (a *app) handler() (http.Handler, error) {
 	pages := a.dashboard(doc)
 	mux.Handle("/dashboard/", pages)
 	mux.Handle("GET /docs", pages)
+	mux.Handle("GET /callback", pages)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { a.fail(w, r, apierror.NotFound("")) })
 
 	var h http.Handler = mux

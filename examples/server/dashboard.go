@@ -103,6 +103,7 @@ func (a *app) dashboard(doc *openAPIDoc) http.Handler {
 	mux.HandleFunc("POST /dashboard/webhooks/{id}/deliveries/{delivery}/redeliver", signed(a.dashboardRedeliver))
 	mux.HandleFunc("POST /dashboard/explorer-key", signed(a.explorerKey))
 	mux.HandleFunc("GET /docs", a.docsPage(doc))
+	mux.HandleFunc("GET /callback", a.callbackPage)
 	mux.HandleFunc("/dashboard/", func(w http.ResponseWriter, r *http.Request) {
 		a.render(w, http.StatusNotFound, "notfound", dashboardPage{Title: "Not found", User: a.provider.SignedIn(r)})
 	})
@@ -543,5 +544,28 @@ func (a *app) docsPage(doc *openAPIDoc) http.HandlerFunc {
 		if err := pageTemplates.ExecuteTemplate(w, "docs", v); err != nil {
 			a.log.Error("rendering page failed", "page", "docs", "err", err)
 		}
+	}
+}
+
+// ---- the demo application's redirect URI
+
+type callbackView struct {
+	Page                            dashboardPage
+	Code, State, Error, Description string
+	RedirectURI, TokenURL           string
+}
+
+// callbackPage is the demo client's redirect URI (issuer + /callback): it
+// shows the code (or the error) so that a person trying the flow with
+// curl can copy it, and, through callback.js, an implicit grant's token
+// from the fragment.
+func (a *app) callbackPage(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	v := callbackView{Page: dashboardPage{Title: "OAuth callback", User: a.provider.SignedIn(r)},
+		Code: q.Get("code"), State: q.Get("state"), Error: q.Get("error"), Description: q.Get("error_description"),
+		RedirectURI: url.QueryEscape(a.issuer + "/callback"), TokenURL: a.issuer + "/oauth/token"}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := pageTemplates.ExecuteTemplate(w, "callback", v); err != nil {
+		a.log.Error("rendering page failed", "page", "callback", "err", err)
 	}
 }
