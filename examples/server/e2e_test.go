@@ -334,6 +334,7 @@ func endToEnd(t *testing.T, s *server, db string) {
 	assert.Equal(t, "0", s.do("GET", "/v1/webhooks", liveKey, nil).header.Get("X-Pagination-Total-Entries"), "sandbox isolation")
 
 	// Scopes: a key with bookings:read only.
+	testenv.ClearOfMinuteBoundary(10 * time.Second) // its 3/m budget below must fall in one window
 	k := admin(t, db, "key", "create", "--org", "demo", "--name", "RO", "--scopes", "bookings:read", "--env", "test", "--rate-limit", "3/m")
 	roKey := k["key"].(string)
 	r = s.do("POST", "/v1/bookings", roKey, map[string]any{})

@@ -9,10 +9,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
+
+	"github.com/gatehouse-go/gatehouse/internal/testenv"
 )
 
 // TestSecurity holds one named subtest per security property of the
@@ -258,6 +261,7 @@ func TestSecurity(t *testing.T) {
 	})
 
 	t.Run("brute force: sign-in attempts are limited per account, guessed keys cost no lookup (API2, API4)", func(t *testing.T) {
+		testenv.ClearOfMinuteBoundary(20 * time.Second) // 10 a minute: the attempts must share one window
 		c := s.browser(t)
 		statuses := map[int]int{}
 		for range 12 {
@@ -285,6 +289,7 @@ func TestSecurity(t *testing.T) {
 
 	// Last: it spends this address's token-endpoint budget.
 	t.Run("the token endpoint is limited per client address: 60 a minute (API4)", func(t *testing.T) {
+		testenv.ClearOfMinuteBoundary(20 * time.Second)
 		form := url.Values{"grant_type": {"client_credentials"}, "scope": {"customers:read"}}
 		statuses := map[int]int{}
 		var refused resp

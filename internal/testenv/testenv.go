@@ -93,3 +93,16 @@ func Name(prefix string) string {
 	_, _ = rand.Read(b[:])
 	return prefix + hex.EncodeToString(b[:])
 }
+
+// ClearOfMinuteBoundary returns once at least need is left in the current
+// clock minute, sleeping into the next minute when less is. Rate limits
+// and sign-in budgets count in windows aligned to the clock, so a test
+// that expects a sequence of requests to fall in one window must not
+// straddle two.
+func ClearOfMinuteBoundary(need time.Duration) {
+	now := time.Now()
+	next := now.Truncate(time.Minute).Add(time.Minute)
+	if left := next.Sub(now); left < need {
+		time.Sleep(left + 50*time.Millisecond)
+	}
+}
