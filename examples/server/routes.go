@@ -78,29 +78,27 @@ func (a *app) operations() []operation {
 	}
 }
 
-// apiMux serves the operations, each behind its scope guard. A path that
-// exists with other methods is a 405 naming them in Allow; any other
-// path under /v1/ is a 404. Both in the envelope.
+// apiMux serves the operations, each behind its scope guard. A request
+// that matches none reaches the catch-all, which answers 405 naming the
+// methods the path has (in Allow) or 404, both in the envelope. Requests
+// that match are routed once; only the catch-all asks which methods exist.
 func (a *app) apiMux(ops []operation) *http.ServeMux {
-	routes := http.NewServeMux()
+	mux := http.NewServeMux()
+	paths := http.NewServeMux() // the same patterns, for asking only
 	for _, op := range ops {
 		var h http.Handler = op.Handler
 		if op.Scope != "" {
 			h = scope.MustRequire(a.catalog, strings.Fields(op.Scope)...).Handler(h)
 		}
-		routes.Handle(op.Method+" "+op.Path, h)
+		mux.Handle(op.Method+" "+op.Path, h)
+		paths.Handle(op.Method+" "+op.Path, http.NotFoundHandler())
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/v1/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, pattern := routes.Handler(r); pattern != "" {
-			routes.ServeHTTP(w, r)
-			return
-		}
+	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		var allow []string
 		for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
 			probe := r.Clone(r.Context())
 			probe.Method = m
-			if _, pattern := routes.Handler(probe); pattern != "" {
+			if _, pattern := paths.Handler(probe); pattern != "" {
 				allow = append(allow, m)
 			}
 		}
@@ -109,6 +107,6 @@ func (a *app) apiMux(ops []operation) *http.ServeMux {
 			return
 		}
 		a.fail(w, r, apierror.NotFound(""))
-	}))
+	})
 	return mux
 }
