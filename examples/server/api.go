@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/mail"
 	"regexp"
@@ -14,7 +13,6 @@ import (
 	"github.com/gatehouse-go/gatehouse/apierror"
 	"github.com/gatehouse-go/gatehouse/paginate"
 	"github.com/gatehouse-go/gatehouse/storage"
-	"github.com/gatehouse-go/gatehouse/storage/sqlstore"
 )
 
 // Resource kinds stored in app_records.
@@ -153,13 +151,8 @@ func pathID(r *http.Request, param, field, noun string) (string, error) {
 }
 
 func (a *app) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var known *apierror.Error
-	switch {
-	case errors.Is(err, errNotFound):
+	if errors.Is(err, errNotFound) {
 		err = apierror.NotFound("")
-	case !errors.As(err, &known) && sqlstore.IsUnavailable(err):
-		// The server's own SQL (app_records) failed to reach the database.
-		err = fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
 	}
 	apierror.Writer{Logger: a.log}.Write(w, r, err)
 }

@@ -76,7 +76,11 @@ type record struct {
 
 var errNotFound = errors.New("not found")
 
-func (r *records) list(ctx context.Context, sc tenancy, kind string, limit, offset int) ([]record, int, error) {
+// The records' own SQL errors go through sqlstore.Wrap, as the store's
+// do: an outage is storage.ErrUnavailable (a 503), not a 500.
+
+func (r *records) list(ctx context.Context, sc tenancy, kind string, limit, offset int) (_ []record, _ int, err error) {
+	defer func() { err = sqlstore.Wrap("list records", err) }()
 	var total int
 	if err := r.db.QueryRowContext(ctx, r.q(`SELECT COUNT(*) FROM app_records WHERE organisation_id = ? AND environment = ? AND kind = ?`), sc.Org, sc.Env, kind).Scan(&total); err != nil {
 		return nil, 0, err
@@ -101,11 +105,12 @@ func (r *records) list(ctx context.Context, sc tenancy, kind string, limit, offs
 	return out, total, rows.Err()
 }
 
-func (r *records) get(ctx context.Context, sc tenancy, kind, id string) (record, error) {
+func (r *records) get(ctx context.Context, sc tenancy, kind, id string) (_ record, err error) {
+	defer func() { err = sqlstore.Wrap("get record", err) }()
 	var rec record
 	var data string
 	var c, u int64
-	err := r.db.QueryRowContext(ctx, r.q(`SELECT id, data, created_at, updated_at FROM app_records WHERE organisation_id = ? AND environment = ? AND kind = ? AND id = ?`),
+	err = r.db.QueryRowContext(ctx, r.q(`SELECT id, data, created_at, updated_at FROM app_records WHERE organisation_id = ? AND environment = ? AND kind = ? AND id = ?`),
 		sc.Org, sc.Env, kind, id).Scan(&rec.ID, &data, &c, &u)
 	if errors.Is(err, sql.ErrNoRows) {
 		return rec, errNotFound
@@ -117,7 +122,8 @@ func (r *records) get(ctx context.Context, sc tenancy, kind, id string) (record,
 // write inserts (when create) or updates a record and enqueues its webhook
 // event in the same transaction: the event exists exactly when the change
 // does.
-func (r *records) write(ctx context.Context, sc tenancy, kind, id string, data any, create bool, event string, eventData any) (record, error) {
+func (r *records) write(ctx context.Context, sc tenancy, kind, id string, data any, create bool, event string, eventData any) (_ record, err error) {
+	defer func() { err = sqlstore.Wrap("write record", err) }()
 	b, err := json.Marshal(data)
 	if err != nil {
 		return record{}, err

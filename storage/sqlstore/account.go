@@ -11,7 +11,7 @@ import (
 func (s *Store) CreateOrganisation(ctx context.Context, o *storage.Organisation) error {
 	_, err := s.conn(ctx).ExecContext(ctx, s.sql(`INSERT INTO {p}organisations (id, domain_prefix, name, plan, created_at) VALUES (?, ?, ?, ?, ?)`),
 		o.ID, storage.NormalizePrefix(o.DomainPrefix), o.Name, o.Plan, micros(o.CreatedAt))
-	return wrap("create organisation", err)
+	return Wrap("create organisation", err)
 }
 
 const orgCols = `id, domain_prefix, name, plan, created_at`
@@ -29,13 +29,13 @@ func scanOrg(row interface{ Scan(...any) error }) (*storage.Organisation, error)
 // GetOrganisation implements [storage.Organisations].
 func (s *Store) GetOrganisation(ctx context.Context, id string) (*storage.Organisation, error) {
 	o, err := scanOrg(s.conn(ctx).QueryRowContext(ctx, s.sql(`SELECT `+orgCols+` FROM {p}organisations WHERE id = ?`), id))
-	return o, wrap("get organisation", err)
+	return o, Wrap("get organisation", err)
 }
 
 // GetOrganisationByPrefix implements [storage.Organisations].
 func (s *Store) GetOrganisationByPrefix(ctx context.Context, prefix string) (*storage.Organisation, error) {
 	o, err := scanOrg(s.conn(ctx).QueryRowContext(ctx, s.sql(`SELECT `+orgCols+` FROM {p}organisations WHERE domain_prefix = ?`), storage.NormalizePrefix(prefix)))
-	return o, wrap("get organisation by prefix", err)
+	return o, Wrap("get organisation by prefix", err)
 }
 
 // UpdateOrganisation implements [storage.Organisations].
@@ -49,7 +49,7 @@ func (s *Store) CreateUser(ctx context.Context, u *storage.User) error {
 	_, err := s.conn(ctx).ExecContext(ctx, s.sql(`INSERT INTO {p}users (id, organisation_id, email, email_key, password_hash, first_name, last_name, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		u.ID, u.OrganisationID, u.Email, storage.NormalizeEmail(u.Email), u.PasswordHash, u.FirstName, u.LastName, micros(u.CreatedAt), micros(u.UpdatedAt))
-	return wrap("create user", err)
+	return Wrap("create user", err)
 }
 
 const userCols = `id, organisation_id, email, password_hash, first_name, last_name, created_at, updated_at`
@@ -67,14 +67,14 @@ func scanUser(row interface{ Scan(...any) error }) (*storage.User, error) {
 // GetUser implements [storage.Users].
 func (s *Store) GetUser(ctx context.Context, id string) (*storage.User, error) {
 	u, err := scanUser(s.conn(ctx).QueryRowContext(ctx, s.sql(`SELECT `+userCols+` FROM {p}users WHERE id = ?`), id))
-	return u, wrap("get user", err)
+	return u, Wrap("get user", err)
 }
 
 // GetUserByEmail implements [storage.Users].
 func (s *Store) GetUserByEmail(ctx context.Context, org, email string) (*storage.User, error) {
 	u, err := scanUser(s.conn(ctx).QueryRowContext(ctx, s.sql(`SELECT `+userCols+` FROM {p}users WHERE organisation_id = ? AND email_key = ?`),
 		org, storage.NormalizeEmail(email)))
-	return u, wrap("get user by email", err)
+	return u, Wrap("get user by email", err)
 }
 
 // UpdateUser implements [storage.Users].

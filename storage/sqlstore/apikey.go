@@ -17,7 +17,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, k *storage.APIKey) error {
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		k.ID, k.Hash, k.OrganisationID, k.OwnerID, k.Name, k.Display, jsonList(k.Scopes), k.Environment, micros(k.CreatedAt), micros(k.ExpiresAt), micros(k.RevokedAt),
 		micros(k.LastUsedAt), k.LastUsedIP, k.RateLimit, k.UsesLimited, k.UsesRemaining, k.RefillAmount, nanos(k.RefillInterval), micros(k.LastRefillAt), jsonMap(k.Metadata))
-	return wrap("create api key", err)
+	return Wrap("create api key", err)
 }
 
 const keyCols = `id, hash, organisation_id, owner_id, name, display, scopes, environment, created_at, expires_at, revoked_at,
@@ -46,13 +46,13 @@ func scanKey(row interface{ Scan(...any) error }) (*storage.APIKey, error) {
 // GetAPIKey implements [storage.APIKeys].
 func (s *Store) GetAPIKey(ctx context.Context, id string) (*storage.APIKey, error) {
 	k, err := scanKey(s.conn(ctx).QueryRowContext(ctx, s.sql(`SELECT `+keyCols+` FROM {p}api_keys WHERE id = ?`), id))
-	return k, wrap("get api key", err)
+	return k, Wrap("get api key", err)
 }
 
 // GetAPIKeyByHash implements [storage.APIKeys].
 func (s *Store) GetAPIKeyByHash(ctx context.Context, hash string) (*storage.APIKey, error) {
 	k, err := scanKey(s.conn(ctx).QueryRowContext(ctx, s.sql(`SELECT `+keyCols+` FROM {p}api_keys WHERE hash = ?`), hash))
-	return k, wrap("get api key by hash", err)
+	return k, Wrap("get api key by hash", err)
 }
 
 // ListAPIKeys implements [storage.APIKeys].
@@ -79,7 +79,7 @@ func (s *Store) RecordAPIKeyUses(ctx context.Context, uses []storage.KeyUse) err
 		for _, u := range uses {
 			if _, err := c.ExecContext(ctx, s.sql(`UPDATE {p}api_keys SET last_used_at = ?, last_used_ip = ? WHERE id = ? AND last_used_at < ?`),
 				micros(u.At), u.IP, u.KeyID, micros(u.At)); err != nil {
-				return wrap("record api key uses", err)
+				return Wrap("record api key uses", err)
 			}
 			if u.Requests == 0 {
 				continue
@@ -94,7 +94,7 @@ func (s *Store) RecordAPIKeyUses(ctx context.Context, uses []storage.KeyUse) err
 					SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM {p}api_keys WHERE id = ?)
 					ON CONFLICT (key_id, granularity, bucket) DO UPDATE SET requests = {p}api_key_usage.requests + excluded.requests`),
 					u.KeyID, b.g, b.start.Unix(), u.Requests, u.KeyID); err != nil {
-					return wrap("record api key uses", err)
+					return Wrap("record api key uses", err)
 				}
 			}
 		}
@@ -110,14 +110,14 @@ func (s *Store) APIKeyUsage(ctx context.Context, keyID string, since time.Time) 
 		WHERE key_id = ? AND ((granularity = 'h' AND bucket >= ?) OR (granularity = 'd' AND bucket >= ?)) ORDER BY bucket`),
 		keyID, since.Unix(), day.Unix())
 	if err != nil {
-		return nil, nil, wrap("api key usage", err)
+		return nil, nil, Wrap("api key usage", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var g string
 		var start, n int64
 		if err := rows.Scan(&g, &start, &n); err != nil {
-			return nil, nil, wrap("api key usage", err)
+			return nil, nil, Wrap("api key usage", err)
 		}
 		b := storage.UsageBucket{Start: time.Unix(start, 0).UTC(), Requests: n}
 		if g == "h" {
@@ -126,7 +126,7 @@ func (s *Store) APIKeyUsage(ctx context.Context, keyID string, since time.Time) 
 			days = append(days, b)
 		}
 	}
-	return hours, days, wrap("api key usage", rows.Err())
+	return hours, days, Wrap("api key usage", rows.Err())
 }
 
 // ConsumeAPIKeyUses implements [storage.APIKeys] with conditional updates
@@ -159,7 +159,7 @@ func (s *Store) ConsumeAPIKeyUses(ctx context.Context, id string, n int64, now t
 		return nil
 	})
 	if err != nil {
-		return 0, false, wrap(fmt.Sprintf("consume api key uses (%d)", n), err)
+		return 0, false, Wrap(fmt.Sprintf("consume api key uses (%d)", n), err)
 	}
 	return remaining, ok, nil
 }

@@ -13,7 +13,7 @@ func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		c.ID, c.SecretHash, c.Name, c.OrganisationID, jsonList(c.RedirectURIs), jsonList(c.GrantTypes), jsonList(c.ResponseTypes), jsonList(c.Scopes),
 		c.Public, nanos(c.AccessTokenLifetime), nanos(c.RefreshTokenLifetime), micros(c.CreatedAt))
-	return wrap("create client", err)
+	return Wrap("create client", err)
 }
 
 const clientCols = `id, secret_hash, name, organisation_id, redirect_uris, grant_types, response_types, scopes, public, access_ttl, refresh_ttl, created_at`
@@ -45,7 +45,7 @@ func scanClient(row interface{ Scan(...any) error }) (*storage.Client, error) {
 // GetClient implements [storage.Clients].
 func (s *Store) GetClient(ctx context.Context, id string) (*storage.Client, error) {
 	c, err := scanClient(s.conn(ctx).QueryRowContext(ctx, s.sql(`SELECT `+clientCols+` FROM {p}clients WHERE id = ?`), id))
-	return c, wrap("get client", err)
+	return c, Wrap("get client", err)
 }
 
 // UpdateClient implements [storage.Clients].
@@ -74,15 +74,15 @@ func listByOrg[T any](ctx context.Context, s *Store, op, table, cols, org string
 	scan func(interface{ Scan(...any) error }) (*T, error)) ([]*T, int, error) {
 	var total int
 	if err := s.conn(ctx).QueryRowContext(ctx, s.sql(`SELECT COUNT(*) FROM {p}`+table+` WHERE organisation_id = ?`), org).Scan(&total); err != nil {
-		return nil, 0, wrap(op, err)
+		return nil, 0, Wrap(op, err)
 	}
 	off, lim := offsetLimit(p)
 	rows, err := s.conn(ctx).QueryContext(ctx, s.sql(`SELECT `+cols+` FROM {p}`+table+` WHERE organisation_id = ? ORDER BY created_at, id LIMIT ? OFFSET ?`), org, lim, off)
 	if err != nil {
-		return nil, 0, wrap(op, err)
+		return nil, 0, Wrap(op, err)
 	}
 	out, err := collect(rows, scan)
-	return out, total, wrap(op, err)
+	return out, total, Wrap(op, err)
 }
 
 // collect scans every row with scan and closes rows.
@@ -109,7 +109,7 @@ func (s *Store) CreateToken(ctx context.Context, t *storage.Token) error {
 	_, err := s.conn(ctx).ExecContext(ctx, s.sql(`INSERT INTO {p}tokens (kind, signature, request_id, client_id, subject, organisation_id, scopes, requested_at, expires_at, active, data)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		string(t.Kind), t.Signature, t.RequestID, t.ClientID, t.Subject, t.OrganisationID, jsonList(t.Scopes), micros(t.RequestedAt), micros(t.ExpiresAt), t.Active, t.Data)
-	return wrap("create token", err)
+	return Wrap("create token", err)
 }
 
 // GetToken implements [storage.Tokens].
@@ -121,11 +121,11 @@ func (s *Store) GetToken(ctx context.Context, kind storage.TokenKind, sig string
 		FROM {p}tokens WHERE kind = ? AND signature = ?`), string(kind), sig).
 		Scan(&k, &t.Signature, &t.RequestID, &t.ClientID, &t.Subject, &t.OrganisationID, &scopes, &req, &exp, &t.Active, &t.Data)
 	if err != nil {
-		return nil, wrap("get token", err)
+		return nil, Wrap("get token", err)
 	}
 	t.Kind, t.RequestedAt, t.ExpiresAt = storage.TokenKind(k), fromMicros(req), fromMicros(exp)
 	if t.Scopes, err = parseList(scopes); err != nil {
-		return nil, wrap("get token", err)
+		return nil, Wrap("get token", err)
 	}
 	return &t, nil
 }
@@ -146,10 +146,10 @@ func (s *Store) DeactivateToken(ctx context.Context, kind storage.TokenKind, sig
 
 func affected(op string, res interface{ RowsAffected() (int64, error) }, err error) (int, error) {
 	if err != nil {
-		return 0, wrap(op, err)
+		return 0, Wrap(op, err)
 	}
 	n, err := res.RowsAffected()
-	return int(n), wrap(op, err)
+	return int(n), Wrap(op, err)
 }
 
 // DeactivateTokensByRequest implements [storage.Tokens].
@@ -177,11 +177,11 @@ func (s *Store) GetConsent(ctx context.Context, subject, clientID string) (*stor
 	var at int64
 	err := s.conn(ctx).QueryRowContext(ctx, s.sql(`SELECT scopes, granted_at FROM {p}consents WHERE subject = ? AND client_id = ?`), subject, clientID).Scan(&scopes, &at)
 	if err != nil {
-		return nil, wrap("get consent", err)
+		return nil, Wrap("get consent", err)
 	}
 	c.GrantedAt = fromMicros(at)
 	if c.Scopes, err = parseList(scopes); err != nil {
-		return nil, wrap("get consent", err)
+		return nil, Wrap("get consent", err)
 	}
 	return &c, nil
 }
@@ -191,7 +191,7 @@ func (s *Store) SaveConsent(ctx context.Context, c *storage.Consent) error {
 	_, err := s.conn(ctx).ExecContext(ctx, s.sql(`INSERT INTO {p}consents (subject, client_id, scopes, granted_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (subject, client_id) DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at`),
 		c.Subject, c.ClientID, jsonList(c.Scopes), micros(c.GrantedAt))
-	return wrap("save consent", err)
+	return Wrap("save consent", err)
 }
 
 // DeleteConsent implements [storage.Consents].

@@ -291,14 +291,14 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return wrap("begin", err)
+		return Wrap("begin", err)
 	}
 	if err := fn(context.WithValue(ctx, txKey{s}, tx)); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
 	if err := tx.Commit(); err != nil {
-		return wrap("commit", err)
+		return Wrap("commit", err)
 	}
 	return nil
 }
@@ -397,10 +397,13 @@ func (s *Store) Migrate(ctx context.Context) error {
 
 // ---- errors
 
-// wrap names the operation and maps uniqueness violations to
-// storage.ErrConflict, sql.ErrNoRows to storage.ErrNotFound and
-// connection-level failures to storage.ErrUnavailable (keeping the cause).
-func wrap(op string, err error) error {
+// Wrap names the operation and maps what the store's callers branch on:
+// uniqueness violations to storage.ErrConflict, sql.ErrNoRows to
+// storage.ErrNotFound, and connection-level failures (IsUnavailable) to
+// storage.ErrUnavailable, keeping the cause. Every method of the store
+// returns its errors through it; code that runs its own SQL on DB() beside
+// the store can too, so that its outages answer 503 like the store's.
+func Wrap(op string, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -420,8 +423,7 @@ func wrap(op string, err error) error {
 // statement failed: connection refused, reset or closed, an I/O timeout,
 // PostgreSQL's connection-exception (08…) and operator-intervention
 // (57P…) classes or too many connections, SQLite busy or locked past the
-// busy timeout. Code that runs its own SQL beside the store can use it to
-// answer 503 instead of 500 (wrap the error with storage.ErrUnavailable).
+// busy timeout. Wrap applies it.
 func IsUnavailable(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return false
@@ -466,11 +468,11 @@ func isUniqueViolation(err error) bool {
 // mustAffect turns "no row changed" into storage.ErrNotFound.
 func mustAffect(op string, res sql.Result, err error) error {
 	if err != nil {
-		return wrap(op, err)
+		return Wrap(op, err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return wrap(op, err)
+		return Wrap(op, err)
 	}
 	if n == 0 {
 		return fmt.Errorf("sqlstore: %s: %w", op, storage.ErrNotFound)

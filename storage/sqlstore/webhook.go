@@ -17,7 +17,7 @@ func (s *Store) CreateSubscription(ctx context.Context, x *storage.Subscription)
 		enabled, disabled_reason, failing_since, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		x.ID, x.OrganisationID, x.Environment, x.URL, jsonList(x.Events), s.seal(x.Secret), s.seal(x.PreviousSecret), micros(x.PreviousSecretExpiresAt),
 		x.Enabled, x.DisabledReason, micros(x.FailingSince), micros(x.CreatedAt), micros(x.UpdatedAt))
-	return wrap("create subscription", err)
+	return Wrap("create subscription", err)
 }
 
 const subCols = `id, organisation_id, environment, url, events, secret, previous_secret, previous_secret_expires_at, enabled, disabled_reason, failing_since, created_at, updated_at`
@@ -46,17 +46,17 @@ func (s *Store) scanSub(row interface{ Scan(...any) error }) (*storage.Subscript
 // GetSubscription implements [storage.Subscriptions].
 func (s *Store) GetSubscription(ctx context.Context, id string) (*storage.Subscription, error) {
 	x, err := s.scanSub(s.conn(ctx).QueryRowContext(ctx, s.sql(`SELECT `+subCols+` FROM {p}subscriptions WHERE id = ?`), id))
-	return x, wrap("get subscription", err)
+	return x, Wrap("get subscription", err)
 }
 
 // ListSubscriptions implements [storage.Subscriptions].
 func (s *Store) ListSubscriptions(ctx context.Context, org string) ([]*storage.Subscription, error) {
 	rows, err := s.conn(ctx).QueryContext(ctx, s.sql(`SELECT `+subCols+` FROM {p}subscriptions WHERE organisation_id = ? ORDER BY created_at, id`), org)
 	if err != nil {
-		return nil, wrap("list subscriptions", err)
+		return nil, Wrap("list subscriptions", err)
 	}
 	out, err := collect(rows, s.scanSub)
-	return out, wrap("list subscriptions", err)
+	return out, Wrap("list subscriptions", err)
 }
 
 // UpdateSubscription implements [storage.Subscriptions].
@@ -74,10 +74,10 @@ func (s *Store) DeleteSubscription(ctx context.Context, id string) error {
 	return s.InTx(ctx, func(ctx context.Context) error {
 		c := s.conn(ctx)
 		if _, err := c.ExecContext(ctx, s.sql(`DELETE FROM {p}attempts WHERE delivery_id IN (SELECT id FROM {p}deliveries WHERE subscription_id = ? AND status = 'pending')`), id); err != nil {
-			return wrap("delete subscription", err)
+			return Wrap("delete subscription", err)
 		}
 		if _, err := c.ExecContext(ctx, s.sql(`DELETE FROM {p}deliveries WHERE subscription_id = ? AND status = 'pending'`), id); err != nil {
-			return wrap("delete subscription", err)
+			return Wrap("delete subscription", err)
 		}
 		res, err := c.ExecContext(ctx, s.sql(`DELETE FROM {p}subscriptions WHERE id = ?`), id)
 		return mustAffect("delete subscription", res, err)
@@ -91,14 +91,14 @@ func (s *Store) Enqueue(ctx context.Context, e *storage.Event, subscriptionIDs [
 		c := s.conn(ctx)
 		if _, err := c.ExecContext(ctx, s.sql(`INSERT INTO {p}events (id, organisation_id, environment, type, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)`),
 			e.ID, e.OrganisationID, e.Environment, e.Type, e.Payload, micros(e.CreatedAt)); err != nil {
-			return wrap("enqueue", err)
+			return Wrap("enqueue", err)
 		}
 		for _, sub := range subscriptionIDs {
 			if _, err := c.ExecContext(ctx, s.sql(`INSERT INTO {p}deliveries (id, event_id, subscription_id, organisation_id, status, attempts, next_attempt_at,
 				lease_id, lease_owner, lease_expires_at, last_status_code, last_error, created_at, updated_at)
 				VALUES (?, ?, ?, ?, 'pending', 0, ?, '', '', 0, 0, '', ?, ?)`),
 				storage.NewID(), e.ID, sub, e.OrganisationID, micros(e.CreatedAt), micros(e.CreatedAt), micros(e.CreatedAt)); err != nil {
-				return wrap("enqueue", err)
+				return Wrap("enqueue", err)
 			}
 		}
 		return nil
@@ -184,7 +184,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, owner string, now time.Time
 		out, err = collect(rows, scanDelivery)
 		return err
 	})
-	return out, wrap("claim deliveries", err)
+	return out, Wrap("claim deliveries", err)
 }
 
 // CompleteDelivery implements [storage.Outbox]: the update is fenced by
@@ -204,25 +204,25 @@ func (s *Store) CompleteDelivery(ctx context.Context, r storage.DeliveryResult) 
 		}
 		_, err = c.ExecContext(ctx, s.sql(`INSERT INTO {p}attempts (id, delivery_id, at, duration_ns, status_code, response_body, error) VALUES (?, ?, ?, ?, ?, ?, ?)`),
 			a.ID, r.DeliveryID, micros(a.At), int64(a.Duration), a.StatusCode, a.ResponseBody, a.Error)
-		return wrap("complete delivery", err)
+		return Wrap("complete delivery", err)
 	})
 }
 
 // fenced turns "no row changed" into ErrNotFound or ErrLeaseLost.
 func (s *Store) fenced(op string, c execer, ctx context.Context, id string, res sql.Result, err error) error {
 	if err != nil {
-		return wrap(op, err)
+		return Wrap(op, err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return wrap(op, err)
+		return Wrap(op, err)
 	}
 	if n > 0 {
 		return nil
 	}
 	var one int
 	if err := c.QueryRowContext(ctx, s.sql(`SELECT 1 FROM {p}deliveries WHERE id = ?`), id).Scan(&one); err != nil {
-		return wrap(op, err)
+		return Wrap(op, err)
 	}
 	return fmt.Errorf("sqlstore: %s %s: %w", op, id, storage.ErrLeaseLost)
 }
@@ -237,7 +237,7 @@ func (s *Store) ReleaseDelivery(ctx context.Context, id, leaseID string) error {
 // GetDelivery implements [storage.Outbox].
 func (s *Store) GetDelivery(ctx context.Context, id string) (*storage.Delivery, error) {
 	d, err := scanDelivery(s.conn(ctx).QueryRowContext(ctx, s.sql(`SELECT `+deliveryCols+deliveryFrom+`WHERE d.id = ?`), id))
-	return d, wrap("get delivery", err)
+	return d, Wrap("get delivery", err)
 }
 
 // ListDeliveries implements [storage.Outbox].
@@ -245,17 +245,17 @@ func (s *Store) ListDeliveries(ctx context.Context, sub string, p storage.Page) 
 	off, lim := offsetLimit(p)
 	rows, err := s.conn(ctx).QueryContext(ctx, s.sql(`SELECT `+deliveryCols+deliveryFrom+`WHERE d.subscription_id = ? ORDER BY d.created_at DESC, d.id DESC LIMIT ? OFFSET ?`), sub, lim, off)
 	if err != nil {
-		return nil, wrap("list deliveries", err)
+		return nil, Wrap("list deliveries", err)
 	}
 	out, err := collect(rows, scanDelivery)
-	return out, wrap("list deliveries", err)
+	return out, Wrap("list deliveries", err)
 }
 
 // ListAttempts implements [storage.Outbox].
 func (s *Store) ListAttempts(ctx context.Context, deliveryID string) ([]*storage.Attempt, error) {
 	rows, err := s.conn(ctx).QueryContext(ctx, s.sql(`SELECT id, delivery_id, at, duration_ns, status_code, response_body, error FROM {p}attempts WHERE delivery_id = ? ORDER BY at, id`), deliveryID)
 	if err != nil {
-		return nil, wrap("list attempts", err)
+		return nil, Wrap("list attempts", err)
 	}
 	out, err := collect(rows, func(row interface{ Scan(...any) error }) (*storage.Attempt, error) {
 		var a storage.Attempt
@@ -266,7 +266,7 @@ func (s *Store) ListAttempts(ctx context.Context, deliveryID string) ([]*storage
 		a.At, a.Duration = fromMicros(at), time.Duration(dur)
 		return &a, nil
 	})
-	return out, wrap("list attempts", err)
+	return out, Wrap("list attempts", err)
 }
 
 // Redeliver implements [storage.Outbox].
