@@ -336,19 +336,24 @@ func (a *app) redeliver(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, apierror.InvalidParam("delivery_id", "Delivery ID must be a valid UUID"))
 		return
 	}
-	d, err := a.store.GetDelivery(r.Context(), did)
-	if errors.Is(err, storage.ErrNotFound) || (err == nil && d.SubscriptionID != s.ID) {
-		a.fail(w, r, apierror.NotFound("delivery"))
-		return
-	}
-	if err == nil {
-		err = a.hooks.Redeliver(r.Context(), did)
-	}
-	if err != nil {
+	if err := a.redeliverOf(r.Context(), s, did); err != nil {
 		a.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusAccepted, redelivery{ID: did, Status: "pending"})
+}
+
+// redeliverOf queues delivery did of subscription s again; a delivery of
+// another subscription is a 404, as one that does not exist.
+func (a *app) redeliverOf(ctx context.Context, s *storage.Subscription, did string) error {
+	d, err := a.store.GetDelivery(ctx, did)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && d.SubscriptionID != s.ID) {
+		return apierror.NotFound("delivery")
+	}
+	if err != nil {
+		return err
+	}
+	return a.hooks.Redeliver(ctx, did)
 }
 
 // ---- access log

@@ -220,6 +220,7 @@ func (a *app) renderKeys(w http.ResponseWriter, r *http.Request, u *storage.User
 	}
 	now := time.Now()
 	since := now.Add(-30 * 24 * time.Hour)
+	// The store's counters directly: Manager.Usage would read each key again.
 	for i := len(keys) - 1; i >= 0; i-- { // newest first
 		k := keys[i]
 		row := keyRow{APIKey: k, Status: "active"}
@@ -231,8 +232,8 @@ func (a *app) renderKeys(w http.ResponseWriter, r *http.Request, u *storage.User
 		case !k.ExpiresAt.IsZero():
 			row.Status = "expires " + k.ExpiresAt.UTC().Format("2006-01-02 15:04")
 		}
-		if use, err := a.keys.Usage(r.Context(), k.ID, since); err == nil {
-			for _, d := range use.Days {
+		if _, days, err := a.store.APIKeyUsage(r.Context(), k.ID, since); err == nil {
+			for _, d := range days {
 				row.Requests += d.Requests
 			}
 		}
@@ -438,10 +439,8 @@ func (a *app) hooksPage(w http.ResponseWriter, r *http.Request, u *storage.User)
 		a.pageError(w, r, err)
 		return
 	}
-	p := dashboardPage{Title: "Webhooks", Section: "webhooks", User: u, Notice: r.URL.Query().Get("notice")}
-	if p.Notice != "" && p.Notice != "redelivery" {
-		p.Notice = ""
-	} else if p.Notice != "" {
+	p := dashboardPage{Title: "Webhooks", Section: "webhooks", User: u}
+	if r.URL.Query().Get("notice") == "redelivery" {
 		p.Notice = "Redelivery queued."
 	}
 	for _, s := range subs {
@@ -457,21 +456,14 @@ func (a *app) hooksPage(w http.ResponseWriter, r *http.Request, u *storage.User)
 
 func (a *app) dashboardRedeliver(w http.ResponseWriter, r *http.Request, u *storage.User) {
 	sid, did := r.PathValue("id"), r.PathValue("delivery")
-	var err error
-	if !storage.ValidID(sid) || !storage.ValidID(did) {
-		err = apierror.NotFound("delivery")
-	} else {
-		var s *storage.Subscription
-		var d *storage.Delivery
-		s, err = a.store.GetSubscription(r.Context(), sid)
-		if err == nil {
-			d, err = a.store.GetDelivery(r.Context(), did)
-		}
-		if errors.Is(err, storage.ErrNotFound) || (err == nil && (s.OrganisationID != u.OrganisationID || d.SubscriptionID != s.ID)) {
-			err = apierror.NotFound("delivery")
-		}
-		if err == nil {
-			err = a.hooks.Redeliver(r.Context(), did)
+	var err error = apierror.NotFound("delivery")
+	if storage.ValidID(sid) && storage.ValidID(did) {
+		s, gerr := a.store.GetSubscription(r.Context(), sid)
+		switch {
+		case gerr == nil && s.OrganisationID == u.OrganisationID:
+			err = a.redeliverOf(r.Context(), s, did)
+		case gerr != nil && !errors.Is(gerr, storage.ErrNotFound):
+			err = gerr
 		}
 	}
 	if err != nil {
