@@ -106,6 +106,28 @@ func (l lockedWriter) Write(b []byte) (int, error) {
 	return l.w.Write(b)
 }
 
+// demoPasswordForm is TidyHQ's password grant for the demo user, with the
+// demo application's credentials.
+func (s *server) demoPasswordForm() url.Values {
+	return url.Values{"grant_type": {"password"}, "domain_prefix": {"demo"}, "client_id": {s.demo["OAuth client"]}, "client_secret": {s.demo["client secret"]},
+		"username": {"demo@example.com"}, "password": {strings.Fields(s.demo["user"])[2]}}
+}
+
+// passwordToken runs the demo password grant and returns the access token.
+func (s *server) passwordToken(t *testing.T) string {
+	t.Helper()
+	res, err := s.http.PostForm(s.base+"/oauth/token", s.demoPasswordForm())
+	require.NoError(t, err)
+	defer res.Body.Close()
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&tok))
+	require.Equal(t, 200, res.StatusCode)
+	require.NotEmpty(t, tok.AccessToken)
+	return tok.AccessToken
+}
+
 func (s *server) logs() string { s.mu.Lock(); defer s.mu.Unlock(); return s.stderr.String() }
 
 func admin(t *testing.T, db string, args ...string) map[string]any {
@@ -370,19 +392,12 @@ func endToEnd(t *testing.T, s *server, db string) {
 	// OAuth: TidyHQ's password grant with domain_prefix, then the token in
 	// the header and as access_token.
 	admin(t, db, "user", "create", "--org", "acme", "--email", "bob@acme.test", "--password", "correct horse battery")
-	form := url.Values{"grant_type": {"password"}, "domain_prefix": {"demo"}, "client_id": {s.demo["OAuth client"]}, "client_secret": {s.demo["client secret"]},
-		"username": {"demo@example.com"}, "password": {strings.Fields(s.demo["user"])[2]}}
-	res, err := s.http.PostForm(s.base+"/oauth/token", form)
-	require.NoError(t, err)
-	var tok map[string]any
-	require.NoError(t, json.NewDecoder(res.Body).Decode(&tok))
-	res.Body.Close()
-	require.Equal(t, 200, res.StatusCode, tok)
-	at := tok["access_token"].(string)
+	form := s.demoPasswordForm()
+	at := s.passwordToken(t)
 	r = s.do("GET", "/v1/contacts/me", at, nil)
 	require.Equal(t, 200, r.status)
 	assert.Equal(t, "demo@example.com", r.json(t)["email"])
-	res, err = s.http.Get(s.base + "/v1/contacts/me?access_token=" + url.QueryEscape(at))
+	res, err := s.http.Get(s.base + "/v1/contacts/me?access_token=" + url.QueryEscape(at))
 	require.NoError(t, err)
 	res.Body.Close()
 	assert.Equal(t, 200, res.StatusCode)

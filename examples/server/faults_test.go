@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver of sql.Open
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 

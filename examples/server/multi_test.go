@@ -2,8 +2,6 @@ package main_test
 
 import (
 	"context"
-	"database/sql"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
@@ -12,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -22,37 +19,15 @@ import (
 // TestTwoInstances runs two server processes on one PostgreSQL (a schema of
 // their own) and one Redis, as a deployment that outgrew one machine does.
 func TestTwoInstances(t *testing.T) {
-	dsn := testenv.Postgres(t)
 	redisURL := testenv.Redis(t)
-	schema := testenv.Name("e2e_")
-	db, err := sql.Open("pgx", dsn)
-	require.NoError(t, err)
-	defer db.Close()
-	_, err = db.Exec(`CREATE SCHEMA ` + schema)
-	require.NoError(t, err)
-	t.Cleanup(func() { _, _ = db.Exec(`DROP SCHEMA ` + schema + ` CASCADE`) })
-	u, err := url.Parse(dsn)
-	require.NoError(t, err)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	pg := u.String()
-
-	a := start(t, pg, "-redis", redisURL)
+	a, pg := pgServer(t, "-redis", redisURL)
 	b := start(t, pg, "-redis", redisURL)
 	require.NotEmpty(t, a.demo["test API key (sandbox)"], "the first instance seeds the demo data")
 	require.Empty(t, b.demo, "the second finds it there")
 	key := a.demo["test API key (sandbox)"]
 
 	// A token issued by one instance works on the other.
-	form := url.Values{"grant_type": {"password"}, "domain_prefix": {"demo"}, "client_id": {a.demo["OAuth client"]}, "client_secret": {a.demo["client secret"]},
-		"username": {"demo@example.com"}, "password": {strings.Fields(a.demo["user"])[2]}}
-	res, err := a.http.PostForm(a.base+"/oauth/token", form)
-	require.NoError(t, err)
-	var tok map[string]any
-	require.NoError(t, json.NewDecoder(res.Body).Decode(&tok))
-	res.Body.Close()
-	at := tok["access_token"].(string)
+	at := a.passwordToken(t)
 	require.Equal(t, 200, b.do("GET", "/v1/contacts/me", at, nil).status, "a token from A works on B")
 
 	// Data written through one is read through the other.
@@ -66,7 +41,7 @@ func TestTwoInstances(t *testing.T) {
 	rv, _ := http.NewRequest("POST", a.base+"/oauth/revoke", strings.NewReader(url.Values{"token": {at}}.Encode()))
 	rv.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	rv.SetBasicAuth(a.demo["OAuth client"], a.demo["client secret"])
-	res, err = http.DefaultClient.Do(rv)
+	res, err := a.http.Do(rv)
 	require.NoError(t, err)
 	res.Body.Close()
 	assert.Equal(t, 401, a.do("GET", "/v1/contacts/me", at, nil).status, "at once on A")
