@@ -28,7 +28,7 @@ func RequestIDFromContext(ctx context.Context) string {
 
 // ContextWithRequestID returns a copy of ctx carrying the request id.
 func ContextWithRequestID(ctx context.Context, id string) context.Context {
-	return &idContext{Context: ctx, id: id}
+	return newIDContext(ctx, id)
 }
 
 // idContext carries a request id: one allocation where context.WithValue
@@ -38,6 +38,12 @@ type idContext struct {
 	context.Context
 	id     string
 	header [1]string
+}
+
+func newIDContext(ctx context.Context, id string) *idContext {
+	c := &idContext{Context: ctx, id: id}
+	c.header[0] = id
+	return c
 }
 
 func (c *idContext) Value(key any) any {
@@ -58,8 +64,7 @@ func RequestID(next http.Handler) http.Handler {
 		if !validRequestID(id) {
 			id = newRequestID()
 		}
-		c := &idContext{Context: r.Context(), id: id}
-		c.header[0] = id
+		c := newIDContext(r.Context(), id)
 		w.Header()[HeaderRequestID] = c.header[:] // canonical already
 		next.ServeHTTP(w, r.WithContext(c))
 	})

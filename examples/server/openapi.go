@@ -157,7 +157,6 @@ var statusText = map[int]string{
 
 // openAPI builds the document of the API and the OAuth endpoints.
 func (a *app) openAPI(issuer string, ops []operation) *openAPIDoc {
-	defs := map[string]schema{}
 	doc := &openAPIDoc{OpenAPI: "3.0.3",
 		Info: openAPIInfo{Title: "Gatehouse reference API", Version: "1.0.0",
 			Description: "The API of the Tiquo and TidyHQ authentication guides, served by Gatehouse. Authenticate with an API key or an OAuth 2.0 access token, " +
@@ -165,7 +164,8 @@ func (a *app) openAPI(issuer string, ops []operation) *openAPIDoc {
 		Servers: []openAPIServer{{URL: issuer}},
 		Paths:   map[string]*pathItem{},
 	}
-	errorDefs := schema{
+	// The envelope, OAuth's own shapes, and (below) every Go type met.
+	defs := map[string]schema{
 		"ErrorBody": schema{"type": "object", "required": []string{"code", "message"}, "properties": schema{
 			"code":       schema{"type": "string", "example": "INVALID_REQUEST"},
 			"message":    schema{"type": "string", "example": "The request parameters are invalid"},
@@ -189,9 +189,6 @@ func (a *app) openAPI(issuer string, ops []operation) *openAPIDoc {
 		"Metadata": schema{"type": "object", "description": "RFC 8414 authorization server metadata", "required": []string{"issuer", "token_endpoint"}, "additionalProperties": true,
 			"properties": schema{"issuer": schema{"type": "string"}, "authorization_endpoint": schema{"type": "string"}, "token_endpoint": schema{"type": "string"},
 				"scopes_supported": schema{"type": "array", "items": schema{"type": "string"}}}},
-	}
-	for k, v := range errorDefs {
-		defs[k] = v.(schema)
 	}
 	doc.Components.Headers = map[string]schema{
 		"X-RateLimit-Limit":          {"description": "Requests allowed in the tightest window", "schema": schema{"type": "integer"}},
