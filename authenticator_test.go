@@ -202,6 +202,13 @@ func TestPrincipal(t *testing.T) {
 	assert.Equal(t, "client:c1:u1", p.RateLimitKey())
 	p.KeyID = "k1"
 	assert.Equal(t, "key:k1", p.RateLimitKey())
+	assert.Same(t, p, p.SetLimitKey())
+	assert.Equal(t, "key:k1", p.LimitKey)
+	p.KeyID = "k2" // LimitKey is fixed once set
+	assert.Equal(t, "key:k1", p.RateLimitKey())
+	shared := &gatehouse.Principal{KeyID: "k3", LimitKey: "org:o1"}
+	assert.Equal(t, "org:o1", shared.SetLimitKey().RateLimitKey(), "a LimitKey of the authenticator's own is kept")
+	assert.Nil(t, nilP.SetLimitKey())
 	assert.True(t, gatehouse.Live.Valid())
 	assert.False(t, gatehouse.Environment("prod").Valid())
 }

@@ -251,9 +251,22 @@ func TestRequestID(t *testing.T) {
 		if tc.keep {
 			assert.Equal(t, tc.in, seen)
 		} else {
-			assert.Len(t, seen, 32)
+			assert.Regexp(t, `^[0-9a-f]{32}$`, seen)
 		}
 	}
+	// Generated ids are encoded into each request's own context: one never
+	// changes when later requests get theirs.
+	ids := map[string]bool{}
+	var first string
+	for i := range 100 {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+		if i == 0 {
+			first = strings.Clone(seen)
+		}
+		ids[seen] = true
+	}
+	assert.Len(t, ids, 100)
+	assert.True(t, ids[first], "the first id still reads as it did")
 }
 
 type customer struct {

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+
+	"github.com/gatehouse-go/gatehouse/internal/headerval"
 )
 
 // HeaderRequestID is the header that carries the request id in both
@@ -33,16 +35,32 @@ func ContextWithRequestID(ctx context.Context, id string) context.Context {
 
 // idContext carries a request id: one allocation where context.WithValue
 // takes two (the node and the boxed string), with room for the response
-// header's value slice.
+// header's value slice and for the bytes of a generated id.
 type idContext struct {
 	context.Context
 	id     string
 	header [1]string
+	buf    [2 * idBytes]byte
 }
+
+// idBytes is the size of a generated request id before hex encoding.
+const idBytes = 16
 
 func newIDContext(ctx context.Context, id string) *idContext {
 	c := &idContext{Context: ctx, id: id}
 	c.header[0] = id
+	return c
+}
+
+// newRandomIDContext returns a context carrying 16 random bytes in hex,
+// encoded into the context's own buffer.
+func newRandomIDContext(ctx context.Context) *idContext {
+	c := &idContext{Context: ctx}
+	var b [idBytes]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	hex.Encode(c.buf[:], b[:])
+	c.id = headerval.Freeze(c.buf[:]) // c.buf is never written again
+	c.header[0] = c.id
 	return c
 }
 
@@ -60,11 +78,12 @@ func (c *idContext) Value(key any) any {
 // [Write] in every error envelope.
 func RequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get(HeaderRequestID)
-		if !validRequestID(id) {
-			id = newRequestID()
+		var c *idContext
+		if id := r.Header.Get(HeaderRequestID); validRequestID(id) {
+			c = newIDContext(r.Context(), id)
+		} else {
+			c = newRandomIDContext(r.Context())
 		}
-		c := newIDContext(r.Context(), id)
 		w.Header()[HeaderRequestID] = c.header[:] // canonical already
 		next.ServeHTTP(w, r.WithContext(c))
 	})
@@ -83,12 +102,6 @@ func validRequestID(id string) bool {
 		}
 	}
 	return true
-}
-
-func newRequestID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
-	return hex.EncodeToString(b[:])
 }
 
 // Recoverer is middleware that turns a panic in a handler into a 500

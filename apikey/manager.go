@@ -415,9 +415,9 @@ func principalFor(k *storage.APIKey) *gatehouse.Principal {
 	if sub == "" {
 		sub = k.ID
 	}
-	return &gatehouse.Principal{
+	return (&gatehouse.Principal{
 		Subject: sub, Organisation: k.OrganisationID, KeyID: k.ID, Scopes: slices.Clone(k.Scopes),
 		Environment: gatehouse.Environment(k.Environment), Method: gatehouse.MethodAPIKey,
 		RateLimitPolicy: k.RateLimit, ExpiresAt: k.ExpiresAt,
-	}
+	}).SetLimitKey()
 }

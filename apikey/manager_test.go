@@ -148,7 +148,7 @@ func TestLifecycle(t *testing.T) {
 		p, err := m.Verify(ctx, secret.Reveal(), "192.0.2.1")
 		require.NoError(t, err)
 		assert.Equal(t, &gatehouse.Principal{Subject: "user-1", Organisation: "org", KeyID: k.ID, Scopes: []string{"bookings:read"},
-			Environment: gatehouse.Live, Method: gatehouse.MethodAPIKey, RateLimitPolicy: "5000/h"}, p)
+			Environment: gatehouse.Live, Method: gatehouse.MethodAPIKey, RateLimitPolicy: "5000/h", LimitKey: "key:" + k.ID}, p)
 
 		name := "Renamed"
 		upd, err := m.Update(ctx, k.ID, apikey.UpdateParams{Name: &name, Scopes: []string{"staff:read"}})

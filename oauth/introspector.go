@@ -137,6 +137,7 @@ func (ri *RemoteIntrospector) ask(r *http.Request, tok string, now time.Time) (i
 	}
 	e.p = &gatehouse.Principal{Subject: body.Sub, Organisation: body.Org, ClientID: body.ClientID, Scopes: strings.Fields(body.Scope),
 		Environment: gatehouse.Live, Method: gatehouse.MethodIntrospect}
+	e.p.SetLimitKey()
 	if body.Exp > 0 {
 		exp := time.Unix(body.Exp, 0)
 		e.p.ExpiresAt = exp

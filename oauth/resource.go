@@ -102,6 +102,7 @@ func (a *ResourceAuthenticator) Authenticate(r *http.Request) (*gatehouse.Princi
 		Subject: s.Subject, Organisation: s.Organisation, ClientID: ar.GetClient().GetID(),
 		Scopes: slices.Clone([]string(ar.GetGrantedScopes())), Environment: gatehouse.Live, Method: gatehouse.MethodOAuthToken,
 	}
+	p.SetLimitKey()
 	e := &tokenEntry{principal: p, requestID: ar.GetID(), expires: now.Add(a.cfg.CacheTTL)}
 	if exp := s.GetExpiresAt(fosite.AccessToken); !exp.IsZero() && exp.Sub(now) < noExpiryLifespan/2 {
 		p.ExpiresAt, e.tokenExp = exp, exp
@@ -132,6 +133,7 @@ func (a *ResourceAuthenticator) authenticateJWT(r *http.Request, tok string, now
 	}
 	p := &gatehouse.Principal{Subject: t.Subject, Organisation: t.OrganisationID, ClientID: t.ClientID, Scopes: slices.Clone(t.Scopes),
 		Environment: gatehouse.Live, Method: gatehouse.MethodJWT, ExpiresAt: c.Expiry}
+	p.SetLimitKey()
 	a.p.tokens.put(key, &tokenEntry{principal: p, requestID: t.RequestID, expires: now.Add(a.cfg.CacheTTL), tokenExp: c.Expiry})
 	return p, nil
 }
