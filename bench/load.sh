@@ -7,10 +7,11 @@
 # latency, non-2xx responses and the server's peak RSS.
 #
 #   bench/load.sh                         # SQLite only
+#   ONLY_MIDDLEWARE=1 ROUNDS=5 bench/load.sh   # the middleware rounds alone
 #   PG_URL=postgres://postgres@127.0.0.1/test REDIS_URL=redis://127.0.0.1:6379/0 bench/load.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DURATION="${DURATION:-10s}" CONNS="${CONNS:-32}" THREADS="${THREADS:-2}"
+DURATION="${DURATION:-10s}" CONNS="${CONNS:-32}" THREADS="${THREADS:-2}" ROUNDS="${ROUNDS:-3}"
 command -v wrk >/dev/null || { echo "load.sh needs wrk (apt-get install wrk)"; exit 1; }
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -49,23 +50,32 @@ serve() { # db [extra flags]: starts the server, sets PID, BASE, KEY, TOKEN
 }
 
 echo "wrk -t$THREADS -c$CONNS -d$DURATION, $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ)"
+# The bare server, the bare server with the same headers, and the same body
+# behind Gatehouse's middleware alone (memory store and limiter), started
+# once and measured round-robin for ROUNDS rounds, so that the machine's
+# drift hits all three alike; the means and ratios close the section.
 "$work/bare" -addr 127.0.0.1:18090 & BARE=$!
-sleep 0.5
-run_wrk "bare net/http" "http://127.0.0.1:18090/v1/bookings"
-echo "  peak RSS bare: $(peak_rss $BARE)"
-kill $BARE
 "$work/bare" -addr 127.0.0.1:18092 -headers & BAREH=$!
-sleep 0.5
-run_wrk "bare net/http + the same headers" "http://127.0.0.1:18092/v1/bookings"
-kill $BAREH
-
-# The same body behind Gatehouse's middleware only (memory store and limiter).
 "$work/gated" -addr 127.0.0.1:18091 >"$work/gated.out" & GATED=$!
 for _ in $(seq 1 50); do grep -q '^key ' "$work/gated.out" 2>/dev/null && break; sleep 0.1; done
 GKEY=$(awk '/^key / {print $2}' "$work/gated.out")
-run_wrk "gatehouse middleware only" "http://127.0.0.1:18091/v1/bookings" -H "Authorization: Bearer $GKEY"
-echo "  peak RSS middleware only: $(peak_rss $GATED)"
-kill $GATED
+sleep 0.5
+: >"$work/rounds"
+for round in $(seq 1 "$ROUNDS"); do
+  echo "round $round"
+  run_wrk "bare net/http" "http://127.0.0.1:18090/v1/bookings" | tee -a "$work/rounds"
+  run_wrk "bare net/http + the same headers" "http://127.0.0.1:18092/v1/bookings" | tee -a "$work/rounds"
+  run_wrk "gatehouse middleware only" "http://127.0.0.1:18091/v1/bookings" -H "Authorization: Bearer $GKEY" | tee -a "$work/rounds"
+done
+awk '{ n = $0; sub(/ +[0-9.]+ req\/s.*/, "", n); for (i = 1; i <= NF; i++) if ($(i+1) == "req/s") { sum[n] += $i; cnt[n]++ } }
+  END {
+    b = sum["bare net/http"] / cnt["bare net/http"]; h = sum["bare net/http + the same headers"] / cnt["bare net/http + the same headers"]
+    g = sum["gatehouse middleware only"] / cnt["gatehouse middleware only"]
+    printf "mean of %d rounds: bare %.0f, bare + headers %.0f, middleware only %.0f req/s; middleware / bare %.1f %%, middleware / bare + headers %.1f %%\n", cnt["bare net/http"], b, h, g, 100 * g / b, 100 * g / h
+  }' "$work/rounds"
+echo "  peak RSS bare: $(peak_rss $BARE), bare + headers: $(peak_rss $BAREH), middleware only: $(peak_rss $GATED)"
+kill $BARE $BAREH $GATED
+[ -n "${ONLY_MIDDLEWARE:-}" ] && exit 0
 
 serve "sqlite:$work/gatehouse.db"
 run_wrk "gatehouse sqlite, API key" "$BASE/v1/bookings" -H "Authorization: Bearer $KEY"

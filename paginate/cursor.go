@@ -125,7 +125,6 @@ func (c *Cursors) FromCursorRequest(r *http.Request, o Options, binding string) 
 // page (last is the position of the last row served), keeping every
 // other query parameter.
 func (c *Cursors) SetNextLink(w http.ResponseWriter, r *http.Request, last *Position, binding string) {
-	w.Header().Add("Access-Control-Expose-Headers", "Link")
 	if last == nil {
 		return
 	}

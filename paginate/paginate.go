@@ -38,6 +38,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse-go/gatehouse/apierror"
+	"github.com/gatehouse-go/gatehouse/internal/headerval"
 )
 
 // Header names, exactly as the seed spells them.
@@ -224,44 +225,49 @@ func one(q *pageQuery, a, b string) (string, string, error) {
 }
 
 // SetHeaders writes the X-Pagination-* headers and the Link header for a
-// page of n rows out of total (-1 when unknown), and exposes them to
-// browsers through Access-Control-Expose-Headers. Links keep every other
+// page of n rows out of total (-1 when unknown). Links keep every other
 // query parameter of r and name the limit and position as r did.
+//
+// A browser script on another origin reads these headers only when the
+// CORS layer that allows its origin lists them in
+// Access-Control-Expose-Headers: give it [ExposedHeaders].
 func SetHeaders(w http.ResponseWriter, r *http.Request, p Params, n, total int) {
 	h := w.Header()
-	// One backing array for every value this sets: one allocation, not six.
-	vals := make([]string, 6)
-	set := func(i int, k, v string) {
-		vals[i] = v
-		h[k] = vals[i : i+1 : i+1]
+	// Every value this sets, their slices and their bytes share one
+	// allocation: the numbers and the Link header are appended to v.buf
+	// (or, past its end, to a larger copy), and each value is a frozen
+	// view of bytes that are never written again.
+	v := new(pageHeaders)
+	b := v.buf[:0]
+	set := func(i int, k, val string) {
+		v.vals[i] = val
+		h[k] = v.vals[i : i+1 : i+1]
 	}
-	set(0, HeaderPerPage, strconv.Itoa(p.Limit))
-	set(1, HeaderCurrentPage, strconv.Itoa(p.Page()))
-	expose := exposeShort
+	num := func(i int, k string, x int) {
+		start := len(b)
+		b = strconv.AppendInt(b, int64(x), 10)
+		set(i, k, headerval.Freeze(b[start:]))
+	}
+	num(0, HeaderPerPage, p.Limit)
+	num(1, HeaderCurrentPage, p.Page())
 	pages := 0
 	if total >= 0 {
 		pages = (total + p.Limit - 1) / p.Limit
-		set(2, HeaderTotalPages, strconv.Itoa(pages))
-		set(3, HeaderTotalEntries, strconv.Itoa(total))
-		expose = exposeAll
-	}
-	if prev := h["Access-Control-Expose-Headers"]; len(prev) > 0 {
-		h["Access-Control-Expose-Headers"] = append(prev, expose)
-	} else {
-		set(5, "Access-Control-Expose-Headers", expose)
+		num(2, HeaderTotalPages, pages)
+		num(3, HeaderTotalEntries, total)
 	}
 
-	var b strings.Builder
-	b.Grow(4 * (len(r.URL.Path) + len(p.rest) + 48))
+	start := len(b)
+	path := (&url.URL{Path: r.URL.Path}).EscapedPath()
 	add := func(rel string, offset int) {
-		if b.Len() > 0 {
-			b.WriteString(", ")
+		if len(b) > start {
+			b = append(b, ", "...)
 		}
-		b.WriteByte('<')
-		p.link(&b, r.URL.Path, offset)
-		b.WriteString(`>; rel="`)
-		b.WriteString(rel)
-		b.WriteByte('"')
+		b = append(b, '<')
+		b = p.appendLink(b, path, offset)
+		b = append(b, `>; rel="`...)
+		b = append(b, rel...)
+		b = append(b, '"')
 	}
 	add("first", 0)
 	if p.Offset > 0 {
@@ -273,35 +279,48 @@ func SetHeaders(w http.ResponseWriter, r *http.Request, p Params, n, total int) 
 	if total >= 0 {
 		add("last", max(0, pages-1)*p.Limit)
 	}
-	set(4, "Link", b.String())
+	set(4, "Link", headerval.Freeze(b[start:]))
 }
 
-const (
-	exposeShort = HeaderPerPage + ", " + HeaderCurrentPage + ", Link"
-	exposeAll   = exposeShort + ", " + HeaderTotalPages + ", " + HeaderTotalEntries
-)
+// pageHeaders holds the values SetHeaders sets on one response. buf fits
+// the numbers and the Link header of a typical collection path; a longer
+// one moves on to a larger array.
+type pageHeaders struct {
+	vals [5]string
+	buf  [256]byte
+}
 
-// link writes the request's path and query with the position set to
-// offset: its other parameters first (as encoded by FromRequest), then the
-// position and the limit under the names the client used.
-func (p Params) link(b *strings.Builder, path string, offset int) {
-	b.WriteString((&url.URL{Path: path}).EscapedPath())
-	b.WriteByte('?')
+// ExposedHeaders returns the response headers this package sets, for the
+// Access-Control-Expose-Headers of a CORS layer: without it, a script on
+// another origin cannot read them. (Exposing them on every response would
+// do nothing where no CORS layer allows the origin, and cost each response
+// the bytes.)
+func ExposedHeaders() []string {
+	return []string{HeaderPerPage, HeaderCurrentPage, HeaderTotalPages, HeaderTotalEntries, "Link"}
+}
+
+// appendLink appends the escaped path and the request's query with the
+// position set to offset: its other parameters first (as encoded by
+// FromRequest), then the position and the limit under the names the
+// client used.
+func (p Params) appendLink(b []byte, escapedPath string, offset int) []byte {
+	b = append(b, escapedPath...)
+	b = append(b, '?')
 	if p.rest != "" {
-		b.WriteString(p.rest)
-		b.WriteByte('&')
+		b = append(b, p.rest...)
+		b = append(b, '&')
 	}
 	if p.byPage && offset%p.Limit == 0 {
-		b.WriteString("page=")
-		b.WriteString(strconv.Itoa(offset/p.Limit + 1))
+		b = append(b, "page="...)
+		b = strconv.AppendInt(b, int64(offset/p.Limit+1), 10)
 	} else {
-		b.WriteString("offset=")
-		b.WriteString(strconv.Itoa(offset))
+		b = append(b, "offset="...)
+		b = strconv.AppendInt(b, int64(offset), 10)
 	}
-	b.WriteByte('&')
-	b.WriteString(p.limitName)
-	b.WriteByte('=')
-	b.WriteString(strconv.Itoa(p.Limit))
+	b = append(b, '&')
+	b = append(b, p.limitName...)
+	b = append(b, '=')
+	return strconv.AppendInt(b, int64(p.Limit), 10)
 }
 
 // Slice returns the page of items that p asks for (empty past the end).

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gatehouse-go/gatehouse"
 	"github.com/gatehouse-go/gatehouse/apierror"
+	"github.com/gatehouse-go/gatehouse/internal/headerval"
 )
 
 // Header names.
@@ -24,6 +25,14 @@ const (
 	HeaderPolicy    = "RateLimit-Policy"
 	HeaderRateLimit = "RateLimit"
 )
+
+// ExposedHeaders returns the response headers a [Middleware] may set
+// (Retry-After on refusals; RateLimit-Policy and RateLimit with
+// Config.IETFHeaders), for the Access-Control-Expose-Headers of a CORS
+// layer: without it, a script on another origin cannot read them.
+func ExposedHeaders() []string {
+	return []string{HeaderLimit, HeaderRemaining, HeaderReset, "Retry-After", HeaderPolicy, HeaderRateLimit}
+}
 
 // Canonical MIME forms of the header names (HTTP header names are
 // case-insensitive; Go stores them canonicalised).
@@ -221,20 +230,19 @@ func (m *Middleware) setHeaders(h http.Header, res *Result) {
 	}
 	b := res.Binding()
 	// Canonical keys set directly: Header.Set would re-canonicalise the
-	// mixed-case names on every response.
-	// The three numbers formatted into one string and one backing array
-	// for the three values: two allocations, not six.
-	var buf [64]byte
-	num := strconv.AppendInt(buf[:0], b.Window.Limit, 10)
+	// mixed-case names on every response. The three numbers and their
+	// value slices share one allocation, not six.
+	v := new(limitHeaders)
+	num := strconv.AppendInt(v.buf[:0], b.Window.Limit, 10)
 	i := len(num)
 	num = strconv.AppendInt(num, b.Remaining(), 10)
 	j := len(num)
 	num = strconv.AppendInt(num, resetUnix(b.Reset), 10)
-	all := string(num)
-	vals := []string{all[:i], all[i:j], all[j:]}
-	h[canonicalLimit] = vals[0:1:1]
-	h[canonicalRemaining] = vals[1:2:2]
-	h[canonicalReset] = vals[2:3:3]
+	all := headerval.Freeze(num) // v.buf is never written again
+	v.vals = [3]string{all[:i], all[i:j], all[j:]}
+	h[canonicalLimit] = v.vals[0:1:1]
+	h[canonicalRemaining] = v.vals[1:2:2]
+	h[canonicalReset] = v.vals[2:3:3]
 	if !m.cfg.IETFHeaders {
 		return
 	}
@@ -251,6 +259,13 @@ func (m *Middleware) setHeaders(h http.Header, res *Result) {
 	}
 	h.Set(HeaderPolicy, pol.String())
 	h.Set(HeaderRateLimit, cur.String())
+}
+
+// limitHeaders holds the X-RateLimit-* values of one response: three
+// int64s fit buf (at most 20 bytes each).
+type limitHeaders struct {
+	vals [3]string
+	buf  [60]byte
 }
 
 // ClientIP returns the address a request came from: the host of RemoteAddr,

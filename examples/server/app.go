@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -53,6 +54,7 @@ type app struct {
 	dispatch *webhook.Dispatcher
 	records  *records
 	limiter  ratelimit.Limiter
+	cors     cors
 	decoder  apierror.Decoder
 	metrics  *metrics
 
@@ -68,10 +70,13 @@ type appConfig struct {
 	WebhookAllow webhook.Guard
 	Logger       *slog.Logger
 	Insecure     bool
+	// CORS is the browser origins allowed to call /v1 and the token and
+	// revocation endpoints; the zero value allows none.
+	CORS cors
 }
 
 func newApp(ctx context.Context, s *sqlstore.Store, cfg appConfig) (*app, error) {
-	a := &app{store: s, log: cfg.Logger, issuer: cfg.Issuer, catalog: catalog(), limiter: cfg.Limiter, decoder: apierror.Decoder{MaxBytes: 64 << 10}, metrics: newMetrics()}
+	a := &app{store: s, log: cfg.Logger, issuer: cfg.Issuer, catalog: catalog(), limiter: cfg.Limiter, cors: cfg.CORS, decoder: apierror.Decoder{MaxBytes: 64 << 10}, metrics: newMetrics()}
 	var err error
 	a.keys, err = apikey.New(s, apikey.Config{Catalog: a.catalog, Logger: cfg.Logger})
 	if err != nil {
@@ -141,9 +146,16 @@ func (a *app) handler() (http.Handler, error) {
 	api := a.apiMux(ops)
 	doc := a.openAPI(a.issuer, ops)
 
+	var methods []string
+	for _, op := range ops {
+		if !slices.Contains(methods, op.Method) {
+			methods = append(methods, op.Method)
+		}
+	}
 	mux := http.NewServeMux()
-	mux.Handle("/v1/", apierror.Negotiate(chain.Handler(apiLimits.Handler(api))))
-	mux.Handle("/oauth/token", tokenLimits.Handler(a.provider.Handler()))
+	mux.Handle("/v1/", a.cors.handler(methods, apierror.Negotiate(chain.Handler(apiLimits.Handler(api)))))
+	mux.Handle("/oauth/token", a.cors.handler([]string{"POST"}, tokenLimits.Handler(a.provider.Handler())))
+	mux.Handle("/oauth/revoke", a.cors.handler([]string{"POST"}, a.provider.Handler()))
 	mux.Handle("/oauth/", a.provider.Handler())
 	mux.Handle("/.well-known/oauth-authorization-server", a.provider.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

@@ -43,8 +43,8 @@ func main() {
 }
 
 type options struct {
-	addr, db, redis, redisFailure, issuer, tlsCert, tlsKey, webhookAllow string
-	insecureHTTP                                                         bool
+	addr, db, redis, redisFailure, issuer, tlsCert, tlsKey, webhookAllow, corsOrigins string
+	insecureHTTP                                                                      bool
 }
 
 func envOr(key, def string) string {
@@ -74,6 +74,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.tlsCert, "tls-cert", envOr("GATEHOUSE_TLS_CERT", ""), "TLS certificate file (GATEHOUSE_TLS_CERT)")
 	fs.StringVar(&o.tlsKey, "tls-key", envOr("GATEHOUSE_TLS_KEY", ""), "TLS key file (GATEHOUSE_TLS_KEY)")
 	fs.StringVar(&o.webhookAllow, "webhook-allow", envOr("GATEHOUSE_WEBHOOK_ALLOW", ""), "comma-separated CIDRs webhooks may reach despite the SSRF guard (GATEHOUSE_WEBHOOK_ALLOW)")
+	fs.StringVar(&o.corsOrigins, "cors-origins", envOr("GATEHOUSE_CORS_ORIGINS", ""),
+		"comma-separated browser origins (https://app.example.com) or * that may call /v1 and /oauth/token with a bearer token (GATEHOUSE_CORS_ORIGINS); default none")
 	fs.BoolVar(&o.insecureHTTP, "insecure-http", envOr("GATEHOUSE_INSECURE_HTTP", "") == "true", "serve plain HTTP on a non-loopback address (GATEHOUSE_INSECURE_HTTP)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -94,6 +96,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return errors.New("HTTPS only: without -tls-cert/-tls-key the server listens on loopback addresses only; pass -insecure-http to serve plain HTTP elsewhere (behind a TLS proxy)")
 	}
 	guard, err := parseAllow(o.webhookAllow)
+	if err != nil {
+		return err
+	}
+	corsPolicy, err := parseCORS(o.corsOrigins)
 	if err != nil {
 		return err
 	}
@@ -139,7 +145,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("token secret: %w", err)
 	}
-	a, err := newApp(ctx, store, appConfig{Issuer: o.issuer, Secret: secret, Limiter: limiter, WebhookAllow: guard, Logger: logger, Insecure: !useTLS})
+	a, err := newApp(ctx, store, appConfig{Issuer: o.issuer, Secret: secret, Limiter: limiter, WebhookAllow: guard, Logger: logger, Insecure: !useTLS, CORS: corsPolicy})
 	if err != nil {
 		return err
 	}
