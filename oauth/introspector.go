@@ -1,7 +1,6 @@
 package oauth
 
 import (
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -80,7 +79,7 @@ func (ri *RemoteIntrospector) Authenticate(r *http.Request) (*gatehouse.Principa
 	if !strings.HasPrefix(tok, ri.cfg.TokenPrefix) {
 		return nil, gatehouse.ErrNoCredentials
 	}
-	key := sha256.Sum256([]byte(tok))
+	key := cacheKey(tok)
 	now := ri.cfg.Now()
 	ri.mu.Lock()
 	e, ok := ri.m[key]

@@ -73,7 +73,7 @@ func (a *ResourceAuthenticator) Authenticate(r *http.Request) (*gatehouse.Princi
 	if isJWT {
 		return a.authenticateJWT(r, tok, now)
 	}
-	key := sha256.Sum256([]byte(tok))
+	key := cacheKey(tok)
 	if e := a.p.tokens.get(key); e != nil && now.Before(e.expires) {
 		if !e.tokenExp.IsZero() && !now.Before(e.tokenExp) {
 			return nil, apierror.InvalidToken("The access token has expired")
@@ -115,7 +115,7 @@ func (a *ResourceAuthenticator) Authenticate(r *http.Request) (*gatehouse.Princi
 // (any published one, so tokens survive a rotation) and then against
 // storage, so a revoked JWT is refused here even before it expires.
 func (a *ResourceAuthenticator) authenticateJWT(r *http.Request, tok string, now time.Time) (*gatehouse.Principal, error) {
-	key := sha256.Sum256([]byte(tok))
+	key := cacheKey(tok)
 	if e := a.p.tokens.get(key); e != nil && now.Before(e.expires) && now.Before(e.tokenExp) {
 		return e.principal, nil
 	}
@@ -136,6 +136,17 @@ func (a *ResourceAuthenticator) authenticateJWT(r *http.Request, tok string, now
 	p.SetLimitKey()
 	a.p.tokens.put(key, &tokenEntry{principal: p, requestID: t.RequestID, expires: now.Add(a.cfg.CacheTTL), tokenExp: c.Expiry})
 	return p, nil
+}
+
+// cacheKey is the SHA-256 of a token, the key of the token caches. A token
+// of up to 2 KiB (every one we issue, and most JWTs) is hashed from a copy
+// on the stack: []byte(tok) would be allocated on every request.
+func cacheKey(tok string) [32]byte {
+	var buf [2048]byte
+	if len(tok) <= len(buf) {
+		return sha256.Sum256(append(buf[:0], tok...))
+	}
+	return sha256.Sum256([]byte(tok))
 }
 
 // tokenCache holds validated access tokens by the SHA-256 of the token.
