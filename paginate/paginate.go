@@ -179,7 +179,7 @@ func parseQuery(raw string) (q pageQuery, rest string, err error) {
 		}
 		k, v, _ := strings.Cut(pair, "=")
 		i := slices.Index(pageParams[:], k)
-		if i < 0 || strings.ContainsAny(pair, "%+;") {
+		if i < 0 || needsSlowPath(pair) {
 			return slowQuery(raw)
 		}
 		if q.count[i] == 0 {
@@ -188,6 +188,19 @@ func parseQuery(raw string) (q pageQuery, rest string, err error) {
 		q.count[i]++
 	}
 	return q, "", nil
+}
+
+// needsSlowPath reports whether a pair holds a byte that url.ParseQuery
+// treats specially: an escape, an encoded space, or a semicolon (an
+// error). A loop: strings.ContainsAny builds its byte set on every call.
+func needsSlowPath(pair string) bool {
+	for i := 0; i < len(pair); i++ {
+		switch pair[i] {
+		case '%', '+', ';':
+			return true
+		}
+	}
+	return false
 }
 
 func slowQuery(raw string) (q pageQuery, rest string, err error) {

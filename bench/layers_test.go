@@ -1,0 +1,82 @@
+package bench
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/gatehouse-go/gatehouse"
+	"github.com/gatehouse-go/gatehouse/apierror"
+	"github.com/gatehouse-go/gatehouse/apikey"
+	"github.com/gatehouse-go/gatehouse/paginate"
+	"github.com/gatehouse-go/gatehouse/ratelimit"
+	"github.com/gatehouse-go/gatehouse/scope"
+	"github.com/gatehouse-go/gatehouse/storage/memory"
+)
+
+// BenchmarkLayers: what each middleware of the request path costs on its
+// own, around the bare handler of BenchmarkRequestPath. The rate limiter
+// and the scope guard need a principal: their rows run behind
+// principal-context (a fixed principal stored in the context, which is
+// what the authentication chain adds besides verifying the credential),
+// so their own cost is their row minus that one. The paginate row is the
+// handler with FromRequest and SetHeaders.
+func BenchmarkLayers(b *testing.B) {
+	ctx := context.Background()
+	keys, err := apikey.New(memory.New(), apikey.Config{FlushInterval: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer keys.Close(ctx)
+	secret, _, err := keys.Create(ctx, apikey.CreateParams{OrganisationID: "o", Scopes: []string{"bookings:read"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	chain, _ := gatehouse.NewChain(gatehouse.ChainConfig{}, keys)
+	big := ratelimit.MustPolicy("standard", "1000000000/h,100000000/m")
+	rl, _ := ratelimit.New(ratelimit.NewMemory(ratelimit.MemoryConfig{}), ratelimit.Config{Default: &big})
+	guard := scope.MustRequire(scope.DefaultCatalog(), scope.BookingsRead)
+	bare := http.HandlerFunc(list)
+	pag := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := paginate.FromRequest(r, paginate.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		paginate.SetHeaders(w, r, p, len(bookings), len(bookings))
+		list(w, r)
+	})
+	withPrincipal := func(next http.Handler) http.Handler {
+		p := (&gatehouse.Principal{KeyID: "k", Scopes: []string{"bookings:read"}}).SetLimitKey()
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, r.WithContext(gatehouse.NewContext(r.Context(), p)))
+		})
+	}
+	for _, l := range []struct {
+		name string
+		h    http.Handler
+	}{
+		{"bare", bare},
+		{"requestid", apierror.RequestID(bare)},
+		{"recover", apierror.Recover(bare)},
+		{"chain", chain.Handler(bare)},
+		{"principal-context", withPrincipal(bare)},
+		{"ratelimit", withPrincipal(rl.Handler(bare))},
+		{"guard", withPrincipal(guard.Handler(bare))},
+		{"paginate", pag},
+	} {
+		b.Run(l.name, func(b *testing.B) {
+			req := httptest.NewRequest("GET", "/v1/bookings?per_page=25&page=1", nil)
+			req.Header.Set("Authorization", "Bearer "+secret.Reveal())
+			first := newSink()
+			l.h.ServeHTTP(first, req)
+			if first.status != 200 {
+				b.Fatalf("status %d", first.status)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				l.h.ServeHTTP(newSink(), req)
+			}
+		})
+	}
+}
