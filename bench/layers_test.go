@@ -1,18 +1,12 @@
 package bench
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
 	"github.com/gatehouse-go/gatehouse"
 	"github.com/gatehouse-go/gatehouse/apierror"
-	"github.com/gatehouse-go/gatehouse/apikey"
-	"github.com/gatehouse-go/gatehouse/paginate"
-	"github.com/gatehouse-go/gatehouse/ratelimit"
-	"github.com/gatehouse-go/gatehouse/scope"
-	"github.com/gatehouse-go/gatehouse/storage/memory"
 )
 
 // BenchmarkLayers: what each middleware of the request path costs on its
@@ -23,29 +17,9 @@ import (
 // so their own cost is their row minus that one. The paginate row is the
 // handler with FromRequest and SetHeaders.
 func BenchmarkLayers(b *testing.B) {
-	ctx := context.Background()
-	keys, err := apikey.New(memory.New(), apikey.Config{FlushInterval: -1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer keys.Close(ctx)
-	secret, _, err := keys.Create(ctx, apikey.CreateParams{OrganisationID: "o", Scopes: []string{"bookings:read"}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	chain, _ := gatehouse.NewChain(gatehouse.ChainConfig{}, keys)
-	big := ratelimit.MustPolicy("standard", "1000000000/h,100000000/m")
-	rl, _ := ratelimit.New(ratelimit.NewMemory(ratelimit.MemoryConfig{}), ratelimit.Config{Default: &big})
-	guard := scope.MustRequire(scope.DefaultCatalog(), scope.BookingsRead)
+	secret, chain := apiKeyChain(b)
+	rl, guard := limitsAndGuard()
 	bare := http.HandlerFunc(list)
-	pag := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := paginate.FromRequest(r, paginate.Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		paginate.SetHeaders(w, r, p, len(bookings), len(bookings))
-		list(w, r)
-	})
 	withPrincipal := func(next http.Handler) http.Handler {
 		p := (&gatehouse.Principal{KeyID: "k", Scopes: []string{"bookings:read"}}).SetLimitKey()
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -63,11 +37,11 @@ func BenchmarkLayers(b *testing.B) {
 		{"principal-context", withPrincipal(bare)},
 		{"ratelimit", withPrincipal(rl.Handler(bare))},
 		{"guard", withPrincipal(guard.Handler(bare))},
-		{"paginate", pag},
+		{"paginate", paginated},
 	} {
 		b.Run(l.name, func(b *testing.B) {
 			req := httptest.NewRequest("GET", "/v1/bookings?per_page=25&page=1", nil)
-			req.Header.Set("Authorization", "Bearer "+secret.Reveal())
+			req.Header.Set("Authorization", "Bearer "+secret)
 			first := newSink()
 			l.h.ServeHTTP(first, req)
 			if first.status != 200 {

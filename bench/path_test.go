@@ -83,31 +83,8 @@ func BenchmarkRequestPath(b *testing.B) {
 		}
 	})
 	b.Run("gatehouse", func(b *testing.B) {
-		ctx := context.Background()
-		keys, err := apikey.New(memory.New(), apikey.Config{FlushInterval: -1})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer keys.Close(ctx)
-		secret, _, err := keys.Create(ctx, apikey.CreateParams{OrganisationID: "o", Scopes: []string{"bookings:read"}})
-		if err != nil {
-			b.Fatal(err)
-		}
-		chain, _ := gatehouse.NewChain(gatehouse.ChainConfig{}, keys)
-		big := ratelimit.MustPolicy("standard", "1000000000/h,100000000/m")
-		rl, _ := ratelimit.New(ratelimit.NewMemory(ratelimit.MemoryConfig{}), ratelimit.Config{Default: &big})
-		guard := scope.MustRequire(scope.DefaultCatalog(), scope.BookingsRead)
-		api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			p, err := paginate.FromRequest(r, paginate.Options{})
-			if err != nil {
-				apierror.Write(w, r, err)
-				return
-			}
-			paginate.SetHeaders(w, r, p, len(bookings), len(bookings))
-			list(w, r)
-		})
-		h := apierror.RequestID(apierror.Recover(chain.Handler(rl.Handler(guard.Handler(api)))))
-		runPath(b, h, secret.Reveal())
+		secret, chain := apiKeyChain(b)
+		runPath(b, stack(chain), secret)
 	})
 	for _, jwt := range []bool{false, true} {
 		name := "gatehouse-oauth-opaque"
@@ -134,21 +111,59 @@ func BenchmarkRequestPath(b *testing.B) {
 				b.Fatal(rec.Body.String())
 			}
 			chain, _ := gatehouse.NewChain(gatehouse.ChainConfig{}, p.Authenticator(oauth.ResourceConfig{}))
-			big := ratelimit.MustPolicy("standard", "1000000000/h,100000000/m")
-			rl, _ := ratelimit.New(ratelimit.NewMemory(ratelimit.MemoryConfig{}), ratelimit.Config{Default: &big})
-			guard := scope.MustRequire(scope.DefaultCatalog(), scope.BookingsRead)
-			api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				pg, err := paginate.FromRequest(r, paginate.Options{})
-				if err != nil {
-					apierror.Write(w, r, err)
-					return
-				}
-				paginate.SetHeaders(w, r, pg, len(bookings), len(bookings))
-				list(w, r)
-			})
-			runPath(b, apierror.RequestID(apierror.Recover(chain.Handler(rl.Handler(guard.Handler(api))))), tok.AccessToken)
+			runPath(b, stack(chain), tok.AccessToken)
 		})
 	}
+}
+
+// apiKeyChain returns an API key and the authentication chain that
+// accepts it (in-memory store; usage flushed only on Close).
+func apiKeyChain(b *testing.B) (string, *gatehouse.Chain) {
+	ctx := context.Background()
+	keys, err := apikey.New(memory.New(), apikey.Config{FlushInterval: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = keys.Close(ctx) })
+	secret, _, err := keys.Create(ctx, apikey.CreateParams{OrganisationID: "o", Scopes: []string{"bookings:read"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	chain, err := gatehouse.NewChain(gatehouse.ChainConfig{}, keys)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return secret.Reveal(), chain
+}
+
+// limitsAndGuard returns the memory rate limiter (1000/h + 100/m scaled up
+// so it never refuses) and the bookings:read guard of the request path.
+func limitsAndGuard() (*ratelimit.Middleware, *scope.Guard) {
+	big := ratelimit.MustPolicy("standard", "1000000000/h,100000000/m")
+	rl, err := ratelimit.New(ratelimit.NewMemory(ratelimit.MemoryConfig{}), ratelimit.Config{Default: &big})
+	if err != nil {
+		panic(err) // constant input
+	}
+	return rl, scope.MustRequire(scope.DefaultCatalog(), scope.BookingsRead)
+}
+
+// paginated is the endpoint: pagination parameters and headers, then the
+// bare handler's body.
+var paginated = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	p, err := paginate.FromRequest(r, paginate.Options{})
+	if err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	paginate.SetHeaders(w, r, p, len(bookings), len(bookings))
+	list(w, r)
+})
+
+// stack is the whole request path around the endpoint, authenticating
+// with chain.
+func stack(chain *gatehouse.Chain) http.Handler {
+	rl, guard := limitsAndGuard()
+	return apierror.RequestID(apierror.Recover(chain.Handler(rl.Handler(guard.Handler(paginated)))))
 }
 
 // runPath serves GET /v1/bookings with the credential until b is done.
