@@ -40,6 +40,8 @@ const (
 	canonicalLimit     = "X-Ratelimit-Limit"
 	canonicalRemaining = "X-Ratelimit-Remaining"
 	canonicalReset     = "X-Ratelimit-Reset"
+	canonicalPolicy    = "Ratelimit-Policy"
+	canonicalRateLimit = "Ratelimit"
 )
 
 // The seed's tiers: 1000 requests an hour with bursts of at most 100 a
@@ -246,25 +248,51 @@ func (m *Middleware) setHeaders(h http.Header, res *Result) {
 	if !m.cfg.IETFHeaders {
 		return
 	}
-	var pol, cur strings.Builder
-	now := time.Now()
+	// RateLimit-Policy: "1000/h";q=1000;w=3600, "100/m";q=100;w=60
+	// RateLimit:        "1000/h";r=999;t=2670, "100/m";r=99;t=30
+	// Both in one more buffer; the seconds are counted from the decision's
+	// own time, on the limiter's clock.
+	ietf := make([]byte, 0, 64*res.N)
 	for i, w := range res.Windows[:res.N] {
 		if i > 0 {
-			pol.WriteString(", ")
-			cur.WriteString(", ")
+			ietf = append(ietf, ", "...)
 		}
-		name := strconv.Quote(w.Window.String())
-		fmt.Fprintf(&pol, "%s;q=%d;w=%d", name, w.Window.Limit, int64(w.Window.Period/time.Second))
-		fmt.Fprintf(&cur, "%s;r=%d;t=%d", name, w.Remaining(), max(0, int64(w.Reset.Sub(now)+time.Second-1)/int64(time.Second)))
+		ietf = appendQuotedWindow(ietf, w.Window)
+		ietf = append(ietf, ";q="...)
+		ietf = strconv.AppendInt(ietf, w.Window.Limit, 10)
+		ietf = append(ietf, ";w="...)
+		ietf = strconv.AppendInt(ietf, int64(w.Window.Period/time.Second), 10)
 	}
-	h.Set(HeaderPolicy, pol.String())
-	h.Set(HeaderRateLimit, cur.String())
+	pol := len(ietf)
+	for i, w := range res.Windows[:res.N] {
+		if i > 0 {
+			ietf = append(ietf, ", "...)
+		}
+		ietf = appendQuotedWindow(ietf, w.Window)
+		ietf = append(ietf, ";r="...)
+		ietf = strconv.AppendInt(ietf, w.Remaining(), 10)
+		ietf = append(ietf, ";t="...)
+		ietf = strconv.AppendInt(ietf, max(0, int64(w.Reset.Sub(res.At)+time.Second-1)/int64(time.Second)), 10)
+	}
+	both := headerval.Freeze(ietf) // ietf is never written again
+	v.ietf = [2]string{both[:pol], both[pol:]}
+	h[canonicalPolicy] = v.ietf[0:1:1]
+	h[canonicalRateLimit] = v.ietf[1:2:2]
 }
 
-// limitHeaders holds the X-RateLimit-* values of one response: three
-// int64s fit buf (at most 20 bytes each).
+// appendQuotedWindow appends the window's compact form as a structured
+// field string ("100/m": digits, a slash and a unit need no escaping).
+func appendQuotedWindow(b []byte, w Window) []byte {
+	b = append(b, '"')
+	return append(w.appendTo(b), '"')
+}
+
+// limitHeaders holds the X-RateLimit-* values of one response (three
+// int64s fit buf, at most 20 bytes each) and, with Config.IETFHeaders,
+// the RateLimit-Policy and RateLimit values.
 type limitHeaders struct {
 	vals [3]string
+	ietf [2]string
 	buf  [60]byte
 }
 

@@ -57,7 +57,8 @@ func TestMiddlewareHeadersAnd429(t *testing.T) {
 	assert.Equal(t, "99", rec.Header().Get("X-RateLimit-Remaining"))
 	assert.Equal(t, strconv.FormatInt(time.Date(2026, 11, 22, 10, 16, 0, 0, time.UTC).Unix(), 10), rec.Header().Get("X-RateLimit-Reset"))
 	assert.Equal(t, `"1000/h";q=1000;w=3600, "100/m";q=100;w=60`, rec.Header().Get("RateLimit-Policy"))
-	assert.Contains(t, rec.Header().Get("RateLimit"), `"100/m";r=99;t=`)
+	// Seconds until each window resets, on the limiter's clock (10:15:30).
+	assert.Equal(t, `"1000/h";r=999;t=2670, "100/m";r=99;t=30`, rec.Header().Get("RateLimit"))
 
 	for range 99 {
 		require.Equal(t, 200, serve(h, key, nil).Code)

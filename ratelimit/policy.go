@@ -21,13 +21,18 @@ type Window struct {
 }
 
 // String returns the compact form, "100/m".
-func (w Window) String() string {
+func (w Window) String() string { return string(w.appendTo(nil)) }
+
+// appendTo appends the compact form to b.
+func (w Window) appendTo(b []byte) []byte {
+	b = strconv.AppendInt(b, w.Limit, 10)
+	b = append(b, '/')
 	for _, u := range units {
 		if w.Period == u.d {
-			return strconv.FormatInt(w.Limit, 10) + "/" + u.short
+			return append(b, u.short...)
 		}
 	}
-	return strconv.FormatInt(w.Limit, 10) + "/" + w.Period.String()
+	return append(b, w.Period.String()...)
 }
 
 // Policy is a set of windows checked together: a request is admitted only
@@ -166,6 +171,10 @@ type Result struct {
 	// Degraded is set when the decision was not made by the configured
 	// backend (it failed and the failure mode answered instead).
 	Degraded bool
+	// At is when the decision was made, on the limiter's clock (Redis's
+	// own for the Redis limiter): the time the Reset times are relative
+	// to.
+	At time.Time
 }
 
 // Binding returns the window that will run out first: the one with the
@@ -197,6 +206,7 @@ type Limiter interface {
 func decide(p Policy, used []int64, resets []time.Time, now time.Time, cost int64, r *Result) {
 	r.N = len(p.Windows)
 	r.Cost = cost
+	r.At = now
 	r.Allowed = true
 	for i, w := range p.Windows {
 		if used[i]+cost > w.Limit {
