@@ -73,7 +73,7 @@ type Manager struct {
 	log    *slog.Logger
 	now    func() time.Time
 
-	cache   *cache
+	cache   cache
 	usage   sync.Map // key id → *usage
 	rejects rejectCounter
 

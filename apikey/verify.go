@@ -14,6 +14,7 @@ import (
 
 	"github.com/gatehouse-go/gatehouse"
 	"github.com/gatehouse-go/gatehouse/apierror"
+	"github.com/gatehouse-go/gatehouse/internal/digestcache"
 	"github.com/gatehouse-go/gatehouse/storage"
 )
 
@@ -85,75 +86,29 @@ type usage struct {
 	nets map[string]bool
 }
 
-// cache is a sharded map from key hash to entry, bounded in size.
-type cache struct {
-	shards [16]cacheShard
-	limit  int
-}
+// cache holds recent verifications by key hash (negative ones too).
+type cache struct{ *digestcache.Cache[*entry] }
 
-type cacheShard struct {
-	mu sync.RWMutex
-	m  map[digest]*entry
-}
+func newCache(size int) cache { return cache{digestcache.New[*entry](size)} }
 
-func newCache(size int) *cache {
-	c := &cache{limit: max(1, size/16)}
-	for i := range c.shards {
-		c.shards[i].m = map[digest]*entry{}
-	}
-	return c
-}
-
-func (c *cache) shard(d digest) *cacheShard { return &c.shards[d[0]&15] }
-
-func (c *cache) get(d digest) *entry {
-	s := c.shard(d)
-	s.mu.RLock()
-	e := s.m[d]
-	s.mu.RUnlock()
+func (c cache) get(d digest) *entry {
+	e, _ := c.Get(digestcache.Digest(d))
 	return e
 }
 
-func (c *cache) put(d digest, e *entry) {
-	s := c.shard(d)
-	s.mu.Lock()
-	if len(s.m) >= c.limit {
-		// Drop an arbitrary tenth: map order is random, so this is random
-		// eviction, which keeps memory bounded without per-hit bookkeeping.
-		n := max(1, c.limit/10)
-		for k := range s.m {
-			delete(s.m, k)
-			if n--; n == 0 {
-				break
-			}
-		}
+func (c cache) put(d digest, e *entry) { c.Put(digestcache.Digest(d), e) }
+
+// remove drops the entry of a key by its stored (hex) hash.
+func (c cache) remove(hexHash string) {
+	var d digestcache.Digest
+	if n, err := hex.Decode(d[:], []byte(hexHash)); err == nil && n == len(d) {
+		c.Delete(d)
 	}
-	s.m[d] = e
-	s.mu.Unlock()
 }
 
-func (c *cache) remove(hexHash string) {
-	var d digest
-	if n, err := hex.Decode(d[:], []byte(hexHash)); err != nil || n != len(d) {
-		return
-	}
-	s := c.shard(d)
-	s.mu.Lock()
-	delete(s.m, d)
-	s.mu.Unlock()
-}
-
-func (c *cache) removeID(id string) {
-	for i := range c.shards {
-		s := &c.shards[i]
-		s.mu.Lock()
-		for h, e := range s.m {
-			if e.key != nil && e.key.ID == id {
-				delete(s.m, h)
-			}
-		}
-		s.mu.Unlock()
-	}
+// removeID drops every entry of a key by its id.
+func (c cache) removeID(id string) {
+	c.DeleteFunc(func(e *entry) bool { return e.key != nil && e.key.ID == id })
 }
 
 // Verify checks a key and returns the principal it authenticates as. A

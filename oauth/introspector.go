@@ -8,11 +8,11 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gatehouse-go/gatehouse"
 	"github.com/gatehouse-go/gatehouse/apierror"
+	"github.com/gatehouse-go/gatehouse/internal/digestcache"
 )
 
 // IntrospectorConfig configures a [RemoteIntrospector].
@@ -38,9 +38,8 @@ type IntrospectorConfig struct {
 // server's introspection endpoint about each opaque token and caches the
 // answer. Safe for concurrent use.
 type RemoteIntrospector struct {
-	cfg IntrospectorConfig
-	mu  sync.Mutex
-	m   map[[32]byte]introspected
+	cfg   IntrospectorConfig
+	cache *digestcache.Cache[introspected]
 }
 
 type introspected struct {
@@ -67,7 +66,7 @@ func NewRemoteIntrospector(cfg IntrospectorConfig) (*RemoteIntrospector, error) 
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &RemoteIntrospector{cfg: cfg, m: map[[32]byte]introspected{}}, nil
+	return &RemoteIntrospector{cfg: cfg, cache: digestcache.New[introspected](100_000)}, nil
 }
 
 // Authenticate implements gatehouse.Authenticator.
@@ -81,20 +80,13 @@ func (ri *RemoteIntrospector) Authenticate(r *http.Request) (*gatehouse.Principa
 	}
 	key := cacheKey(tok)
 	now := ri.cfg.Now()
-	ri.mu.Lock()
-	e, ok := ri.m[key]
-	ri.mu.Unlock()
+	e, ok := ri.cache.Get(key)
 	if !ok || !now.Before(e.expires) {
 		e, err = ri.ask(r, tok, now)
 		if err != nil {
 			return nil, apierror.Unavailable(err)
 		}
-		ri.mu.Lock()
-		if len(ri.m) > 100_000 {
-			ri.m = map[[32]byte]introspected{}
-		}
-		ri.m[key] = e
-		ri.mu.Unlock()
+		ri.cache.Put(key, e)
 	}
 	if e.p == nil {
 		return nil, apierror.InvalidToken("The access token is not active")

@@ -109,7 +109,7 @@ type Provider struct {
 	log     *slog.Logger
 	catalog *scope.Catalog
 	cookie  []byte
-	tokens  *tokenCache
+	tokens  tokenCache
 	fails   *ratelimit.Memory
 	strat   prefixedStrategy
 	// jwtVerify checks JWT access tokens against the provider's own keys.

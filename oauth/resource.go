@@ -7,13 +7,13 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ory/fosite"
 
 	"github.com/gatehouse-go/gatehouse"
 	"github.com/gatehouse-go/gatehouse/apierror"
+	"github.com/gatehouse-go/gatehouse/internal/digestcache"
 	"github.com/gatehouse-go/gatehouse/storage"
 )
 
@@ -151,8 +151,7 @@ func cacheKey(tok string) [32]byte {
 
 // tokenCache holds validated access tokens by the SHA-256 of the token.
 type tokenCache struct {
-	mu sync.RWMutex
-	m  map[[32]byte]*tokenEntry
+	*digestcache.Cache[*tokenEntry]
 }
 
 type tokenEntry struct {
@@ -164,37 +163,16 @@ type tokenEntry struct {
 
 const tokenCacheMax = 100_000
 
-func newTokenCache() *tokenCache { return &tokenCache{m: map[[32]byte]*tokenEntry{}} }
+func newTokenCache() tokenCache { return tokenCache{digestcache.New[*tokenEntry](tokenCacheMax)} }
 
-func (c *tokenCache) get(k [32]byte) *tokenEntry {
-	c.mu.RLock()
-	e := c.m[k]
-	c.mu.RUnlock()
+func (c tokenCache) get(k [32]byte) *tokenEntry {
+	e, _ := c.Get(k)
 	return e
 }
 
-func (c *tokenCache) put(k [32]byte, e *tokenEntry) {
-	c.mu.Lock()
-	if len(c.m) >= tokenCacheMax {
-		n := tokenCacheMax / 10
-		for x := range c.m {
-			delete(c.m, x)
-			if n--; n == 0 {
-				break
-			}
-		}
-	}
-	c.m[k] = e
-	c.mu.Unlock()
-}
+func (c tokenCache) put(k [32]byte, e *tokenEntry) { c.Put(k, e) }
 
 // dropRequest removes every cached token of a grant.
-func (c *tokenCache) dropRequest(id string) {
-	c.mu.Lock()
-	for k, e := range c.m {
-		if e.requestID == id {
-			delete(c.m, k)
-		}
-	}
-	c.mu.Unlock()
+func (c tokenCache) dropRequest(id string) {
+	c.DeleteFunc(func(e *tokenEntry) bool { return e.requestID == id })
 }

@@ -1,0 +1,73 @@
+package digestcache_test
+
+import (
+	"crypto/sha256"
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gatehouse-go/gatehouse/internal/digestcache"
+)
+
+func key(i int) digestcache.Digest { return sha256.Sum256([]byte(strconv.Itoa(i))) }
+
+func TestGetPutDelete(t *testing.T) {
+	t.Parallel()
+	c := digestcache.New[string](1000)
+	_, ok := c.Get(key(1))
+	assert.False(t, ok)
+	c.Put(key(1), "one")
+	c.Put(key(2), "two")
+	v, ok := c.Get(key(1))
+	require.True(t, ok)
+	assert.Equal(t, "one", v)
+	c.Put(key(1), "uno") // replacing never evicts
+	v, _ = c.Get(key(1))
+	assert.Equal(t, "uno", v)
+	c.Delete(key(1))
+	_, ok = c.Get(key(1))
+	assert.False(t, ok)
+	c.DeleteFunc(func(v string) bool { return v == "two" })
+	assert.Zero(t, c.Len())
+}
+
+func TestBoundedByRandomEviction(t *testing.T) {
+	t.Parallel()
+	const size = 1600
+	c := digestcache.New[int](size)
+	for i := range 20 * size {
+		c.Put(key(i), i)
+		require.LessOrEqual(t, c.Len(), size, "after %d puts", i+1)
+	}
+	assert.Greater(t, c.Len(), size/2, "eviction drops a tenth of a shard, not the whole cache")
+	// The newest entry always survives its own put.
+	_, ok := c.Get(key(20*size - 1))
+	assert.True(t, ok)
+	// Replacing an entry in a full shard evicts nothing.
+	n := c.Len()
+	c.Put(key(20*size-1), -1)
+	assert.Equal(t, n, c.Len())
+}
+
+func TestConcurrentUse(t *testing.T) {
+	t.Parallel()
+	c := digestcache.New[int](256)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 2000 {
+				k := key(g*10000 + i%300)
+				c.Put(k, i)
+				c.Get(k)
+				if i%97 == 0 {
+					c.DeleteFunc(func(v int) bool { return v%2 == 0 })
+				}
+			}
+		})
+	}
+	wg.Wait()
+	assert.LessOrEqual(t, c.Len(), 256)
+}
