@@ -250,8 +250,8 @@ func (m *Middleware) setHeaders(h http.Header, res *Result) {
 	}
 	// RateLimit-Policy: "1000/h";q=1000;w=3600, "100/m";q=100;w=60
 	// RateLimit:        "1000/h";r=999;t=2670, "100/m";r=99;t=30
-	// Both in one more buffer; the seconds are counted from the decision's
-	// own time, on the limiter's clock.
+	// Both in one more buffer (and their two value slices); the seconds
+	// are counted from the decision's own time, on the limiter's clock.
 	ietf := make([]byte, 0, 64*res.N)
 	for i, w := range res.Windows[:res.N] {
 		if i > 0 {
@@ -275,9 +275,9 @@ func (m *Middleware) setHeaders(h http.Header, res *Result) {
 		ietf = strconv.AppendInt(ietf, max(0, int64(w.Reset.Sub(res.At)+time.Second-1)/int64(time.Second)), 10)
 	}
 	both := headerval.Freeze(ietf) // ietf is never written again
-	v.ietf = [2]string{both[:pol], both[pol:]}
-	h[canonicalPolicy] = v.ietf[0:1:1]
-	h[canonicalRateLimit] = v.ietf[1:2:2]
+	iv := &[2]string{both[:pol], both[pol:]}
+	h[canonicalPolicy] = iv[0:1:1]
+	h[canonicalRateLimit] = iv[1:2:2]
 }
 
 // appendQuotedWindow appends the window's compact form as a structured
@@ -287,12 +287,10 @@ func appendQuotedWindow(b []byte, w Window) []byte {
 	return append(w.appendTo(b), '"')
 }
 
-// limitHeaders holds the X-RateLimit-* values of one response (three
-// int64s fit buf, at most 20 bytes each) and, with Config.IETFHeaders,
-// the RateLimit-Policy and RateLimit values.
+// limitHeaders holds the X-RateLimit-* values of one response: three
+// int64s fit buf (at most 20 bytes each).
 type limitHeaders struct {
 	vals [3]string
-	ietf [2]string
 	buf  [60]byte
 }
 
