@@ -22,6 +22,7 @@ import (
 // organisation or environment can never reach another's rows.
 type records struct {
 	db      *sql.DB
+	store   *sqlstore.Store // reads go through its prepared statements
 	dialect sqlstore.Dialect
 	hooks   *webhook.Manager
 }
@@ -41,7 +42,7 @@ func newRecords(ctx context.Context, s *sqlstore.Store, hooks *webhook.Manager) 
 	if _, err := s.DB().ExecContext(ctx, recordsSchema); err != nil {
 		return nil, fmt.Errorf("records schema: %w", err)
 	}
-	return &records{db: s.DB(), dialect: s.Dialect(), hooks: hooks}, nil
+	return &records{db: s.DB(), store: s, dialect: s.Dialect(), hooks: hooks}, nil
 }
 
 func (r *records) q(query string) string {
@@ -82,10 +83,10 @@ var errNotFound = errors.New("not found")
 func (r *records) list(ctx context.Context, sc tenancy, kind string, limit, offset int) (_ []record, _ int, err error) {
 	defer func() { err = sqlstore.Wrap("list records", err) }()
 	var total int
-	if err := r.db.QueryRowContext(ctx, r.q(`SELECT COUNT(*) FROM app_records WHERE organisation_id = ? AND environment = ? AND kind = ?`), sc.Org, sc.Env, kind).Scan(&total); err != nil {
+	if err := r.store.Querier(ctx).QueryRowContext(ctx, r.q(`SELECT COUNT(*) FROM app_records WHERE organisation_id = ? AND environment = ? AND kind = ?`), sc.Org, sc.Env, kind).Scan(&total); err != nil {
 		return nil, 0, err
 	}
-	rows, err := r.db.QueryContext(ctx, r.q(`SELECT id, data, created_at, updated_at FROM app_records WHERE organisation_id = ? AND environment = ? AND kind = ?
+	rows, err := r.store.Querier(ctx).QueryContext(ctx, r.q(`SELECT id, data, created_at, updated_at FROM app_records WHERE organisation_id = ? AND environment = ? AND kind = ?
 		ORDER BY created_at, id LIMIT ? OFFSET ?`), sc.Org, sc.Env, kind, limit, offset)
 	if err != nil {
 		return nil, 0, err
@@ -110,7 +111,7 @@ func (r *records) get(ctx context.Context, sc tenancy, kind, id string) (_ recor
 	var rec record
 	var data string
 	var c, u int64
-	err = r.db.QueryRowContext(ctx, r.q(`SELECT id, data, created_at, updated_at FROM app_records WHERE organisation_id = ? AND environment = ? AND kind = ? AND id = ?`),
+	err = r.store.Querier(ctx).QueryRowContext(ctx, r.q(`SELECT id, data, created_at, updated_at FROM app_records WHERE organisation_id = ? AND environment = ? AND kind = ? AND id = ?`),
 		sc.Org, sc.Env, kind, id).Scan(&rec.ID, &data, &c, &u)
 	if errors.Is(err, sql.ErrNoRows) {
 		return rec, errNotFound

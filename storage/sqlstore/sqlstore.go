@@ -116,6 +116,7 @@ type Store struct {
 	owned   bool
 
 	queries sync.Map // template → rendered SQL
+	stmts   *statements
 }
 
 var (
@@ -148,17 +149,27 @@ func Open(ctx context.Context, dsn string, cfg Config) (*Store, error) {
 		q.Set("_txlock", "immediate")
 		db, err = sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 		if err == nil {
-			db.SetMaxOpenConns(max(1, cmpOr(cfg.MaxOpenConns, 8)))
+			n := max(1, cmpOr(cfg.MaxOpenConns, 8))
 			if path == ":memory:" {
-				db.SetMaxOpenConns(1) // every connection would be another database
+				n = 1 // every connection would be another database
 			}
+			// Every connection is kept: opening one runs the pragmas and
+			// loses its prepared statements, and database/sql's default
+			// of two idle connections made a busy server open and close
+			// connections on most requests.
+			db.SetMaxOpenConns(n)
+			db.SetMaxIdleConns(n)
 		}
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		dialect = Postgres
 		db, err = sql.Open("pgx", dsn)
 		if err == nil {
+			// As many idle connections as open ones, so that a burst does
+			// not close and reopen connections (each a round of TCP and
+			// authentication); the idle time limit shrinks the pool once
+			// the burst is over.
 			db.SetMaxOpenConns(cmpOr(cfg.MaxOpenConns, 20))
-			db.SetMaxIdleConns(cmpOr(cfg.MaxOpenConns, 20) / 2)
+			db.SetMaxIdleConns(cmpOr(cfg.MaxOpenConns, 20))
 			db.SetConnMaxLifetime(30 * time.Minute)
 			db.SetConnMaxIdleTime(5 * time.Minute)
 		}
@@ -204,6 +215,9 @@ func New(db *sql.DB, dialect Dialect, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("sqlstore: TablePrefix %q must match %s", prefix, prefixRE)
 	}
 	s := &Store{db: db, dialect: dialect, prefix: prefix}
+	if dialect == SQLite {
+		s.stmts = newStatements(db)
+	}
 	if cfg.EncryptionKey != nil {
 		if len(cfg.EncryptionKey) != 32 {
 			return nil, errors.New("sqlstore: EncryptionKey must be 32 bytes (AES-256)")
@@ -232,6 +246,9 @@ func (s *Store) Dialect() Dialect { return s.dialect }
 // Close closes the database if [Open] opened it; a database given to [New]
 // is left to its owner.
 func (s *Store) Close() error {
+	if s.stmts != nil {
+		s.stmts.close()
+	}
 	if s.owned {
 		return s.db.Close()
 	}
@@ -269,15 +286,30 @@ func (s *Store) sql(q string) string {
 
 type txKey struct{ s *Store }
 
-type execer interface {
+// Querier runs SQL: a *sql.DB, a *sql.Tx, or what [Store.Querier]
+// returns.
+type Querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// conn returns the transaction carried by ctx, or the database.
-func (s *Store) conn(ctx context.Context) execer {
-	if tx, ok := ctx.Value(txKey{s}).(*sql.Tx); ok {
+// Querier returns what the store runs its own SQL on, for an application's
+// tables kept in the same database: the transaction ctx carries (inside
+// [Store.InTx]) or else the database, and on SQLite the store's cache of
+// prepared statements, so a query is parsed once per connection rather
+// than on every call. Queries are plain SQL, with the dialect's
+// placeholders.
+func (s *Store) Querier(ctx context.Context) Querier { return s.conn(ctx) }
+
+// conn returns the transaction carried by ctx, or the database; on SQLite,
+// through prepared statements.
+func (s *Store) conn(ctx context.Context) Querier {
+	tx, _ := ctx.Value(txKey{s}).(*sql.Tx)
+	switch {
+	case s.stmts != nil:
+		return preparedConn{p: s.stmts, tx: tx}
+	case tx != nil:
 		return tx
 	}
 	return s.db

@@ -209,7 +209,7 @@ func (s *Store) CompleteDelivery(ctx context.Context, r storage.DeliveryResult) 
 }
 
 // fenced turns "no row changed" into ErrNotFound or ErrLeaseLost.
-func (s *Store) fenced(op string, c execer, ctx context.Context, id string, res sql.Result, err error) error {
+func (s *Store) fenced(op string, c Querier, ctx context.Context, id string, res sql.Result, err error) error {
 	if err != nil {
 		return Wrap(op, err)
 	}
