@@ -87,7 +87,7 @@ func (r *records) list(ctx context.Context, sc tenancy, kind string, limit, offs
 		return nil, 0, err
 	}
 	rows, err := r.store.Querier(ctx).QueryContext(ctx, r.q(`SELECT id, data, created_at, updated_at FROM app_records WHERE organisation_id = ? AND environment = ? AND kind = ?
-		ORDER BY created_at, id LIMIT ? OFFSET ?`), sc.Org, sc.Env, kind, limit, offset)
+		ORDER BY created_at, id LIMIT ? + 0 OFFSET ? + 0`), sc.Org, sc.Env, kind, limit, offset) // + 0: see sqlstore's limitOffset
 	if err != nil {
 		return nil, 0, err
 	}

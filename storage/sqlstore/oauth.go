@@ -77,7 +77,7 @@ func listByOrg[T any](ctx context.Context, s *Store, op, table, cols, org string
 		return nil, 0, Wrap(op, err)
 	}
 	off, lim := offsetLimit(p)
-	rows, err := s.conn(ctx).QueryContext(ctx, s.sql(`SELECT `+cols+` FROM {p}`+table+` WHERE organisation_id = ? ORDER BY created_at, id LIMIT ? OFFSET ?`), org, lim, off)
+	rows, err := s.conn(ctx).QueryContext(ctx, s.sql(`SELECT `+cols+` FROM {p}`+table+` WHERE organisation_id = ? ORDER BY created_at, id`+limitOffset), org, lim, off)
 	if err != nil {
 		return nil, 0, Wrap(op, err)
 	}

@@ -146,7 +146,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, owner string, now time.Time
 	err := s.InTx(ctx, func(ctx context.Context) error {
 		c := s.conn(ctx)
 		q := `SELECT id FROM {p}deliveries WHERE status = 'pending' AND next_attempt_at <= ? AND (lease_id = '' OR lease_expires_at <= ?)
-			ORDER BY next_attempt_at, created_at, id LIMIT ?`
+			ORDER BY next_attempt_at, created_at, id LIMIT ? + 0` // + 0: see limitOffset
 		if s.dialect == Postgres {
 			q += ` FOR UPDATE SKIP LOCKED`
 		}
@@ -243,7 +243,7 @@ func (s *Store) GetDelivery(ctx context.Context, id string) (*storage.Delivery, 
 // ListDeliveries implements [storage.Outbox].
 func (s *Store) ListDeliveries(ctx context.Context, sub string, p storage.Page) ([]*storage.Delivery, error) {
 	off, lim := offsetLimit(p)
-	rows, err := s.conn(ctx).QueryContext(ctx, s.sql(`SELECT `+deliveryCols+deliveryFrom+`WHERE d.subscription_id = ? ORDER BY d.created_at DESC, d.id DESC LIMIT ? OFFSET ?`), sub, lim, off)
+	rows, err := s.conn(ctx).QueryContext(ctx, s.sql(`SELECT `+deliveryCols+deliveryFrom+`WHERE d.subscription_id = ? ORDER BY d.created_at DESC, d.id DESC`+limitOffset), sub, lim, off)
 	if err != nil {
 		return nil, Wrap("list deliveries", err)
 	}
