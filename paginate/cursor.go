@@ -154,7 +154,7 @@ func Keyset(ph Placeholder, next int, createdCol, idCol string, pos *Position, l
 		args = append(args, toDB(pos.CreatedAt), pos.ID)
 		next += 2
 	}
-	b.WriteString(" ORDER BY " + createdCol + dir + ", " + idCol + dir + " LIMIT " + ph.arg(next))
+	b.WriteString(" ORDER BY " + createdCol + dir + ", " + idCol + dir + " LIMIT " + ph.limitArg(next))
 	args = append(args, limit)
 	return b.String(), args
 }

@@ -79,7 +79,7 @@ func TestKeysetWalk(t *testing.T) {
 	var seen []string
 	var pos *paginate.Position
 	for range 20 {
-		clause, args := paginate.Keyset(paginate.Question, 1, "created_at", "id", pos, 10, false, func(t time.Time) any { return t.UnixMicro() })
+		clause, args := paginate.Keyset(paginate.SQLite, 1, "created_at", "id", pos, 10, false, func(t time.Time) any { return t.UnixMicro() })
 		rows, err := db.QueryContext(ctx, `SELECT id, created_at FROM items WHERE TRUE`+clause, args...)
 		require.NoError(t, err)
 		var last *paginate.Position

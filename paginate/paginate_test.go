@@ -192,6 +192,10 @@ func TestSlice(t *testing.T) {
 	sqlText, args := p.LimitOffset(paginate.Dollar, 3)
 	assert.Equal(t, " LIMIT $3 OFFSET $4", sqlText)
 	assert.Equal(t, []any{2, 9}, args)
+	sqlText, _ = p.LimitOffset(paginate.Question, 3)
+	assert.Equal(t, " LIMIT ? OFFSET ?", sqlText)
+	sqlText, _ = p.LimitOffset(paginate.SQLite, 3)
+	assert.Equal(t, " LIMIT ? + 0 OFFSET ? + 0", sqlText)
 }
 
 func FuzzFromRequest(f *testing.F) {
