@@ -27,6 +27,17 @@
 // *sql.Tx, so an event is stored exactly when the change it reports
 // commits. [Store.InTx] runs several storage calls in one transaction.
 //
+// # Performance
+//
+// On SQLite every query is prepared once per connection and kept (the
+// driver would otherwise parse and plan it on every call), and [Open]
+// keeps as many idle connections as open ones on both databases, so a busy
+// server does not reopen connections. [Store.Querier] gives an
+// application's own queries the same path, inside InTx's transaction when
+// there is one. Paged queries should write LIMIT and OFFSET as expressions
+// on SQLite (paginate.SQLite does): SQLite re-prepares a statement whose
+// LIMIT is a bare parameter on every execution.
+//
 // # Secrets at rest
 //
 // API keys, client secrets and passwords reach the store only as hashes.
