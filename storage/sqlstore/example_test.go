@@ -40,3 +40,38 @@ func Example() {
 	// Acme Ltd true
 	// second acme: true
 }
+
+// An application's own table beside the store's: Querier runs its SQL in
+// the transaction InTx carries, so the application's row and the store's
+// writes commit together, and on SQLite through prepared statements.
+func ExampleStore_Querier() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "gatehouse")
+	defer os.RemoveAll(dir)
+	s, err := sqlstore.Open(ctx, "sqlite:"+filepath.Join(dir, "app.db"), sqlstore.Config{})
+	if err != nil {
+		panic(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(ctx); err != nil {
+		panic(err)
+	}
+	if _, err := s.Querier(ctx).ExecContext(ctx, `CREATE TABLE notes (org TEXT, body TEXT)`); err != nil {
+		panic(err)
+	}
+	org := &storage.Organisation{ID: storage.NewID(), DomainPrefix: "acme", Name: "Acme Ltd", CreatedAt: time.Now()}
+	err = s.InTx(ctx, func(ctx context.Context) error {
+		if err := s.CreateOrganisation(ctx, org); err != nil {
+			return err
+		}
+		_, err := s.Querier(ctx).ExecContext(ctx, `INSERT INTO notes (org, body) VALUES (?, ?)`, org.ID, "welcome")
+		return err
+	})
+	if err != nil {
+		panic(err)
+	}
+	var body string
+	err = s.Querier(ctx).QueryRowContext(ctx, `SELECT body FROM notes WHERE org = ?`, org.ID).Scan(&body)
+	fmt.Println(body, err)
+	// Output: welcome <nil>
+}
