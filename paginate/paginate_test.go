@@ -83,19 +83,27 @@ func links(t *testing.T, h http.Header) map[string]url.Values {
 	return out
 }
 
-func TestHeaders(t *testing.T) {
-	t.Parallel()
-	// The seed's example: 247 entries, 25 a page, page 2.
-	r := req("per_page=25&page=2&status=active")
+// pageHeaders serves SetHeaders for query q (n rows of total) and checks
+// the four X-Pagination-* values.
+func pageHeaders(t *testing.T, q string, n, total int, perPage, current, pages, entries string) http.Header {
+	t.Helper()
+	r := req(q)
 	p, err := paginate.FromRequest(r, paginate.Options{})
 	require.NoError(t, err)
 	w := httptest.NewRecorder()
-	paginate.SetHeaders(w, r, p, 25, 247)
+	paginate.SetHeaders(w, r, p, n, total)
 	h := w.Header()
-	assert.Equal(t, "25", h.Get("X-Pagination-Per-Page"))
-	assert.Equal(t, "2", h.Get("X-Pagination-Current-Page"))
-	assert.Equal(t, "10", h.Get("X-Pagination-Total-Pages"))
-	assert.Equal(t, "247", h.Get("X-Pagination-Total-Entries"))
+	assert.Equal(t, perPage, h.Get("X-Pagination-Per-Page"))
+	assert.Equal(t, current, h.Get("X-Pagination-Current-Page"))
+	assert.Equal(t, pages, h.Get("X-Pagination-Total-Pages"))
+	assert.Equal(t, entries, h.Get("X-Pagination-Total-Entries"))
+	return h
+}
+
+func TestHeaders(t *testing.T) {
+	t.Parallel()
+	// The seed's example: 247 entries, 25 a page, page 2.
+	h := pageHeaders(t, "per_page=25&page=2&status=active", 25, 247, "25", "2", "10", "247")
 	assert.Empty(t, h.Values("Access-Control-Expose-Headers"), "exposing headers is the CORS layer's job")
 	for _, name := range paginate.ExposedHeaders() {
 		assert.NotEmpty(t, h.Get(name), "ExposedHeaders lists what SetHeaders sets: "+name)
@@ -158,16 +166,7 @@ func TestHeadersEdges(t *testing.T) {
 func TestHeadersLongerThanTheBuffer(t *testing.T) {
 	t.Parallel()
 	filter := strings.Repeat("ab", 200)
-	r := req("limit=10&offset=20&q=" + filter)
-	p, err := paginate.FromRequest(r, paginate.Options{})
-	require.NoError(t, err)
-	w := httptest.NewRecorder()
-	paginate.SetHeaders(w, r, p, 10, 123456789)
-	h := w.Header()
-	assert.Equal(t, "10", h.Get("X-Pagination-Per-Page"))
-	assert.Equal(t, "3", h.Get("X-Pagination-Current-Page"))
-	assert.Equal(t, "12345679", h.Get("X-Pagination-Total-Pages"))
-	assert.Equal(t, "123456789", h.Get("X-Pagination-Total-Entries"))
+	h := pageHeaders(t, "limit=10&offset=20&q="+filter, 10, 123456789, "10", "3", "12345679", "123456789")
 	assert.Greater(t, len(h.Get("Link")), 1024)
 	l := links(t, h)
 	require.Len(t, l, 4)
