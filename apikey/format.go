@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse-go/gatehouse"
+	"github.com/gatehouse-go/gatehouse/internal/digestcache"
 )
 
 // Key format: <prefix>_<env>_<random><checksum>
@@ -194,8 +195,7 @@ type digest [sha256.Size]byte
 // hex returns the form stored in storage.APIKey.Hash.
 func (d digest) hex() string { return hex.EncodeToString(d[:]) }
 
-// sum hashes key. It does not allocate for unpeppered keys of up to 128
-// bytes.
+// sum hashes key. It does not allocate for unpeppered keys.
 func (h hasher) sum(key string) digest {
 	if len(h.pepper) > 0 {
 		m := hmac.New(sha256.New, h.pepper)
@@ -204,11 +204,7 @@ func (h hasher) sum(key string) digest {
 		m.Sum(d[:0])
 		return d
 	}
-	var buf [128]byte
-	if len(key) <= len(buf) {
-		return sha256.Sum256(append(buf[:0], key...))
-	}
-	return sha256.Sum256([]byte(key))
+	return digest(digestcache.Sum(key))
 }
 
 // hash returns the hex hash of key, as stored.

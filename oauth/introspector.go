@@ -78,7 +78,7 @@ func (ri *RemoteIntrospector) Authenticate(r *http.Request) (*gatehouse.Principa
 	if !strings.HasPrefix(tok, ri.cfg.TokenPrefix) {
 		return nil, gatehouse.ErrNoCredentials
 	}
-	key := cacheKey(tok)
+	key := digestcache.Sum(tok)
 	now := ri.cfg.Now()
 	e, ok := ri.cache.Get(key)
 	if !ok || !now.Before(e.expires) {

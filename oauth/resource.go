@@ -1,7 +1,6 @@
 package oauth
 
 import (
-	"crypto/sha256"
 	"errors"
 	"net/http"
 	"net/url"
@@ -73,7 +72,7 @@ func (a *ResourceAuthenticator) Authenticate(r *http.Request) (*gatehouse.Princi
 	if isJWT {
 		return a.authenticateJWT(r, tok, now)
 	}
-	key := cacheKey(tok)
+	key := digestcache.Sum(tok)
 	if e := a.p.tokens.get(key); e != nil && now.Before(e.expires) {
 		if !e.tokenExp.IsZero() && !now.Before(e.tokenExp) {
 			return nil, apierror.InvalidToken("The access token has expired")
@@ -107,7 +106,7 @@ func (a *ResourceAuthenticator) Authenticate(r *http.Request) (*gatehouse.Princi
 	if exp := s.GetExpiresAt(fosite.AccessToken); !exp.IsZero() && exp.Sub(now) < noExpiryLifespan/2 {
 		p.ExpiresAt, e.tokenExp = exp, exp
 	}
-	a.p.tokens.put(key, e)
+	a.p.tokens.Put(key, e)
 	return p, nil
 }
 
@@ -115,7 +114,7 @@ func (a *ResourceAuthenticator) Authenticate(r *http.Request) (*gatehouse.Princi
 // (any published one, so tokens survive a rotation) and then against
 // storage, so a revoked JWT is refused here even before it expires.
 func (a *ResourceAuthenticator) authenticateJWT(r *http.Request, tok string, now time.Time) (*gatehouse.Principal, error) {
-	key := cacheKey(tok)
+	key := digestcache.Sum(tok)
 	if e := a.p.tokens.get(key); e != nil && now.Before(e.expires) && now.Before(e.tokenExp) {
 		return e.principal, nil
 	}
@@ -134,19 +133,8 @@ func (a *ResourceAuthenticator) authenticateJWT(r *http.Request, tok string, now
 	p := &gatehouse.Principal{Subject: t.Subject, Organisation: t.OrganisationID, ClientID: t.ClientID, Scopes: slices.Clone(t.Scopes),
 		Environment: gatehouse.Live, Method: gatehouse.MethodJWT, ExpiresAt: c.Expiry}
 	p.SetLimitKey()
-	a.p.tokens.put(key, &tokenEntry{principal: p, requestID: t.RequestID, expires: now.Add(a.cfg.CacheTTL), tokenExp: c.Expiry})
+	a.p.tokens.Put(key, &tokenEntry{principal: p, requestID: t.RequestID, expires: now.Add(a.cfg.CacheTTL), tokenExp: c.Expiry})
 	return p, nil
-}
-
-// cacheKey is the SHA-256 of a token, the key of the token caches. A token
-// of up to 2 KiB (every one we issue, and most JWTs) is hashed from a copy
-// on the stack: []byte(tok) would be allocated on every request.
-func cacheKey(tok string) [32]byte {
-	var buf [2048]byte
-	if len(tok) <= len(buf) {
-		return sha256.Sum256(append(buf[:0], tok...))
-	}
-	return sha256.Sum256([]byte(tok))
 }
 
 // tokenCache holds validated access tokens by the SHA-256 of the token.
@@ -169,8 +157,6 @@ func (c tokenCache) get(k [32]byte) *tokenEntry {
 	e, _ := c.Get(k)
 	return e
 }
-
-func (c tokenCache) put(k [32]byte, e *tokenEntry) { c.Put(k, e) }
 
 // dropRequest removes every cached token of a grant.
 func (c tokenCache) dropRequest(id string) {

@@ -10,11 +10,34 @@
 // bookkeeping on a hit.
 package digestcache
 
-import "sync"
+import (
+	"crypto/sha256"
+	"sync"
+)
 
 // Digest is a cache key: a 32-byte hash of the credential, never the
 // credential itself.
 type Digest = [32]byte
+
+// Sum returns the SHA-256 of s. A string of up to 2 KiB (every key and
+// token Gatehouse issues, and most JWTs) is hashed from a copy on the
+// stack: []byte(s) would be allocated on every request. API keys and
+// opaque tokens fit a small buffer, which is all their path zeroes.
+func Sum(s string) Digest {
+	if len(s) <= 128 {
+		var buf [128]byte
+		return sha256.Sum256(append(buf[:0], s...))
+	}
+	return sumLong(s)
+}
+
+func sumLong(s string) Digest {
+	var buf [2048]byte
+	if len(s) <= len(buf) {
+		return sha256.Sum256(append(buf[:0], s...))
+	}
+	return sha256.Sum256([]byte(s))
+}
 
 const shards = 16
 

@@ -3,6 +3,7 @@ package digestcache_test
 import (
 	"crypto/sha256"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -70,4 +71,15 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	wg.Wait()
 	assert.LessOrEqual(t, c.Len(), 256)
+}
+
+func TestSumIsSHA256WithoutAllocating(t *testing.T) {
+	// Not parallel: testing.AllocsPerRun refuses to run in a parallel test.
+	for _, n := range []int{0, 1, 127, 128, 129, 2047, 2048, 2049, 10000} {
+		s := strings.Repeat("k", n)
+		assert.Equal(t, sha256.Sum256([]byte(s)), digestcache.Sum(s), "length %d", n)
+		if n <= 2048 {
+			assert.Zero(t, testing.AllocsPerRun(50, func() { _ = digestcache.Sum(s) }), "length %d", n)
+		}
+	}
 }
