@@ -51,19 +51,17 @@ func (p *statements) lookup(query string) *sql.Stmt {
 // failed, or the cache is full): the caller then runs the query as it is,
 // which reports any error of preparing it.
 func (p *statements) get(ctx context.Context, query string) *sql.Stmt {
-	if st := p.lookup(query); st != nil {
-		return st
-	}
 	p.mu.RLock()
-	full := len(p.m) >= maxPrepared
+	st, full := p.m[query], len(p.m) >= maxPrepared
+	var err error
 	p.mu.RUnlock()
-	if full {
-		return nil
+	if st != nil || full {
+		return st
 	}
 	// Prepared without holding p.mu: preparing waits for a pool
 	// connection, and the transactions holding the connections look up
 	// their statements under p.mu.
-	st, err := p.db.PrepareContext(ctx, query)
+	st, err = p.db.PrepareContext(ctx, query)
 	if err != nil {
 		return nil
 	}
@@ -130,6 +128,9 @@ func (c preparedConn) stmt(ctx context.Context, query string) *sql.Stmt {
 
 // preparePending prepares the queries transactions ran unprepared.
 func (p *statements) preparePending(ctx context.Context) {
+	if p.npending.Load() == 0 {
+		return // every transaction ends here; nearly all have nothing pending
+	}
 	p.pending.Range(func(q, _ any) bool {
 		if _, ok := p.pending.LoadAndDelete(q); ok {
 			p.npending.Add(-1)
