@@ -21,10 +21,8 @@ import (
 // the sandbox), and every query is scoped by both, so a key of one
 // organisation or environment can never reach another's rows.
 type records struct {
-	db      *sql.DB
-	store   *sqlstore.Store // reads go through its prepared statements
-	dialect sqlstore.Dialect
-	hooks   *webhook.Manager
+	store *sqlstore.Store // reads go through its prepared statements
+	hooks *webhook.Manager
 }
 
 const recordsSchema = `CREATE TABLE IF NOT EXISTS app_records (
@@ -42,11 +40,11 @@ func newRecords(ctx context.Context, s *sqlstore.Store, hooks *webhook.Manager) 
 	if _, err := s.DB().ExecContext(ctx, recordsSchema); err != nil {
 		return nil, fmt.Errorf("records schema: %w", err)
 	}
-	return &records{db: s.DB(), store: s, dialect: s.Dialect(), hooks: hooks}, nil
+	return &records{store: s, hooks: hooks}, nil
 }
 
 func (r *records) q(query string) string {
-	if r.dialect != sqlstore.Postgres {
+	if r.store.Dialect() != sqlstore.Postgres {
 		return query
 	}
 	var b strings.Builder
@@ -130,7 +128,7 @@ func (r *records) write(ctx context.Context, sc tenancy, kind, id string, data a
 		return record{}, err
 	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	tx, err := r.db.BeginTx(ctx, nil)
+	tx, err := r.store.DB().BeginTx(ctx, nil)
 	if err != nil {
 		return record{}, err
 	}
