@@ -336,11 +336,6 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 	if err != nil {
 		return Wrap("begin", err)
 	}
-	if s.stmts != nil {
-		// Its connection is back in the pool by then: prepare what the
-		// transaction could not.
-		defer s.stmts.preparePending(ctx)
-	}
 	if err := fn(context.WithValue(ctx, txKey{s}, tx)); err != nil {
 		_ = tx.Rollback()
 		return err
