@@ -29,8 +29,10 @@
 //
 // # Performance
 //
-// On SQLite every query is prepared once per connection and kept (the
-// driver would otherwise parse and plan it on every call), and [Open]
+// On SQLite every query run outside a transaction is prepared once per
+// connection and kept (the driver would otherwise parse and plan it on
+// every call); a transaction reuses those and runs others as they are.
+// [Open]
 // keeps as many idle connections as open ones on both databases, so a busy
 // server does not reopen connections. [Store.Querier] gives an
 // application's own queries the same path, inside InTx's transaction when
