@@ -47,8 +47,19 @@ type ChainConfig struct {
 }
 
 // Chain is middleware that tries a list of authenticators in order and
-// stores the first principal found in the request context. It is safe for
-// concurrent use.
+// stores the first principal found in the request context, where
+// [FromContext] finds it. It is safe for concurrent use.
+//
+// Behind [apierror.RequestID] the principal goes into the context that
+// RequestID made for the request, instead of a new context and a copy of
+// the *http.Request: the request next receives is the one the chain
+// received, and middleware outside the chain (an access log, say) reads
+// FromContext(r.Context()) of its own r once the handler has returned.
+// That context takes one principal, once; a second chain in the same
+// request stores its principal in a context of its own, which is the one
+// FromContext then finds. Anywhere else (no RequestID outside, or a
+// principal already stored with [NewContext]), next receives a copy of
+// the request with a new context.
 type Chain struct {
 	auths   []Authenticator
 	onError func(w http.ResponseWriter, r *http.Request, err error)
@@ -102,7 +113,7 @@ func (c *Chain) Handler(next http.Handler) http.Handler {
 			c.fail(w, r, err)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), p)))
+		next.ServeHTTP(w, withPrincipal(r, p))
 	})
 }
 
@@ -118,7 +129,7 @@ func (c *Chain) Optional(next http.Handler) http.Handler {
 		case err != nil:
 			c.fail(w, r, err)
 		default:
-			next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), p)))
+			next.ServeHTTP(w, withPrincipal(r, p))
 		}
 	})
 }

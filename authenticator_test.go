@@ -242,3 +242,120 @@ func FuzzParseBearer(f *testing.F) {
 		}
 	})
 }
+
+// TestChainPrincipalInRequestContext: behind apierror.RequestID the chain
+// stores its principal in the request's own context, so that an outer
+// middleware reads it after the handler returns; a nested chain, a
+// principal stored with NewContext, or a stack without RequestID each
+// still give the handler the nearest principal.
+func TestChainPrincipalInRequestContext(t *testing.T) {
+	t.Parallel()
+	outer := tokenAuth("key_", map[string]*gatehouse.Principal{"key_a": {Subject: "a"}})
+	inner := tokenAuth("tok_", map[string]*gatehouse.Principal{"tok_b": {Subject: "b"}})
+	first, err := gatehouse.NewChain(gatehouse.ChainConfig{}, outer)
+	require.NoError(t, err)
+	second, err := gatehouse.NewChain(gatehouse.ChainConfig{}, inner)
+	require.NoError(t, err)
+	// secondAuth re-authenticates with the X-Second credential.
+	secondAuth := func(next http.Handler) http.Handler {
+		h := second.Handler(next)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			r2 := r.Clone(r.Context())
+			r2.Header.Set("Authorization", "Bearer "+r.Header.Get("X-Second"))
+			h.ServeHTTP(w, r2)
+		})
+	}
+	preset := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, r.WithContext(gatehouse.NewContext(r.Context(), &gatehouse.Principal{Subject: "preset"})))
+		})
+	}
+	presetNil := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, r.WithContext(gatehouse.NewContext(r.Context(), nil)))
+		})
+	}
+	// observe records, once its handler has returned, who its own
+	// request's context names: what an access log there would see.
+	var after string
+	observe := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, r)
+			after = "anonymous"
+			if p := gatehouse.FromContext(r.Context()); p != nil {
+				after = p.Subject
+			}
+		})
+	}
+	type mw = func(http.Handler) http.Handler
+	cases := []struct {
+		name       string
+		stack      []mw   // outermost first, around whoami
+		second     string // X-Second credential
+		handler    string // who the handler sees
+		afterwards string // who observe sees once the handler returned
+	}{
+		{name: "request id then chain", stack: []mw{apierror.RequestID, observe, first.Handler}, handler: "a", afterwards: "a"},
+		{name: "optional chain", stack: []mw{apierror.RequestID, observe, first.Optional}, handler: "a", afterwards: "a"},
+		{name: "nested chain wins", stack: []mw{apierror.RequestID, observe, first.Handler, secondAuth}, second: "tok_b", handler: "b", afterwards: "a"},
+		{name: "chain inside NewContext", stack: []mw{apierror.RequestID, observe, preset, first.Handler}, handler: "a", afterwards: "anonymous"},
+		{name: "chain inside NewContext(nil)", stack: []mw{apierror.RequestID, observe, presetNil, first.Handler}, handler: "a", afterwards: "anonymous"},
+		{name: "NewContext inside chain", stack: []mw{apierror.RequestID, observe, first.Handler, preset}, handler: "preset", afterwards: "a"},
+		{name: "NewContext outside request id", stack: []mw{preset, apierror.RequestID, observe, first.Handler}, handler: "a", afterwards: "a"},
+		{name: "NewContext outside request id, observed outside", stack: []mw{preset, observe, apierror.RequestID, first.Handler}, handler: "a", afterwards: "preset"},
+		{name: "observed outside request id", stack: []mw{observe, apierror.RequestID, first.Handler}, handler: "a", afterwards: "anonymous"},
+		{name: "no request id", stack: []mw{observe, first.Handler}, handler: "a", afterwards: "anonymous"},
+		{name: "chain outside request id", stack: []mw{observe, first.Handler, apierror.RequestID}, handler: "a", afterwards: "anonymous"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var h http.Handler = http.HandlerFunc(whoami)
+			for i := len(tc.stack) - 1; i >= 0; i-- {
+				h = tc.stack[i](h)
+			}
+			after = ""
+			req := httptest.NewRequest("GET", "/", nil)
+			req.Header.Set("Authorization", "Bearer key_a")
+			req.Header.Set("X-Second", tc.second)
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			require.Equal(t, 200, rec.Code, rec.Body.String())
+			assert.Equal(t, tc.handler, rec.Body.String())
+			assert.Equal(t, tc.afterwards, after)
+		})
+	}
+}
+
+// TestChainPrincipalConcurrentReaders: a goroutine that holds the request's
+// context while the chain authenticates sees either no principal or the
+// one the chain stored (run with -race).
+func TestChainPrincipalConcurrentReaders(t *testing.T) {
+	t.Parallel()
+	p := &gatehouse.Principal{Subject: "a"}
+	chain, err := gatehouse.NewChain(gatehouse.ChainConfig{}, tokenAuth("key_", map[string]*gatehouse.Principal{"key_a": p}))
+	require.NoError(t, err)
+	for range 50 {
+		seen := make(chan *gatehouse.Principal, 1)
+		h := apierror.RequestID(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx := r.Context()
+			go func() {
+				var last *gatehouse.Principal
+				for range 100 {
+					if got := gatehouse.FromContext(ctx); got != nil {
+						last = got
+					}
+				}
+				seen <- last
+			}()
+			chain.Handler(http.HandlerFunc(whoami)).ServeHTTP(w, r)
+		}))
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Header.Set("Authorization", "Bearer key_a")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		require.Equal(t, "a", rec.Body.String())
+		if got := <-seen; got != nil {
+			require.Same(t, p, got)
+		}
+	}
+}

@@ -3,7 +3,10 @@ package gatehouse
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"time"
+
+	"github.com/gatehouse-go/gatehouse/internal/reqctx"
 )
 
 // Method says how a principal authenticated.
@@ -131,16 +134,42 @@ func (p *Principal) LogValue() slog.Value {
 	)
 }
 
-type principalKey struct{}
-
 // NewContext returns a copy of ctx carrying p.
 func NewContext(ctx context.Context, p *Principal) context.Context {
-	return context.WithValue(ctx, principalKey{}, p)
+	return &principalContext{Context: ctx, p: p}
 }
 
-// FromContext returns the principal stored by [NewContext] (normally by the
-// [Chain] middleware), or nil when the request is anonymous.
+// FromContext returns the principal stored by [NewContext] or by the
+// [Chain] middleware, or nil when the request is anonymous.
 func FromContext(ctx context.Context) *Principal {
-	p, _ := ctx.Value(principalKey{}).(*Principal)
+	p, _ := ctx.Value(reqctx.PrincipalKey{}).(*Principal)
 	return p
+}
+
+// principalContext is NewContext's node: what context.WithValue would make,
+// except that it also hides any request slot (internal/reqctx) above it,
+// since filling that slot would put a principal behind this nearer one.
+type principalContext struct {
+	context.Context
+	p *Principal
+}
+
+func (c *principalContext) Value(key any) any {
+	switch key.(type) {
+	case reqctx.PrincipalKey:
+		return c.p
+	case reqctx.SlotKey:
+		return nil
+	}
+	return c.Context.Value(key)
+}
+
+// withPrincipal returns r carrying p: r itself, with p in its request's
+// slot, when r's context is apierror.RequestID's for this request and holds
+// no principal yet; otherwise a copy of r with a context of its own.
+func withPrincipal(r *http.Request, p *Principal) *http.Request {
+	if s := reqctx.Of(r.Context()); s != nil && s.Fill(p) {
+		return r
+	}
+	return r.WithContext(NewContext(r.Context(), p))
 }

@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 
 	"github.com/gatehouse-go/gatehouse/internal/headerval"
+	"github.com/gatehouse-go/gatehouse/internal/reqctx"
 )
 
 // HeaderRequestID is the header that carries the request id in both
@@ -36,12 +37,17 @@ func ContextWithRequestID(ctx context.Context, id string) context.Context {
 
 // idContext carries a request id: one allocation where context.WithValue
 // takes two (the node and the boxed string), with room for the response
-// header's value slice and for the bytes of a generated id.
+// header's value slice and for the bytes of a generated id. The context
+// [RequestID] makes for a request also holds that request's principal
+// slot (see internal/reqctx), so that gatehouse.Chain stores the principal
+// without a context and a request copy of its own.
 type idContext struct {
 	context.Context
-	id     string
-	header [1]string
-	buf    [2 * idBytes]byte
+	id      string
+	header  [1]string
+	buf     [2 * idBytes]byte
+	request bool // made by RequestID for one request: slot is usable
+	slot    reqctx.Slot
 }
 
 // idBytes is the size of a generated request id before hex encoding.
@@ -70,8 +76,17 @@ func newRandomIDContext(ctx context.Context) *idContext {
 }
 
 func (c *idContext) Value(key any) any {
-	if key == (requestIDKey{}) {
+	switch key.(type) {
+	case requestIDKey:
 		return c.id
+	case reqctx.PrincipalKey:
+		if p := c.slot.Load(); p != nil {
+			return p
+		}
+	case reqctx.SlotKey:
+		if c.request {
+			return &c.slot
+		}
 	}
 	return c.Context.Value(key)
 }
@@ -81,6 +96,11 @@ func (c *idContext) Value(key any) any {
 // to log), or else 16 random bytes in hex. The id is set on the response's
 // X-Request-Id, stored in the context ([RequestIDFromContext]) and echoed by
 // [Write] in every error envelope.
+//
+// The context RequestID makes for a request also keeps the principal that
+// a gatehouse.Chain inside it authenticates, so the chain needs no context
+// and no request copy of its own, and middleware outside the chain reads
+// gatehouse.FromContext(r.Context()) after the handler has returned.
 func RequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var c *idContext
@@ -89,6 +109,7 @@ func RequestID(next http.Handler) http.Handler {
 		} else {
 			c = newRandomIDContext(r.Context())
 		}
+		c.request = true
 		w.Header()[HeaderRequestID] = c.header[:] // canonical already
 		next.ServeHTTP(w, r.WithContext(c))
 	})
