@@ -413,7 +413,9 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // accessLog writes one structured line per request; URLs are scrubbed of
-// tokens, codes and secrets.
+// tokens, codes and secrets. It runs inside apierror.RequestID, so once
+// the handler returns it reads the principal the chain authenticated (its
+// identifiers only: a principal holds no credential).
 func (a *app) accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -422,7 +424,7 @@ func (a *app) accessLog(next http.Handler) http.Handler {
 		a.metrics.observe(r, rec.status, time.Since(start))
 		a.log.Info("request", "method", r.Method, "url", scrubURL(r.URL), "status", rec.status,
 			"duration_ms", float64(time.Since(start).Microseconds())/1000, "request_id", apierror.RequestIDFromContext(r.Context()),
-			"remote", ratelimit.ClientIP(r, nil))
+			"remote", ratelimit.ClientIP(r, nil), "principal", gatehouse.FromContext(r.Context()))
 	})
 }
 

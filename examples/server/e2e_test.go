@@ -431,6 +431,11 @@ func endToEnd(t *testing.T, s *server, db string) {
 	require.NoError(t, s.cmd.Wait())
 	logs := s.logs()
 	assert.Contains(t, logs, `"msg":"request"`)
+	// Who made each request, by identifiers: the key's public id, the
+	// token's client; anonymous requests say so.
+	assert.Regexp(t, `"principal":\{"subject":"[^"]*","organisation":"[^"]+","client_id":"","key_id":"key_[^"]+","method":"api_key"`, logs)
+	assert.Regexp(t, `"principal":\{"subject":"[^"]*","organisation":"[^"]+","client_id":"[^"]+","key_id":"","method":"oauth_token"`, logs)
+	assert.Contains(t, logs, `"principal":"anonymous"`)
 	for name, secretValue := range map[string]string{"test key": testKey, "live key": liveKey, "ro key": roKey, "other key": other, "access token": at,
 		"client secret": s.demo["client secret"], "webhook secret": secret, "password": strings.Fields(s.demo["user"])[2], "user password": "correct horse battery"} {
 		assert.NotContains(t, logs, secretValue, "a %s leaked into the logs", name)
