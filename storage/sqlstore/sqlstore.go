@@ -18,8 +18,12 @@
 //
 // Webhook claims are safe across processes: PostgreSQL claims with
 // SELECT … FOR UPDATE SKIP LOCKED; SQLite runs every transaction as
-// BEGIN IMMEDIATE (one writer at a time) with a busy timeout. Several
-// server instances must share PostgreSQL, not a SQLite file.
+// BEGIN IMMEDIATE (one writer at a time) with a busy timeout. Within one
+// process a SQLite store's transactions queue for each other in order
+// before they begin (for at most [Config.BusyTimeout]), instead of polling
+// in SQLite's busy handler; transactions an application begins on
+// [Store.DB] itself wait in the busy handler. Several server instances
+// must share PostgreSQL, not a SQLite file.
 //
 // # Transactions
 //
@@ -53,6 +57,7 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
@@ -73,6 +78,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"text/template"
 	"time"
@@ -115,6 +121,12 @@ type Config struct {
 	// MaxOpenConns bounds the connection pool of a database opened by
 	// Open. Default: 20 for PostgreSQL, 8 for SQLite.
 	MaxOpenConns int
+	// BusyTimeout bounds how long a SQLite transaction waits for the
+	// database while another holds it: the store's own transactions queue
+	// in order for at most this long, and Open sets it as SQLite's
+	// busy_timeout for everything else. Past it the call fails with
+	// storage.ErrUnavailable. Default: 10 s. PostgreSQL ignores it.
+	BusyTimeout time.Duration
 }
 
 var prefixRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,30}$`)
@@ -130,7 +142,20 @@ type Store struct {
 
 	queries sync.Map // template → rendered SQL
 	stmts   *statements
+	// writer, on SQLite, is held by the store's one transaction in
+	// progress: SQLite admits one writer at a time, and connections
+	// waiting in its busy handler poll with sleeps of up to 100 ms and no
+	// order, so that under load one of them could miss its turn for the
+	// whole busy timeout. Waiting here is in order and wakes at once.
+	writer     chan struct{}
+	writerWait time.Duration
+	waiting    atomic.Int64 // transactions waiting for writer
 }
+
+var errNegativeBusyTimeout = errors.New("sqlstore: BusyTimeout must not be negative")
+
+// defaultBusyTimeout is Config.BusyTimeout's default.
+const defaultBusyTimeout = 10 * time.Second
 
 var (
 	_ storage.Store = (*Store)(nil)
@@ -147,6 +172,9 @@ func Open(ctx context.Context, dsn string, cfg Config) (*Store, error) {
 		dialect Dialect
 		err     error
 	)
+	if cfg.BusyTimeout < 0 {
+		return nil, errNegativeBusyTimeout
+	}
 	switch {
 	case strings.HasPrefix(dsn, "sqlite:"):
 		dialect = SQLite
@@ -155,7 +183,7 @@ func Open(ctx context.Context, dsn string, cfg Config) (*Store, error) {
 			return nil, errors.New("sqlstore: open: sqlite: needs a path (sqlite:gatehouse.db)")
 		}
 		q := url.Values{}
-		q.Add("_pragma", "busy_timeout(10000)")
+		q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", cmp.Or(cfg.BusyTimeout, defaultBusyTimeout).Milliseconds()))
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "synchronous(NORMAL)")
 		q.Add("_pragma", "foreign_keys(1)")
@@ -224,12 +252,17 @@ func New(db *sql.DB, dialect Dialect, cfg Config) (*Store, error) {
 	if prefix == "" {
 		prefix = "gatehouse_"
 	}
+	if cfg.BusyTimeout < 0 {
+		return nil, errNegativeBusyTimeout
+	}
 	if !prefixRE.MatchString(prefix) {
 		return nil, fmt.Errorf("sqlstore: TablePrefix %q must match %s", prefix, prefixRE)
 	}
 	s := &Store{db: db, dialect: dialect, prefix: prefix}
 	if dialect == SQLite {
 		s.stmts = newStatements(db)
+		s.writer = make(chan struct{}, 1)
+		s.writerWait = cmp.Or(cfg.BusyTimeout, defaultBusyTimeout)
 	}
 	if cfg.EncryptionKey != nil {
 		if len(cfg.EncryptionKey) != 32 {
@@ -334,6 +367,12 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 	if _, ok := ctx.Value(txKey{s}).(*sql.Tx); ok {
 		return fn(ctx)
 	}
+	if s.writer != nil {
+		if err := s.awaitWriter(ctx); err != nil {
+			return err
+		}
+		defer func() { <-s.writer }()
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return Wrap("begin", err)
@@ -347,6 +386,34 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 	}
 	return nil
 }
+
+// awaitWriter takes s.writer: at once when no other transaction of the
+// store is in progress, else in turn (a channel's waiting senders are
+// served first come, first served), for at most s.writerWait.
+func (s *Store) awaitWriter(ctx context.Context) error {
+	select {
+	case s.writer <- struct{}{}:
+		return nil
+	default:
+	}
+	s.waiting.Add(1)
+	defer s.waiting.Add(-1)
+	t := time.NewTimer(s.writerWait)
+	defer t.Stop()
+	select {
+	case s.writer <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("sqlstore: begin: %w", context.Cause(ctx))
+	case <-t.C:
+		return fmt.Errorf("sqlstore: begin: %w: another transaction held the SQLite database for %v", storage.ErrUnavailable, s.writerWait)
+	}
+}
+
+// WaitingTransactions returns how many of the store's transactions are
+// waiting for another to end: on SQLite, which runs one at a time, a gauge
+// of write contention; always 0 on PostgreSQL.
+func (s *Store) WaitingTransactions() int { return int(s.waiting.Load()) }
 
 // WithTx returns a context whose storage calls run in tx, a transaction
 // the caller began on [Store.DB] and will commit.

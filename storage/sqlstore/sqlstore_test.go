@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -120,6 +122,66 @@ func TestConfigValidation(t *testing.T) {
 	assert.ErrorContains(t, err, "sqlite:PATH")
 	_, err = sqlstore.Open(t.Context(), "sqlite:", sqlstore.Config{})
 	assert.Error(t, err)
+	_, err = sqlstore.New(&sql.DB{}, sqlstore.SQLite, sqlstore.Config{BusyTimeout: -time.Second})
+	assert.ErrorContains(t, err, "BusyTimeout")
+	_, err = sqlstore.Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "x.db"), sqlstore.Config{BusyTimeout: -time.Second})
+	assert.ErrorContains(t, err, "BusyTimeout")
+}
+
+// TestSQLiteTransactionsQueue: a SQLite store's transactions run one at a
+// time and are served in the order they arrived; one that waits past
+// BusyTimeout fails with storage.ErrUnavailable, one whose context ends
+// while it waits fails with the context's error, and neither runs.
+func TestSQLiteTransactionsQueue(t *testing.T) {
+	t.Parallel()
+	s := openSQLite(t, sqlstore.Config{BusyTimeout: 200 * time.Millisecond})
+	holding, release := make(chan struct{}), make(chan struct{})
+	held := make(chan error, 1)
+	go func() {
+		held <- s.InTx(t.Context(), func(context.Context) error {
+			close(holding)
+			<-release
+			return nil
+		})
+	}()
+	<-holding
+	ran := false
+	err := s.InTx(t.Context(), func(context.Context) error { ran = true; return nil })
+	assert.ErrorIs(t, err, storage.ErrUnavailable, "waited past BusyTimeout")
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+	defer cancel()
+	err = s.InTx(ctx, func(context.Context) error { ran = true; return nil })
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.False(t, ran, "a transaction that never began must not run")
+
+	// Queued behind the held one, in arrival order.
+	var (
+		mu    sync.Mutex
+		order []int
+		wg    sync.WaitGroup
+		in    atomic.Int32
+	)
+	const n = 5
+	for i := range n {
+		wg.Go(func() {
+			assert.NoError(t, s.InTx(t.Context(), func(ctx context.Context) error {
+				if in.Add(1) != 1 {
+					t.Error("two transactions ran at once")
+				}
+				defer in.Add(-1)
+				mu.Lock()
+				order = append(order, i)
+				mu.Unlock()
+				return s.CreateOrganisation(ctx, &storage.Organisation{ID: storage.NewID(), DomainPrefix: testenv.Name("q"), CreatedAt: time.Now()})
+			}))
+		})
+		// The next one arrives only once this one waits.
+		require.Eventually(t, func() bool { return s.WaitingTransactions() == i+1 }, 5*time.Second, time.Millisecond)
+	}
+	close(release)
+	require.NoError(t, <-held)
+	wg.Wait()
+	assert.Equal(t, []int{0, 1, 2, 3, 4}, order)
 }
 
 func TestSecretsEncryptedAtRest(t *testing.T) {
