@@ -109,8 +109,9 @@ func (c preparedConn) stmt(ctx context.Context, query string) *sql.Stmt {
 	// which reuses it where its connection already has it and otherwise
 	// prepares it there; the binding ends with the transaction. One not
 	// prepared yet runs as it is. (Preparing such queries after the
-	// transaction, during a storm of concurrent transactions, was followed
-	// by an intermittent SQLITE_BUSY in CI that is not yet explained.)
+	// transaction, during a storm of concurrent transactions, was once
+	// followed by a SQLITE_BUSY in CI; transactions now also queue in
+	// order before they begin, see Store.InTx.)
 	st := c.p.lookup(query)
 	if st == nil {
 		return nil
