@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse-go/gatehouse/apierror"
 	"github.com/gatehouse-go/gatehouse/ratelimit"
 	"github.com/gatehouse-go/gatehouse/storage"
+	"github.com/gatehouse-go/gatehouse/storage/sqlstore"
 )
 
 // metrics are served at GET /metrics in the Prometheus text format.
@@ -26,7 +27,7 @@ type metrics struct {
 	deliveries   *prometheus.CounterVec
 }
 
-func newMetrics() *metrics {
+func newMetrics(s *sqlstore.Store) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_http_requests_total",
@@ -40,7 +41,10 @@ func newMetrics() *metrics {
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_webhook_deliveries_total",
 			Help: "Webhook delivery attempts by outcome."}, []string{"outcome"}),
 	}
-	m.reg.MustRegister(m.requests, m.duration, m.authFailures, m.rateLimited, m.deliveries,
+	waiting := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gatehouse_storage_waiting_transactions",
+		Help: "Storage transactions waiting for another to end (SQLite runs one at a time; always 0 on PostgreSQL)."},
+		func() float64 { return float64(s.WaitingTransactions()) })
+	m.reg.MustRegister(m.requests, m.duration, m.authFailures, m.rateLimited, m.deliveries, waiting,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -26,7 +26,8 @@ import (
 type SlotKey struct{}
 
 // PrincipalKey is the context key of the request's principal, whether it
-// is held by a [Slot] or by a context.WithValue node of its own.
+// is held by a [Slot] or by a context node of its own (gatehouse.NewContext,
+// which also hides any slot above it from [Of]).
 type PrincipalKey struct{}
 
 // Slot holds one request's principal: empty until filled, then never
