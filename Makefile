@@ -4,7 +4,7 @@ BENCHTIME ?= 2s
 
 SOAK_SECONDS ?= 600
 
-.PHONY: test fuzz bench soak ci
+.PHONY: test fuzz bench load soak ci
 
 test:
 	go test -race ./...
@@ -18,10 +18,17 @@ fuzz:
 	  done; \
 	done
 
-# The library's micro-benchmarks and the peer comparisons of bench/.
+# The library's micro-benchmarks, the peer comparisons of bench/, and the
+# wrk load tests (bench/load.sh; PG_URL and REDIS_URL add PostgreSQL +
+# Redis). BENCHMARKS.md gives the exact command of each figure.
 bench:
 	go test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
 	cd bench && BENCHTIME=$(BENCHTIME) ./run.sh
+	bench/load.sh
+
+# The wrk load tests alone.
+load:
+	bench/load.sh
 
 # Ten minutes of wrk against the server on PostgreSQL + Redis; fails on a
 # 5xx or on RSS/goroutine growth (docs/SOAK.md has the latest figures).
