@@ -15,7 +15,9 @@ import (
 // principal-context (a fixed principal stored in the context, which is
 // what the authentication chain adds besides verifying the credential),
 // so their own cost is their row minus that one. The paginate row is the
-// handler with FromRequest and SetHeaders.
+// handler with FromRequest and SetHeaders. requestid-chain is the chain
+// where the request path has it, inside RequestID, which spares it a
+// context and a request copy of its own.
 func BenchmarkLayers(b *testing.B) {
 	secret, chain := apiKeyChain(b)
 	rl, guard := limitsAndGuard()
@@ -34,6 +36,9 @@ func BenchmarkLayers(b *testing.B) {
 		{"requestid", apierror.RequestID(bare)},
 		{"recover", apierror.Recover(bare)},
 		{"chain", chain.Handler(bare)},
+		// Behind RequestID the chain stores its principal in RequestID's
+		// context: this row minus requestid is the chain's cost there.
+		{"requestid-chain", apierror.RequestID(chain.Handler(bare))},
 		{"principal-context", withPrincipal(bare)},
 		{"ratelimit", withPrincipal(rl.Handler(bare))},
 		{"guard", withPrincipal(guard.Handler(bare))},
