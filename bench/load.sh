@@ -29,19 +29,23 @@ run_wrk() { # name url header...
   p50=$(awk '$1=="50%" {print $2}' <<<"$out")
   p99=$(awk '$1=="99%" {print $2}' <<<"$out")
   non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out"); non2xx=${non2xx:-0}
-  printf '%-34s %10s req/s   p50 %-8s p99 %-8s non-2xx %s\n' "$name" "$rps" "$p50" "$p99" "$non2xx"
+  printf '%-44s %10s req/s   p50 %-8s p99 %-8s non-2xx %s\n' "$name" "$rps" "$p50" "$p99" "$non2xx"
 }
 
-serve() { # db [extra flags]: starts the server, sets PID, BASE, KEY, TOKEN
+serve() { # db [extra flags]: starts the server, sets PID, BASE, KEY, DEMOKEY, TOKEN
   local db=$1; shift
   "$work/server" -addr 127.0.0.1:0 -db "$db" "$@" >"$work/out" 2>"$work/err" &
   PID=$!
   for _ in $(seq 1 100); do grep -q "listening on" "$work/out" 2>/dev/null && break; sleep 0.1; done
   BASE=$(awk '/listening on/ {print $NF}' "$work/out")
-  KEY=$("$work/server" admin key create -db "$db" --org demo --name load --scopes "bookings:read" --env test --rate-limit "1000000000/h,100000000/m" | sed -E 's/.*"key":"([^"]+)".*/\1/')
   # OAuth tokens are limited by their organisation's plan: a custom plan
-  # large enough that the load test measures the API, not 429s.
+  # large enough that the load test measures the API, not 429s. KEY and
+  # TOKEN read the same (empty) page of that organisation, so their rows
+  # differ only by the credential; DEMOKEY reads the demo organisation's
+  # sandbox bookings, a page with rows.
   "$work/server" admin org create -db "$db" --prefix load --name Load --plan "1000000000/h,100000000/m" >/dev/null
+  KEY=$("$work/server" admin key create -db "$db" --org load --name load --scopes "bookings:read" --env live --rate-limit "1000000000/h,100000000/m" | sed -E 's/.*"key":"([^"]+)".*/\1/')
+  DEMOKEY=$("$work/server" admin key create -db "$db" --org demo --name load --scopes "bookings:read" --env test --rate-limit "1000000000/h,100000000/m" | sed -E 's/.*"key":"([^"]+)".*/\1/')
   "$work/server" admin user create -db "$db" --org load --email load@example.com --password "load-test-password" >/dev/null
   local client cid csec
   client=$("$work/server" admin client create -db "$db" --org load --name load --grants password --scopes "bookings:read")
@@ -78,6 +82,7 @@ kill $BARE $BAREH $GATED
 [ -n "${ONLY_MIDDLEWARE:-}" ] && exit 0
 
 serve "sqlite:$work/gatehouse.db"
+run_wrk "gatehouse sqlite, API key, demo page" "$BASE/v1/bookings" -H "Authorization: Bearer $DEMOKEY"
 run_wrk "gatehouse sqlite, API key" "$BASE/v1/bookings" -H "Authorization: Bearer $KEY"
 [ -n "$TOKEN" ] && run_wrk "gatehouse sqlite, OAuth token" "$BASE/v1/bookings" -H "Authorization: Bearer $TOKEN"
 echo "  peak RSS gatehouse (sqlite): $(peak_rss $PID)"
@@ -89,6 +94,7 @@ if [ -n "${PG_URL:-}" ] && [ -n "${REDIS_URL:-}" ]; then
   trap 'kill $(jobs -p) 2>/dev/null || true; psql "$PG_URL" -qc "DROP SCHEMA $schema CASCADE" >/dev/null 2>&1; rm -rf "$work"' EXIT
   sep='?'; case "$PG_URL" in *\?*) sep='&';; esac
   serve "${PG_URL}${sep}search_path=$schema" -redis "$REDIS_URL"
+  run_wrk "gatehouse postgres+redis, API key, demo page" "$BASE/v1/bookings" -H "Authorization: Bearer $DEMOKEY"
   run_wrk "gatehouse postgres+redis, API key" "$BASE/v1/bookings" -H "Authorization: Bearer $KEY"
   [ -n "$TOKEN" ] && run_wrk "gatehouse postgres+redis, OAuth" "$BASE/v1/bookings" -H "Authorization: Bearer $TOKEN"
   echo "  peak RSS gatehouse (postgres+redis): $(peak_rss $PID)"
