@@ -55,11 +55,13 @@ type ChainConfig struct {
 // the *http.Request: the request next receives is the one the chain
 // received, and middleware outside the chain (an access log, say) reads
 // FromContext(r.Context()) of its own r once the handler has returned.
-// That context takes one principal, once; a second chain in the same
-// request stores its principal in a context of its own, which is the one
-// FromContext then finds. Anywhere else (no RequestID outside, or a
-// principal already stored with [NewContext]), next receives a copy of
-// the request with a new context.
+// That context takes one principal, once, and only from a chain serving
+// the very *http.Request that RequestID passed on: a second chain in the
+// same request, a sub-request served with the request's context, or a
+// request copied on the way (a router outside RequestID adding a context
+// of its own, say) stores its principal in a context of its own, which is
+// the one FromContext then finds. So do requests with no RequestID
+// outside the chain, or with a principal stored already by [NewContext].
 type Chain struct {
 	auths   []Authenticator
 	onError func(w http.ResponseWriter, r *http.Request, err error)

@@ -243,6 +243,21 @@ func FuzzParseBearer(f *testing.F) {
 	})
 }
 
+// observer returns middleware that records in *after, once its handler
+// has returned, who its own request's context names: what an access log
+// there would see.
+func observer(after *string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, r)
+			*after = "anonymous"
+			if p := gatehouse.FromContext(r.Context()); p != nil {
+				*after = p.Subject
+			}
+		})
+	}
+}
+
 // TestChainPrincipalInRequestContext: behind apierror.RequestID the chain
 // stores its principal in the request's own context, so that an outer
 // middleware reads it after the handler returns; a nested chain, a
@@ -275,18 +290,8 @@ func TestChainPrincipalInRequestContext(t *testing.T) {
 			next.ServeHTTP(w, r.WithContext(gatehouse.NewContext(r.Context(), nil)))
 		})
 	}
-	// observe records, once its handler has returned, who its own
-	// request's context names: what an access log there would see.
 	var after string
-	observe := func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			next.ServeHTTP(w, r)
-			after = "anonymous"
-			if p := gatehouse.FromContext(r.Context()); p != nil {
-				after = p.Subject
-			}
-		})
-	}
+	observe := observer(&after)
 	type mw = func(http.Handler) http.Handler
 	cases := []struct {
 		name       string
@@ -357,5 +362,57 @@ func TestChainPrincipalConcurrentReaders(t *testing.T) {
 		if got := <-seen; got != nil {
 			require.Same(t, p, got)
 		}
+	}
+}
+
+// TestChainSubRequestsShareNoPrincipal: a handler that serves sub-requests
+// in process with its request's context (a batch endpoint, say), each with
+// its own credential, never lends one sub-request's principal to its own
+// request or to a sibling: only the request RequestID passed on keeps its
+// principal in RequestID's context.
+func TestChainSubRequestsShareNoPrincipal(t *testing.T) {
+	t.Parallel()
+	outer, err := gatehouse.NewChain(gatehouse.ChainConfig{}, tokenAuth("key_", map[string]*gatehouse.Principal{"key_a": {Subject: "a"}}))
+	require.NoError(t, err)
+	inner, err := gatehouse.NewChain(gatehouse.ChainConfig{}, tokenAuth("tok_", map[string]*gatehouse.Principal{"tok_b": {Subject: "b"}}))
+	require.NoError(t, err)
+	name := func(r *http.Request) string {
+		if p := gatehouse.FromContext(r.Context()); p != nil {
+			return p.Subject
+		}
+		return "anonymous"
+	}
+	for _, tc := range []struct {
+		auth string
+		want string // sub-request with a credential, anonymous sub-request, the request itself afterwards
+	}{
+		{auth: "", want: "b anonymous anonymous"},
+		// An anonymous sub-request made with the request's context sees
+		// the request's principal, as it always has through the context.
+		{auth: "Bearer key_a", want: "b a a"},
+	} {
+		batch := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			serve := func(h http.Handler, auth string) string {
+				sub := r.Clone(r.Context())
+				sub.Header.Del("Authorization")
+				if auth != "" {
+					sub.Header.Set("Authorization", auth)
+				}
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, sub)
+				return rec.Body.String()
+			}
+			got := serve(inner.Handler(http.HandlerFunc(whoami)), "Bearer tok_b")
+			got += " " + serve(inner.Optional(http.HandlerFunc(whoami)), "")
+			_, _ = w.Write([]byte(got + " " + name(r)))
+		})
+		h := apierror.RequestID(outer.Optional(batch))
+		req := httptest.NewRequest("POST", "/batch", nil)
+		if tc.auth != "" {
+			req.Header.Set("Authorization", tc.auth)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		assert.Equal(t, tc.want, rec.Body.String(), "auth %q", tc.auth)
 	}
 }

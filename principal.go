@@ -165,10 +165,10 @@ func (c *principalContext) Value(key any) any {
 }
 
 // withPrincipal returns r carrying p: r itself, with p in its request's
-// slot, when r's context is apierror.RequestID's for this request and holds
-// no principal yet; otherwise a copy of r with a context of its own.
+// slot, when r is the request apierror.RequestID passed on and its context
+// holds no principal yet; otherwise a copy of r with a context of its own.
 func withPrincipal(r *http.Request, p *Principal) *http.Request {
-	if s := reqctx.Of(r.Context()); s != nil && s.Fill(p) {
+	if s := reqctx.Of(r.Context()); s != nil && s.Fill(r, p) {
 		return r
 	}
 	return r.WithContext(NewContext(r.Context(), p))

@@ -43,11 +43,10 @@ func ContextWithRequestID(ctx context.Context, id string) context.Context {
 // without a context and a request copy of its own.
 type idContext struct {
 	context.Context
-	id      string
-	header  [1]string
-	buf     [2 * idBytes]byte
-	request bool // made by RequestID for one request: slot is usable
-	slot    reqctx.Slot
+	id     string
+	header [1]string
+	buf    [2 * idBytes]byte
+	slot   reqctx.Slot // owned by the request RequestID passes on
 }
 
 // idBytes is the size of a generated request id before hex encoding.
@@ -84,7 +83,7 @@ func (c *idContext) Value(key any) any {
 			return p
 		}
 	case reqctx.SlotKey:
-		if c.request {
+		if c.slot.Owned() {
 			return &c.slot
 		}
 	}
@@ -109,9 +108,10 @@ func RequestID(next http.Handler) http.Handler {
 		} else {
 			c = newRandomIDContext(r.Context())
 		}
-		c.request = true
 		w.Header()[HeaderRequestID] = c.header[:] // canonical already
-		next.ServeHTTP(w, r.WithContext(c))
+		r = r.WithContext(c)
+		c.slot.Own(r)
+		next.ServeHTTP(w, r)
 	})
 }
 
