@@ -103,8 +103,10 @@ func (c *idContext) Value(key any) any {
 func RequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var c *idContext
-		if id := r.Header.Get(HeaderRequestID); validRequestID(id) {
-			c = newIDContext(r.Context(), id)
+		// Read by its canonical key, as net/http stores incoming headers:
+		// Header.Get would canonicalise the name again on every request.
+		if v := r.Header[HeaderRequestID]; len(v) > 0 && validRequestID(v[0]) {
+			c = newIDContext(r.Context(), v[0])
 		} else {
 			c = newRandomIDContext(r.Context())
 		}
