@@ -72,6 +72,7 @@ type Manager struct {
 	hasher hasher
 	log    *slog.Logger
 	now    func() time.Time
+	ours   string // cfg.Prefix + "_": how every key of this manager starts
 
 	cache   cache
 	usage   sync.Map // key id → *usage
@@ -117,7 +118,7 @@ func New(store storage.APIKeys, cfg Config) (*Manager, error) {
 		cfg.ClientIP = remoteIP
 	}
 	m := &Manager{
-		store: store, cfg: cfg, hasher: hasher{pepper: cfg.Pepper}, now: cfg.Now,
+		store: store, cfg: cfg, hasher: hasher{pepper: cfg.Pepper}, now: cfg.Now, ours: cfg.Prefix + "_",
 		log:   cfg.Logger,
 		cache: newCache(cfg.CacheSize),
 		stop:  make(chan struct{}), done: make(chan struct{}),

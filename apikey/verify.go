@@ -286,7 +286,7 @@ func (m *Manager) Authenticate(r *http.Request) (*gatehouse.Principal, error) {
 	}
 	// Ours start with "<prefix>_live_" or "<prefix>_test_"; anything else
 	// (an OAuth token, even one that shares the prefix) is not ours.
-	if rest, found := strings.CutPrefix(key, m.cfg.Prefix+"_"); !found || !(strings.HasPrefix(rest, "live_") || strings.HasPrefix(rest, "test_")) {
+	if rest, found := strings.CutPrefix(key, m.ours); !found || !(strings.HasPrefix(rest, "live_") || strings.HasPrefix(rest, "test_")) {
 		return nil, gatehouse.ErrNoCredentials
 	}
 	p, err := m.Verify(r.Context(), key, m.cfg.ClientIP(r))
