@@ -420,7 +420,7 @@ func endToEnd(t *testing.T, s *server, db string) {
 		`gatehouse_http_requests_total{method="GET",route="other",status="404"}`,              // /v1/nothing
 		`gatehouse_auth_failures_total{reason="missing"}`, `gatehouse_auth_failures_total{reason="revoked"}`,
 		`gatehouse_rate_limited_total{window="3/m"}`, `gatehouse_webhook_deliveries_total{outcome="delivered"}`,
-		"\ngatehouse_storage_waiting_transactions "} {
+		"\ngatehouse_storage_waiting_writes "} {
 		assert.True(t, strings.Contains(metricsText, want), "metrics lack %s", want)
 	}
 	for _, never := range []string{custID, "not-a-uuid", "/v1/nothing"} {

@@ -41,9 +41,9 @@ func newMetrics(s *sqlstore.Store) *metrics {
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_webhook_deliveries_total",
 			Help: "Webhook delivery attempts by outcome."}, []string{"outcome"}),
 	}
-	waiting := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gatehouse_storage_waiting_transactions",
-		Help: "Storage transactions waiting for another to end (SQLite runs one at a time; always 0 on PostgreSQL)."},
-		func() float64 { return float64(s.WaitingTransactions()) })
+	waiting := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gatehouse_storage_waiting_writes",
+		Help: "Storage writes waiting for another to end (SQLite writes one at a time; always 0 on PostgreSQL)."},
+		func() float64 { return float64(s.WaitingWrites()) })
 	m.reg.MustRegister(m.requests, m.duration, m.authFailures, m.rateLimited, m.deliveries, waiting,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

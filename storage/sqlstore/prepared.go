@@ -85,8 +85,11 @@ func (p *statements) close() {
 }
 
 // preparedConn runs queries through the store's prepared statements, in
-// the transaction tx when it is not nil.
+// the transaction tx when it is not nil. A statement executed outside a
+// transaction is a write of its own: it waits its turn among the store's
+// writes (Store.awaitWriter), as transactions do.
 type preparedConn struct {
+	s  *Store
 	p  *statements
 	tx *sql.Tx
 }
@@ -120,6 +123,12 @@ func (c preparedConn) stmt(ctx context.Context, query string) *sql.Stmt {
 }
 
 func (c preparedConn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if c.tx == nil && c.s.writer != nil {
+		if err := c.s.awaitWriter(ctx); err != nil {
+			return nil, err
+		}
+		defer c.s.releaseWriter()
+	}
 	if st := c.stmt(ctx, query); st != nil {
 		return st.ExecContext(ctx, args...)
 	}

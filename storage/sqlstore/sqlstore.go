@@ -19,10 +19,11 @@
 // Webhook claims are safe across processes: PostgreSQL claims with
 // SELECT … FOR UPDATE SKIP LOCKED; SQLite runs every transaction as
 // BEGIN IMMEDIATE (one writer at a time) with a busy timeout. Within one
-// process a SQLite store's transactions queue for each other in order
-// before they begin (for at most [Config.BusyTimeout]), instead of polling
-// in SQLite's busy handler; transactions an application begins on
-// [Store.DB] itself wait in the busy handler. Several server instances
+// process a SQLite store's writes — its transactions, and statements it
+// executes outside one — queue for each other in order (for at most
+// [Config.BusyTimeout]), instead of polling in SQLite's busy handler;
+// transactions an application begins on [Store.DB] itself wait in the
+// busy handler. Several server instances
 // must share PostgreSQL, not a SQLite file.
 //
 // # Transactions
@@ -121,10 +122,10 @@ type Config struct {
 	// MaxOpenConns bounds the connection pool of a database opened by
 	// Open. Default: 20 for PostgreSQL, 8 for SQLite.
 	MaxOpenConns int
-	// BusyTimeout bounds how long a SQLite transaction waits for the
-	// database while another holds it: the store's own transactions queue
-	// in order for at most this long, and Open sets it as SQLite's
-	// busy_timeout for everything else. Past it the call fails with
+	// BusyTimeout bounds how long a SQLite write waits for the database
+	// while another holds it: the store's own writes queue in order for at
+	// most this long, and Open sets it as SQLite's busy_timeout for
+	// everything else. Past it the call fails with
 	// storage.ErrUnavailable. Default: 10 s. PostgreSQL ignores it.
 	BusyTimeout time.Duration
 }
@@ -142,14 +143,15 @@ type Store struct {
 
 	queries sync.Map // template → rendered SQL
 	stmts   *statements
-	// writer, on SQLite, is held by the store's one transaction in
-	// progress: SQLite admits one writer at a time, and connections
-	// waiting in its busy handler poll with sleeps of up to 100 ms and no
-	// order, so that under load one of them could miss its turn for the
-	// whole busy timeout. Waiting here is in order and wakes at once.
+	// writer, on SQLite, is held by the store's one write in progress: a
+	// transaction, or a statement run outside one by ExecContext. SQLite
+	// admits one writer at a time, and connections waiting in its busy
+	// handler poll with sleeps of up to 100 ms and no order, so that under
+	// load one of them could miss its turn for the whole busy timeout.
+	// Waiting here is in order and wakes at once.
 	writer     chan struct{}
 	writerWait time.Duration
-	waiting    atomic.Int64 // transactions waiting for writer
+	waiting    atomic.Int64 // writes waiting for writer
 }
 
 var errNegativeBusyTimeout = errors.New("sqlstore: BusyTimeout must not be negative")
@@ -354,7 +356,7 @@ func (s *Store) conn(ctx context.Context) Querier {
 	tx, _ := ctx.Value(txKey{s}).(*sql.Tx)
 	switch {
 	case s.stmts != nil:
-		return preparedConn{p: s.stmts, tx: tx}
+		return preparedConn{s: s, p: s.stmts, tx: tx}
 	case tx != nil:
 		return tx
 	}
@@ -369,9 +371,9 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 	}
 	if s.writer != nil {
 		if err := s.awaitWriter(ctx); err != nil {
-			return err
+			return Wrap("begin", err)
 		}
-		defer func() { <-s.writer }()
+		defer s.releaseWriter()
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -387,9 +389,10 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 	return nil
 }
 
-// awaitWriter takes s.writer: at once when no other transaction of the
-// store is in progress, else in turn (a channel's waiting senders are
-// served first come, first served), for at most s.writerWait.
+// awaitWriter takes s.writer: at once when no other write of the store is
+// in progress, else in turn (a channel's waiting senders are served first
+// come, first served), for at most s.writerWait. releaseWriter gives it
+// back.
 func (s *Store) awaitWriter(ctx context.Context) error {
 	select {
 	case s.writer <- struct{}{}:
@@ -404,16 +407,19 @@ func (s *Store) awaitWriter(ctx context.Context) error {
 	case s.writer <- struct{}{}:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("sqlstore: begin: %w", context.Cause(ctx))
+		return fmt.Errorf("waiting to write: %w", context.Cause(ctx))
 	case <-t.C:
-		return fmt.Errorf("sqlstore: begin: %w: another transaction held the SQLite database for %v", storage.ErrUnavailable, s.writerWait)
+		return fmt.Errorf("waiting to write: %w: another write held the SQLite database for %v", storage.ErrUnavailable, s.writerWait)
 	}
 }
 
-// WaitingTransactions returns how many of the store's transactions are
-// waiting for another to end: on SQLite, which runs one at a time, a gauge
-// of write contention; always 0 on PostgreSQL.
-func (s *Store) WaitingTransactions() int { return int(s.waiting.Load()) }
+func (s *Store) releaseWriter() { <-s.writer }
+
+// WaitingWrites returns how many of the store's writes (transactions, and
+// statements run outside one) are waiting for another to end: on SQLite,
+// which writes one at a time, a gauge of write contention; always 0 on
+// PostgreSQL.
+func (s *Store) WaitingWrites() int { return int(s.waiting.Load()) }
 
 // WithTx returns a context whose storage calls run in tx, a transaction
 // the caller began on [Store.DB] and will commit.

@@ -128,13 +128,17 @@ func TestConfigValidation(t *testing.T) {
 	assert.ErrorContains(t, err, "BusyTimeout")
 }
 
-// TestSQLiteTransactionsQueue: a SQLite store's transactions run one at a
-// time and are served in the order they arrived; one that waits past
-// BusyTimeout fails with storage.ErrUnavailable, one whose context ends
-// while it waits fails with the context's error, and neither runs.
-func TestSQLiteTransactionsQueue(t *testing.T) {
+// TestSQLiteWritesQueue: a SQLite store's writes — transactions, and
+// statements run outside one — run one at a time and are served in the
+// order they arrived; one that waits past BusyTimeout fails with
+// storage.ErrUnavailable, one whose context ends while it waits fails with
+// the context's error, and neither runs.
+func TestSQLiteWritesQueue(t *testing.T) {
 	t.Parallel()
 	s := openSQLite(t, sqlstore.Config{BusyTimeout: 200 * time.Millisecond})
+	org := func(name string) *storage.Organisation {
+		return &storage.Organisation{ID: storage.NewID(), DomainPrefix: name, CreatedAt: time.Now()}
+	}
 	holding, release := make(chan struct{}), make(chan struct{})
 	held := make(chan error, 1)
 	go func() {
@@ -147,41 +151,57 @@ func TestSQLiteTransactionsQueue(t *testing.T) {
 	<-holding
 	ran := false
 	err := s.InTx(t.Context(), func(context.Context) error { ran = true; return nil })
-	assert.ErrorIs(t, err, storage.ErrUnavailable, "waited past BusyTimeout")
+	assert.ErrorIs(t, err, storage.ErrUnavailable, "transaction waited past BusyTimeout")
+	late := org(testenv.Name("late"))
+	assert.ErrorIs(t, s.CreateOrganisation(t.Context(), late), storage.ErrUnavailable, "statement waited past BusyTimeout")
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
 	defer cancel()
 	err = s.InTx(ctx, func(context.Context) error { ran = true; return nil })
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.False(t, ran, "a transaction that never began must not run")
 
-	// Queued behind the held one, in arrival order.
+	// Queued behind the held one, transactions and single statements in
+	// turn, each arriving once the one before it waits: SQLite's rowids
+	// then follow the order of arrival.
 	var (
-		mu    sync.Mutex
-		order []int
 		wg    sync.WaitGroup
 		in    atomic.Int32
+		names []string
 	)
-	const n = 5
+	const n = 6
 	for i := range n {
+		name := fmt.Sprintf("%s-%d", testenv.Name("q"), i)
+		names = append(names, name)
 		wg.Go(func() {
+			if i%2 == 1 {
+				assert.NoError(t, s.CreateOrganisation(t.Context(), org(name)))
+				return
+			}
 			assert.NoError(t, s.InTx(t.Context(), func(ctx context.Context) error {
 				if in.Add(1) != 1 {
 					t.Error("two transactions ran at once")
 				}
 				defer in.Add(-1)
-				mu.Lock()
-				order = append(order, i)
-				mu.Unlock()
-				return s.CreateOrganisation(ctx, &storage.Organisation{ID: storage.NewID(), DomainPrefix: testenv.Name("q"), CreatedAt: time.Now()})
+				return s.CreateOrganisation(ctx, org(name))
 			}))
 		})
-		// The next one arrives only once this one waits.
-		require.Eventually(t, func() bool { return s.WaitingTransactions() == i+1 }, 5*time.Second, time.Millisecond)
+		require.Eventually(t, func() bool { return s.WaitingWrites() == i+1 }, 5*time.Second, time.Millisecond)
 	}
 	close(release)
 	require.NoError(t, <-held)
 	wg.Wait()
-	assert.Equal(t, []int{0, 1, 2, 3, 4}, order)
+	assert.Zero(t, s.WaitingWrites())
+	rows, err := s.DB().QueryContext(t.Context(), `SELECT domain_prefix FROM gatehouse_organisations ORDER BY rowid`)
+	require.NoError(t, err)
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var d string
+		require.NoError(t, rows.Scan(&d))
+		got = append(got, d)
+	}
+	require.NoError(t, rows.Err())
+	assert.Equal(t, names, got, "written in the order they arrived (the late one never was)")
 }
 
 func TestSecretsEncryptedAtRest(t *testing.T) {
