@@ -347,7 +347,9 @@ type Querier interface {
 // [Store.InTx]) or else the database, and on SQLite the store's cache of
 // prepared statements, so a query is parsed once per connection rather
 // than on every call. Queries are plain SQL, with the dialect's
-// placeholders.
+// placeholders. On SQLite its ExecContext outside a transaction waits its
+// turn among the store's writes; a write that returns rows (RETURNING)
+// should run inside InTx, which does too.
 func (s *Store) Querier(ctx context.Context) Querier { return s.conn(ctx) }
 
 // conn returns the transaction carried by ctx, or the database; on SQLite,
