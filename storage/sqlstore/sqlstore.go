@@ -23,8 +23,8 @@
 // executes outside one — queue for each other in order (for at most
 // [Config.BusyTimeout]), instead of polling in SQLite's busy handler;
 // transactions an application begins on [Store.DB] itself wait in the
-// busy handler. Several server instances
-// must share PostgreSQL, not a SQLite file.
+// busy handler. Several server instances must share PostgreSQL, not a
+// SQLite file.
 //
 // # Transactions
 //
