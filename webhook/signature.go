@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/textproto"
 	"strconv"
 	"strings"
 	"time"
@@ -56,25 +57,32 @@ func ParseSecret(s string) ([]byte, error) {
 // "v1,<base64 HMAC-SHA256 of id.timestamp.body>" per key, space-separated
 // (during a rotation both the new and the old secret sign).
 func Sign(id string, ts time.Time, body []byte, keys ...[]byte) string {
-	var b strings.Builder
+	out := make([]byte, 0, len(keys)*(len("v1,")+sigLen+1))
 	for i, k := range keys {
 		if i > 0 {
-			b.WriteByte(' ')
+			out = append(out, ' ')
 		}
-		b.WriteString("v1,")
-		b.WriteString(base64.StdEncoding.EncodeToString(mac(k, id, ts.Unix(), body)))
+		out = append(out, "v1,"...)
+		out = base64.StdEncoding.AppendEncode(out, mac(k, id, ts.Unix(), body))
 	}
-	return b.String()
+	return string(out)
 }
 
+// sigLen is the length of a v1 signature in base64.
+var sigLen = base64.StdEncoding.EncodedLen(sha256.Size)
+
+// mac returns the HMAC-SHA256 of "id.timestamp.body" under key. The
+// prefix is written in one piece, and its buffer takes the sum.
 func mac(key []byte, id string, ts int64, body []byte) []byte {
 	m := hmac.New(sha256.New, key)
-	m.Write([]byte(id))
-	m.Write([]byte{'.'})
-	m.Write([]byte(strconv.FormatInt(ts, 10)))
-	m.Write([]byte{'.'})
+	b := make([]byte, 0, max(len(id)+22, sha256.Size)) // id, '.', up to 20 digits, '.'
+	b = append(b, id...)
+	b = append(b, '.')
+	b = strconv.AppendInt(b, ts, 10)
+	b = append(b, '.')
+	m.Write(b)
 	m.Write(body)
-	return m.Sum(nil)
+	return m.Sum(b[:0])
 }
 
 // Verification errors.
@@ -94,7 +102,7 @@ const DefaultTolerance = 5 * time.Minute
 // one of the v1 signatures matches one of the secrets (compared in
 // constant time). It returns one of the errors above, naming what failed.
 func Verify(h http.Header, body []byte, now time.Time, tolerance time.Duration, secrets ...string) error {
-	id, tsRaw, sigs := h.Get(HeaderID), h.Get(HeaderTimestamp), h.Get(HeaderSignature)
+	id, tsRaw, sigs := first(h, canonicalID), first(h, canonicalTimestamp), first(h, canonicalSignature)
 	if id == "" || tsRaw == "" || sigs == "" {
 		return ErrMissingHeaders
 	}
@@ -111,25 +119,42 @@ func Verify(h http.Header, body []byte, now time.Time, tolerance time.Duration, 
 	case at.Sub(now) > tolerance:
 		return ErrTooNew
 	}
+	var buf [64]byte
 	for _, s := range secrets {
 		key, err := ParseSecret(s)
 		if err != nil {
 			return fmt.Errorf("webhook: verify: %w", err)
 		}
-		want := mac(key, id, ts, body)
+		// Compared in base64, as sent: Sign writes the canonical
+		// encoding, and one with other trailing bits is not ours.
+		want := base64.StdEncoding.AppendEncode(buf[:0], mac(key, id, ts, body))
 		for sig := range strings.SplitSeq(sigs, " ") {
 			v, enc, ok := strings.Cut(sig, ",")
-			if !ok || v != "v1" {
-				continue
-			}
-			got, err := base64.StdEncoding.DecodeString(enc)
-			if err == nil && hmac.Equal(got, want) {
+			if ok && v == "v1" && hmac.Equal(want, []byte(enc)) {
 				return nil
 			}
 		}
 	}
 	return ErrNoValidSignature
 }
+
+// Canonical forms of the header names, to read them without
+// canonicalising again on every message.
+var (
+	canonicalID        = textproto.CanonicalMIMEHeaderKey(HeaderID)
+	canonicalTimestamp = textproto.CanonicalMIMEHeaderKey(HeaderTimestamp)
+	canonicalSignature = textproto.CanonicalMIMEHeaderKey(HeaderSignature)
+)
+
+// first returns the first value of h under the canonical key k, as
+// h.Get would.
+func first(h http.Header, k string) string {
+	if v := h[k]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
 
 // Receiver is middleware for services that consume webhooks: it verifies
 // each request's signature before next sees it, and answers 401 in the

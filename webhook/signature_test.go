@@ -82,6 +82,10 @@ func TestVerifyErrors(t *testing.T) {
 		{"other id", headers("n", now, good), body, webhook.ErrNoValidSignature},
 		{"other secret", headers("m", now, webhook.Sign("m", now, body, key(t, webhook.GenerateSecret()))), body, webhook.ErrNoValidSignature},
 		{"v2 only", headers("m", now, "v2,"+strings.TrimPrefix(good, "v1,")), body, webhook.ErrNoValidSignature},
+		{"non-canonical base64 of the right bytes", headers("m", now, nonCanonical(t, good)), body, webhook.ErrNoValidSignature},
+		{"lower-case header names", func() http.Header {
+			return http.Header{"webhook-id": {"m"}, "webhook-timestamp": {strconv.FormatInt(now.Unix(), 10)}, "webhook-signature": {good}}
+		}(), body, webhook.ErrMissingHeaders},
 	}
 	for _, tc := range cases {
 		err := webhook.Verify(tc.h, tc.body, now, 0, secret)
@@ -95,6 +99,24 @@ func TestVerifyErrors(t *testing.T) {
 		_, err := webhook.ParseSecret(bad)
 		assert.ErrorIs(t, err, webhook.ErrSecret, bad)
 	}
+}
+
+// nonCanonical returns a v1 signature whose base64 decodes to the same
+// bytes as sig's but sets the padding bits of its last character: a lax
+// decoder accepts it, and Verify must not.
+func nonCanonical(t *testing.T, sig string) string {
+	t.Helper()
+	enc := strings.TrimPrefix(sig, "v1,")
+	require.Len(t, enc, 44) // 32 bytes: 43 characters carry them, 2 bits of the 43rd are padding
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	i := strings.IndexByte(alphabet, enc[42])
+	other := enc[:42] + string(alphabet[i^1]) + enc[43:]
+	a, err := base64.StdEncoding.DecodeString(enc)
+	require.NoError(t, err)
+	b, err := base64.StdEncoding.DecodeString(other)
+	require.NoError(t, err)
+	require.Equal(t, a, b, "the variant decodes to the same bytes")
+	return "v1," + other
 }
 
 func TestReceiver(t *testing.T) {
