@@ -116,27 +116,25 @@ func fositeErr(err error) error {
 	return err
 }
 
-// stored is the serialised form of a fosite request.
+// stored is the serialised form of a fosite request. The session is
+// encoded and decoded in the same pass as the rest (the bytes are those a
+// separately marshalled session would give).
 type stored struct {
-	ID                string          `json:"id"`
-	RequestedAt       time.Time       `json:"requested_at"`
-	ClientID          string          `json:"client_id"`
-	RequestedScope    []string        `json:"requested_scope"`
-	GrantedScope      []string        `json:"granted_scope"`
-	RequestedAudience []string        `json:"requested_audience,omitempty"`
-	GrantedAudience   []string        `json:"granted_audience,omitempty"`
-	Form              url.Values      `json:"form"`
-	Session           json.RawMessage `json:"session"`
+	ID                string     `json:"id"`
+	RequestedAt       time.Time  `json:"requested_at"`
+	ClientID          string     `json:"client_id"`
+	RequestedScope    []string   `json:"requested_scope"`
+	GrantedScope      []string   `json:"granted_scope"`
+	RequestedAudience []string   `json:"requested_audience,omitempty"`
+	GrantedAudience   []string   `json:"granted_audience,omitempty"`
+	Form              url.Values `json:"form"`
+	Session           *Session   `json:"session"`
 }
 
 func (f *fositeStore) create(ctx context.Context, kind storage.TokenKind, sig string, r fosite.Requester) error {
 	sess, _ := r.GetSession().(*Session)
 	if sess == nil {
 		return fmt.Errorf("oauth: unexpected session type %T", r.GetSession())
-	}
-	sessJSON, err := json.Marshal(sess)
-	if err != nil {
-		return err
 	}
 	form := url.Values{}
 	for k, v := range r.GetRequestForm() {
@@ -148,7 +146,7 @@ func (f *fositeStore) create(ctx context.Context, kind storage.TokenKind, sig st
 		ID: r.GetID(), RequestedAt: r.GetRequestedAt(), ClientID: r.GetClient().GetID(),
 		RequestedScope: r.GetRequestedScopes(), GrantedScope: r.GetGrantedScopes(),
 		RequestedAudience: r.GetRequestedAudience(), GrantedAudience: r.GetGrantedAudience(),
-		Form: form, Session: sessJSON,
+		Form: form, Session: sess,
 	})
 	if err != nil {
 		return err
@@ -180,16 +178,13 @@ func (f *fositeStore) get(ctx context.Context, kind storage.TokenKind, sig strin
 	if err != nil {
 		return nil, fositeErr(err)
 	}
-	var st stored
-	if err := json.Unmarshal(t.Data, &st); err != nil {
-		return nil, fmt.Errorf("oauth: corrupt stored request: %w", err)
-	}
 	sess, ok := proto.(*Session)
 	if !ok || sess == nil {
 		sess = &Session{}
 	}
-	if err := json.Unmarshal(st.Session, sess); err != nil {
-		return nil, fmt.Errorf("oauth: corrupt stored session: %w", err)
+	st := stored{Session: sess} // decoded into the prototype, in one pass
+	if err := json.Unmarshal(t.Data, &st); err != nil {
+		return nil, fmt.Errorf("oauth: corrupt stored request: %w", err)
 	}
 	c, err := f.GetClient(ctx, st.ClientID)
 	if err != nil {
