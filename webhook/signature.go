@@ -155,7 +155,6 @@ func first(h http.Header, k string) string {
 	return ""
 }
 
-
 // Receiver is middleware for services that consume webhooks: it verifies
 // each request's signature before next sees it, and answers 401 in the
 // error envelope, saying what failed, when it does not verify. The body is
