@@ -120,7 +120,9 @@ func (r *records) get(ctx context.Context, sc tenancy, kind, id string) (_ recor
 
 // write inserts (when create) or updates a record and enqueues its webhook
 // event in the same transaction: the event exists exactly when the change
-// does.
+// does. The transaction is the store's (InTx: on SQLite it takes its turn
+// among the store's writes), handed to this code as the *sql.Tx an
+// application's own SQL runs on.
 func (r *records) write(ctx context.Context, sc tenancy, kind, id string, data any, create bool, event string, eventData any) (_ record, err error) {
 	defer func() { err = sqlstore.Wrap("write record", err) }()
 	b, err := json.Marshal(data)
@@ -128,34 +130,34 @@ func (r *records) write(ctx context.Context, sc tenancy, kind, id string, data a
 		return record{}, err
 	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	tx, err := r.store.DB().BeginTx(ctx, nil)
-	if err != nil {
-		return record{}, err
-	}
-	defer func() { _ = tx.Rollback() }()
 	rec := record{ID: id, Data: b, CreatedAt: now, UpdatedAt: now}
-	if create {
-		_, err = tx.ExecContext(ctx, r.q(`INSERT INTO app_records (id, organisation_id, environment, kind, data, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`),
-			id, sc.Org, sc.Env, kind, string(b), now.UnixMicro(), now.UnixMicro())
-	} else {
-		var res sql.Result
-		res, err = tx.ExecContext(ctx, r.q(`UPDATE app_records SET data = ?, updated_at = ? WHERE organisation_id = ? AND environment = ? AND kind = ? AND id = ?`),
-			string(b), now.UnixMicro(), sc.Org, sc.Env, kind, id)
-		if err == nil {
+	err = r.store.InTx(ctx, func(ctx context.Context) error {
+		tx := r.store.Tx(ctx)
+		if create {
+			_, err := tx.ExecContext(ctx, r.q(`INSERT INTO app_records (id, organisation_id, environment, kind, data, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+				id, sc.Org, sc.Env, kind, string(b), now.UnixMicro(), now.UnixMicro())
+			if err != nil {
+				return err
+			}
+		} else {
+			res, err := tx.ExecContext(ctx, r.q(`UPDATE app_records SET data = ?, updated_at = ? WHERE organisation_id = ? AND environment = ? AND kind = ? AND id = ?`),
+				string(b), now.UnixMicro(), sc.Org, sc.Env, kind, id)
+			if err != nil {
+				return err
+			}
 			if n, _ := res.RowsAffected(); n == 0 {
-				return record{}, errNotFound
+				return errNotFound
 			}
 		}
-	}
+		if event == "" {
+			return nil
+		}
+		return r.hooks.EnqueueTx(ctx, tx, webhook.Event{OrganisationID: sc.Org, Environment: sc.Env, Type: event, Data: eventData, At: now})
+	})
 	if err != nil {
 		return record{}, err
 	}
-	if event != "" {
-		if err := r.hooks.EnqueueTx(ctx, tx, webhook.Event{OrganisationID: sc.Org, Environment: sc.Env, Type: event, Data: eventData, At: now}); err != nil {
-			return record{}, err
-		}
-	}
-	return rec, tx.Commit()
+	return rec, nil
 }
 
 // all returns every record of a kind in scope (for analytics).

@@ -21,16 +21,19 @@
 // BEGIN IMMEDIATE (one writer at a time) with a busy timeout. Within one
 // process a SQLite store's writes — its transactions, and statements it
 // executes outside one — queue for each other in order (for at most
-// [Config.BusyTimeout]), instead of polling in SQLite's busy handler;
-// transactions an application begins on [Store.DB] itself wait in the
-// busy handler. Several server instances must share PostgreSQL, not a
-// SQLite file.
+// [Config.BusyTimeout]), instead of polling in SQLite's busy handler. An
+// application's own SQL joins the queue by running in [Store.InTx] on the
+// *sql.Tx that [Store.Tx] returns; a transaction it begins on [Store.DB]
+// itself waits in the busy handler. Several server instances must share
+// PostgreSQL, not a SQLite file.
 //
 // # Transactions
 //
 // [Store.EnqueueTx] writes a webhook event inside the application's own
 // *sql.Tx, so an event is stored exactly when the change it reports
-// commits. [Store.InTx] runs several storage calls in one transaction.
+// commits. [Store.InTx] runs several storage calls in one transaction;
+// [Store.Tx] hands its *sql.Tx to the application's own code, the way to
+// write the application's rows and events together on SQLite.
 //
 // # Performance
 //
@@ -427,6 +430,18 @@ func (s *Store) WaitingWrites() int { return int(s.waiting.Load()) }
 // the caller began on [Store.DB] and will commit.
 func (s *Store) WithTx(ctx context.Context, tx *sql.Tx) context.Context {
 	return context.WithValue(ctx, txKey{s}, tx)
+}
+
+// Tx returns the transaction ctx carries (inside [Store.InTx], or from
+// [Store.WithTx]), or nil. An application whose code takes a *sql.Tx runs
+// it inside InTx and passes Tx(ctx), for its own statements and for
+// EnqueueTx: on SQLite the transaction then waits its turn among the
+// store's writes, where one begun on [Store.DB] waits in SQLite's busy
+// handler and, behind a steady stream of the store's writes, may wait out
+// the whole busy timeout.
+func (s *Store) Tx(ctx context.Context) *sql.Tx {
+	tx, _ := ctx.Value(txKey{s}).(*sql.Tx)
+	return tx
 }
 
 // ---- migrations

@@ -238,26 +238,49 @@ func TestEnqueueTxFollowsTheApplicationsTransaction(t *testing.T) {
 			Events: []string{"*"}, Secret: "whsec_x", Enabled: true, CreatedAt: time.Now(), UpdatedAt: time.Now()}
 		require.NoError(t, s.CreateSubscription(ctx, sub))
 
-		for _, commit := range []bool{false, true} {
-			tx, err := s.DB().BeginTx(ctx, nil)
-			require.NoError(t, err)
-			// The application's own write, then the event, in one transaction.
-			_, err = tx.ExecContext(ctx, rebind(s, `INSERT INTO `+s.TablePrefix()+`organisations (id, domain_prefix, name, plan, created_at) VALUES (?, ?, 'x', 'standard', 0)`),
+		// The application's own write, then the event, in one transaction.
+		write := func(ctx context.Context, tx *sql.Tx) {
+			_, err := tx.ExecContext(ctx, rebind(s, `INSERT INTO `+s.TablePrefix()+`organisations (id, domain_prefix, name, plan, created_at) VALUES (?, ?, 'x', 'standard', 0)`),
 				storage.NewID(), testenv.Name("p"))
 			require.NoError(t, err)
 			ev := &storage.Event{ID: storage.NewID(), OrganisationID: "org", Environment: "live", Type: "booking.created", Payload: []byte(`{}`), CreatedAt: time.Now()}
 			require.NoError(t, s.EnqueueTx(ctx, tx, ev, []string{sub.ID}))
-			if commit {
-				require.NoError(t, tx.Commit())
-			} else {
-				require.NoError(t, tx.Rollback())
-			}
-			ds, err := s.ListDeliveries(ctx, sub.ID, storage.Page{})
-			require.NoError(t, err)
-			if commit {
-				assert.Len(t, ds, 1, "committed: the event is there")
-			} else {
-				assert.Len(t, ds, 0, "rolled back: no event")
+		}
+		assert.Nil(t, s.Tx(ctx), "no transaction outside InTx")
+		want := 0
+		for _, inTx := range []bool{false, true} {
+			for _, commit := range []bool{false, true} {
+				if inTx { // the store's transaction, handed over by Tx
+					err := s.InTx(ctx, func(ctx context.Context) error {
+						tx := s.Tx(ctx)
+						require.NotNil(t, tx)
+						write(ctx, tx)
+						if !commit {
+							return assert.AnError
+						}
+						return nil
+					})
+					if commit {
+						require.NoError(t, err)
+					} else {
+						require.ErrorIs(t, err, assert.AnError)
+					}
+				} else { // one the application began itself
+					tx, err := s.DB().BeginTx(ctx, nil)
+					require.NoError(t, err)
+					write(ctx, tx)
+					if commit {
+						require.NoError(t, tx.Commit())
+					} else {
+						require.NoError(t, tx.Rollback())
+					}
+				}
+				if commit {
+					want++
+				}
+				ds, err := s.ListDeliveries(ctx, sub.ID, storage.Page{})
+				require.NoError(t, err)
+				assert.Len(t, ds, want, "in InTx %v, committed %v: the event is there exactly when committed", inTx, commit)
 			}
 		}
 	})
