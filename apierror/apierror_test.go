@@ -402,6 +402,22 @@ func TestAbandonedRequestIsNotAnError(t *testing.T) {
 	assert.NotContains(t, logs.String(), `"level":"ERROR"`)
 	assert.Contains(t, logs.String(), "request abandoned")
 
+	// A failure that does not name the cancellation, once the client is
+	// gone (database/sql's "bad connection" after a cancelled query): the
+	// same 499, its cause logged at Info.
+	logs.Reset()
+	rec = httptest.NewRecorder()
+	w.Write(rec, httptest.NewRequest("GET", "/", nil).WithContext(ctx), fmt.Errorf("list customers: %w", downErr{}))
+	assert.Equal(t, apierror.StatusClientClosedRequest, rec.Code)
+	assert.NotContains(t, logs.String(), `"level":"ERROR"`)
+	assert.Contains(t, logs.String(), "request abandoned")
+	assert.Contains(t, logs.String(), "connection refused", "the cause is still logged")
+
+	// A client's own mistake stays what it is.
+	rec = httptest.NewRecorder()
+	w.Write(rec, httptest.NewRequest("GET", "/", nil).WithContext(ctx), apierror.InvalidParam("limit", "must be a number"))
+	assert.Equal(t, 400, rec.Code)
+
 	// A cancellation that is not the request's own is still our failure.
 	logs.Reset()
 	rec = httptest.NewRecorder()

@@ -75,18 +75,31 @@ func (wr Writer) Write(w http.ResponseWriter, r *http.Request, err error) {
 	reqID := ""
 	if r != nil {
 		reqID = RequestIDFromContext(r.Context())
-		if cerr := r.Context().Err(); cerr != nil && errors.Is(err, cerr) {
+		if cerr := r.Context().Err(); cerr != nil && (errors.Is(err, cerr) || e.Status >= 500) {
 			// The client went away (or the server is shutting down) and
 			// the work was abandoned because of it: nobody reads this
 			// answer and nothing failed on our side, so it is not logged
 			// as an error. 499 keeps it apart from 5xx in access logs and
-			// metrics.
+			// metrics. A failure that does not name the cancellation
+			// (database/sql answers "bad connection" when a cancelled
+			// query took its connection down) is most likely the same
+			// thing; it is logged with its cause, at Info, since no
+			// client is left to see it and a real outage shows in the
+			// requests whose clients are still there.
+			attrs := []any{"request_id", reqID, "method", r.Method, "path", r.URL.Path, "reason", cerr.Error()}
+			if !errors.Is(err, cerr) {
+				cause := err
+				if e.cause != nil {
+					cause = e.cause
+				}
+				attrs = append(attrs, "err", cause)
+			}
 			e = New(StatusClientClosedRequest, CodeClientClosedRequest, "The client closed the request")
 			logger := wr.Logger
 			if logger == nil {
 				logger = slog.Default()
 			}
-			logger.Info("request abandoned", "request_id", reqID, "method", r.Method, "path", r.URL.Path, "reason", cerr.Error())
+			logger.Info("request abandoned", attrs...)
 		}
 	}
 	if e.Status >= 500 {
