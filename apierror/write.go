@@ -58,6 +58,22 @@ func Write(w http.ResponseWriter, r *http.Request, err error) {
 	Writer{}.Write(w, r, err)
 }
 
+func (wr Writer) logger() *slog.Logger {
+	if wr.Logger != nil {
+		return wr.Logger
+	}
+	return slog.Default()
+}
+
+// causeOr is what a log line names as the cause of e: the internal cause
+// set by WithCause, or else err, the error Write was given.
+func (e *Error) causeOr(err error) error {
+	if e.cause != nil {
+		return e.cause
+	}
+	return err
+}
+
 // Write turns any error into the envelope and writes it:
 //
 //   - an [*Error] (found with errors.As) is written as it is;
@@ -65,7 +81,10 @@ func Write(w http.ResponseWriter, r *http.Request, err error) {
 //     the field;
 //   - an *http.MaxBytesError becomes a 413;
 //   - anything else becomes a 500 INTERNAL_ERROR whose cause is logged with
-//     the request id and never sent.
+//     the request id and never sent;
+//   - but when the request's context has already ended (the client went
+//     away) and the error is that cancellation or any 5xx, the answer is
+//     499 CLIENT_CLOSED_REQUEST, logged at Info with its cause.
 //
 // When the request's Accept header prefers application/problem+json the
 // error is written as RFC 9457 problem details instead, with the same code
@@ -88,35 +107,18 @@ func (wr Writer) Write(w http.ResponseWriter, r *http.Request, err error) {
 			// requests whose clients are still there.
 			attrs := []any{"request_id", reqID, "method", r.Method, "path", r.URL.Path, "reason", cerr.Error()}
 			if !errors.Is(err, cerr) {
-				cause := err
-				if e.cause != nil {
-					cause = e.cause
-				}
-				attrs = append(attrs, "err", cause)
+				attrs = append(attrs, "err", e.causeOr(err))
 			}
 			e = New(StatusClientClosedRequest, CodeClientClosedRequest, "The client closed the request")
-			logger := wr.Logger
-			if logger == nil {
-				logger = slog.Default()
-			}
-			logger.Info("request abandoned", attrs...)
+			wr.logger().Info("request abandoned", attrs...)
 		}
 	}
 	if e.Status >= 500 {
-		logger := wr.Logger
-		if logger == nil {
-			logger = slog.Default()
-		}
 		attrs := []any{"status", e.Status, "code", e.Code, "request_id", reqID}
 		if r != nil {
 			attrs = append(attrs, "method", r.Method, "path", r.URL.Path)
 		}
-		cause := err
-		if e.cause != nil {
-			cause = e.cause
-		}
-		attrs = append(attrs, "err", cause)
-		logger.Error("request failed", attrs...)
+		wr.logger().Error("request failed", append(attrs, "err", e.causeOr(err))...)
 	}
 	h := w.Header()
 	for k, v := range e.Header {
