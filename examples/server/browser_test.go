@@ -57,6 +57,32 @@ func (c *callback) get(k string) string { c.mu.Lock(); defer c.mu.Unlock(); retu
 // authorization-code flow (with PKCE) through the real login and consent
 // pages, exchanging the code with golang.org/x/oauth2. With
 // GATEHOUSE_SCREENSHOTS=DIR it saves a PNG of each page.
+// profileDir returns a directory for Chromium's profile, removed when the
+// test ends. Chromium's helper processes may still write to it for a moment
+// after the browser is gone (t.TempDir's cleanup once failed with "directory
+// not empty"), so removal is retried for up to five seconds before it fails
+// the test.
+func profileDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "gatehouse-chromium-")
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			err := os.RemoveAll(dir)
+			if err == nil {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("removing Chromium's profile: %v", err)
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+	return dir
+}
+
 func TestBrowserDashboardAndAuthorizationCode(t *testing.T) {
 	chromium := testenv.Chromium(t)
 	s := start(t, "sqlite:"+filepath.Join(t.TempDir(), "gatehouse.db"))
@@ -68,7 +94,7 @@ func TestBrowserDashboardAndAuthorizationCode(t *testing.T) {
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true), chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900))
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-sync", true), chromedp.UserDataDir(profileDir(t)), chromedp.WindowSize(1280, 900))
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	defer cancelAlloc()
 	ctx, cancel := chromedp.NewContext(alloc)
