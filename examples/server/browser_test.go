@@ -51,12 +51,6 @@ func newCallback(t *testing.T) *callback {
 
 func (c *callback) get(k string) string { c.mu.Lock(); defer c.mu.Unlock(); return c.query[k] }
 
-// TestBrowserDashboardAndAuthorizationCode drives headless Chromium: it
-// signs in to the dashboard, creates a key and uses it, tries a call in
-// the API explorer, creates an application, and completes the
-// authorization-code flow (with PKCE) through the real login and consent
-// pages, exchanging the code with golang.org/x/oauth2. With
-// GATEHOUSE_SCREENSHOTS=DIR it saves a PNG of each page.
 // profileDir returns a directory for Chromium's profile, removed when the
 // test ends. Chromium's helper processes may still write to it for a moment
 // after the browser is gone (t.TempDir's cleanup once failed with "directory
@@ -83,6 +77,12 @@ func profileDir(t *testing.T) string {
 	return dir
 }
 
+// TestBrowserDashboardAndAuthorizationCode drives headless Chromium: it
+// signs in to the dashboard, creates a key and uses it, tries a call in
+// the API explorer, creates an application, and completes the
+// authorization-code flow (with PKCE) through the real login and consent
+// pages, exchanging the code with golang.org/x/oauth2. With
+// GATEHOUSE_SCREENSHOTS=DIR it saves a PNG of each page.
 func TestBrowserDashboardAndAuthorizationCode(t *testing.T) {
 	chromium := testenv.Chromium(t)
 	s := start(t, "sqlite:"+filepath.Join(t.TempDir(), "gatehouse.db"))
