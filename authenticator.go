@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/gatehouse-go/gatehouse/apierror"
 )
@@ -115,6 +116,7 @@ func (c *Chain) Handler(next http.Handler) http.Handler {
 			c.fail(w, r, err)
 			return
 		}
+		privateWhenQueryToken(w, r)
 		next.ServeHTTP(w, withPrincipal(r, p))
 	})
 }
@@ -131,9 +133,28 @@ func (c *Chain) Optional(next http.Handler) http.Handler {
 		case err != nil:
 			c.fail(w, r, err)
 		default:
+			privateWhenQueryToken(w, r)
 			next.ServeHTTP(w, withPrincipal(r, p))
 		}
 	})
+}
+
+// privateWhenQueryToken marks the response to an authenticated request
+// whose URL names the access_token query parameter Cache-Control:
+// private, as RFC 6750 §2.3 asks of a server that accepts it: a shared
+// cache must not keep a response filed under a URL that carries a
+// credential (nor the Link headers that repeat that URL). A credential in
+// the Authorization header needs nothing: shared caches do not reuse
+// responses to such requests unless told to (RFC 9111 §3.5). The test is
+// the one [BearerToken] starts with, so it errs towards private; a
+// handler that sets its own Cache-Control overrides it.
+func privateWhenQueryToken(w http.ResponseWriter, r *http.Request) {
+	if r.URL.RawQuery == "" || !strings.Contains(r.URL.RawQuery, QueryAccessToken) {
+		return
+	}
+	if h := w.Header(); h.Get("Cache-Control") == "" {
+		h.Set("Cache-Control", "private")
+	}
 }
 
 func (c *Chain) fail(w http.ResponseWriter, r *http.Request, err error) {

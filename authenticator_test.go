@@ -66,10 +66,14 @@ func TestChain(t *testing.T) {
 		body      string
 		challenge string
 		errCode   string
+		cache     string // the response's Cache-Control on success
 	}{
 		{name: "api key", auth: "Bearer key_good", status: 200, body: "key-user"},
 		{name: "token", auth: "Bearer tok_good", status: 200, body: "token-user"},
-		{name: "token query", query: "access_token=tok_good", status: 200, body: "token-user"},
+		{name: "token query", query: "access_token=tok_good", status: 200, body: "token-user", cache: "private"},
+		{name: "token query among others", query: "per_page=5&access_token=tok_good&page=2", status: 200, body: "token-user", cache: "private"},
+		{name: "optional token query", optional: true, query: "access_token=tok_good", status: 200, body: "token-user", cache: "private"},
+		{name: "header with other query", auth: "Bearer tok_good", query: "per_page=5", status: 200, body: "token-user"},
 		{name: "scheme case", auth: "bearer   tok_good", status: 200, body: "token-user"},
 		{name: "missing", status: 401, challenge: `Bearer realm="api"`, errCode: "UNAUTHORIZED"},
 		{name: "bad key", auth: "Bearer key_bad", status: 401, challenge: `error="invalid_token"`, errCode: "UNAUTHORIZED"},
@@ -102,6 +106,9 @@ func TestChain(t *testing.T) {
 			assert.Equal(t, tc.status, rec.Code, rec.Body.String())
 			if tc.body != "" {
 				assert.Equal(t, tc.body, rec.Body.String())
+			}
+			if tc.status == http.StatusOK {
+				assert.Equal(t, tc.cache, rec.Header().Get("Cache-Control"), "RFC 6750 §2.3: private only when the token came in the URL")
 			}
 			if tc.challenge != "" {
 				assert.Contains(t, rec.Header().Get("WWW-Authenticate"), tc.challenge)

@@ -24,6 +24,8 @@ type ResourceConfig struct {
 	// AllowQueryToken also accepts the token as the access_token query
 	// parameter (RFC 6750 §2.3), as TidyHQ's API does. Off by default:
 	// URLs end up in logs and Referer headers. Scrub them from logs.
+	// gatehouse.Chain marks the responses to such requests
+	// Cache-Control: private.
 	AllowQueryToken bool
 	// CacheTTL bounds how long a validated token is trusted without
 	// reading the store: the bound on how late another instance honours a

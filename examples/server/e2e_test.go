@@ -401,6 +401,8 @@ func endToEnd(t *testing.T, s *server, db string) {
 	require.NoError(t, err)
 	res.Body.Close()
 	assert.Equal(t, 200, res.StatusCode)
+	assert.Equal(t, "private", res.Header.Get("Cache-Control"), "RFC 6750 §2.3: no shared cache keeps a response whose URL carries the token")
+	assert.Empty(t, r.header.Get("Cache-Control"), "the same request with the token in the header")
 	assert.Equal(t, 0, len(s.do("GET", "/v1/customers", at, nil).body)-len(s.do("GET", "/v1/customers", liveKey, nil).body), "OAuth tokens see live data")
 	form.Set("domain_prefix", "acme")
 	res, _ = s.http.PostForm(s.base+"/oauth/token", form)
