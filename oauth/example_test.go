@@ -94,3 +94,58 @@ func ExampleProvider_SignIn() {
 	// page sees: ada@example.com
 	// after sign-out: true
 }
+
+// A separate resource server accepts the provider's JWT access tokens
+// with no database: it checks them against the published key set.
+func ExampleNewJWTVerifier() {
+	ctx := context.Background()
+	mux := http.NewServeMux()
+	authServer := httptest.NewServer(mux) // the authorization server, at its issuer URL
+	defer authServer.Close()
+	keys, err := oauth.NewKeySet()
+	if err != nil {
+		panic(err)
+	}
+	p, err := oauth.New(memory.New(), oauth.Config{Issuer: authServer.URL, Secret: []byte("a secret of at least thirty-two bytes!"), JWTKeys: keys})
+	if err != nil {
+		panic(err)
+	}
+	mux.Handle("/", p.Handler()) // /oauth/token, /.well-known/jwks.json, …
+	secret, client, _ := p.RegisterClient(ctx, oauth.ClientParams{OrganisationID: "acme", Name: "Backend",
+		Grants: []string{oauth.GrantClientCredentials}, Scopes: []string{scope.BookingsRead}})
+	res, err := http.PostForm(authServer.URL+"/oauth/token", url.Values{"grant_type": {"client_credentials"},
+		"client_id": {client.ID}, "client_secret": {secret}})
+	if err != nil {
+		panic(err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	_ = json.NewDecoder(res.Body).Decode(&tok)
+	res.Body.Close()
+
+	// The resource server: only the issuer's URL and its key set.
+	verifier, err := oauth.NewJWTVerifier(oauth.VerifierConfig{JWKSURL: authServer.URL + "/.well-known/jwks.json", Issuer: authServer.URL})
+	if err != nil {
+		panic(err)
+	}
+	chain, _ := gatehouse.NewChain(gatehouse.ChainConfig{}, verifier)
+	api := chain.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pr := gatehouse.FromContext(r.Context())
+		fmt.Fprintf(w, "%s %v", pr.Organisation, pr.Scopes)
+	}))
+	for _, t := range []string{tok.AccessToken, tok.AccessToken + "x"} { // the token, then a forgery
+		req := httptest.NewRequest("GET", "/v1/bookings", nil)
+		req.Header.Set("Authorization", "Bearer "+t)
+		w := httptest.NewRecorder()
+		api.ServeHTTP(w, req)
+		if w.Code == http.StatusOK {
+			fmt.Println(w.Code, w.Body.String())
+		} else {
+			fmt.Println(w.Code, w.Header().Get("WWW-Authenticate"))
+		}
+	}
+	// Output:
+	// 200 acme [bookings:read]
+	// 401 Bearer realm="api", error="invalid_token", error_description="The access token is not valid: its signature does not verify"
+}

@@ -203,13 +203,61 @@ func NewJWTVerifier(cfg VerifierConfig) (*JWTVerifier, error) {
 // ErrTokenInvalid is wrapped by every verification failure.
 var ErrTokenInvalid = errors.New("oauth: invalid JWT access token")
 
+// tokenError is a verification failure: reason is a fixed phrase that
+// may be shown to the client, cause the detail (go-jose's words, the key
+// id the token named) that only logs and the caller's error see.
+type tokenError struct {
+	reason string
+	cause  error
+}
+
+func invalidJWT(reason string, cause error) error { return &tokenError{reason: reason, cause: cause} }
+
+func (e *tokenError) Error() string {
+	if e.cause == nil {
+		return ErrTokenInvalid.Error() + ": " + e.reason
+	}
+	return ErrTokenInvalid.Error() + ": " + e.reason + ": " + e.cause.Error()
+}
+
+func (e *tokenError) Is(target error) bool { return target == ErrTokenInvalid }
+func (e *tokenError) Unwrap() error        { return e.cause }
+
+// jwtRefusal is the API's answer to a failed verification: a 401 that
+// says which check failed in the verifier's own words, never the JOSE
+// library's or anything the token itself carried; a failure to fetch the
+// keys is the server's, a 503.
+func jwtRefusal(err error) error {
+	var te *tokenError
+	if errors.As(err, &te) {
+		return apierror.InvalidToken("The access token is not valid: " + te.reason)
+	}
+	return apierror.Unavailable(err)
+}
+
+// claimsRefusal names the registered claim that failed go-jose's
+// validation.
+func claimsRefusal(err error) error {
+	switch {
+	case errors.Is(err, josejwt.ErrExpired):
+		return invalidJWT("it has expired", err)
+	case errors.Is(err, josejwt.ErrNotValidYet), errors.Is(err, josejwt.ErrIssuedInTheFuture):
+		return invalidJWT("it is not valid yet", err)
+	case errors.Is(err, josejwt.ErrInvalidIssuer):
+		return invalidJWT("it is from another issuer", err)
+	case errors.Is(err, josejwt.ErrInvalidAudience):
+		return invalidJWT("it is meant for another audience", err)
+	}
+	return invalidJWT("its claims do not validate", err)
+}
+
 func (v *JWTVerifier) key(ctx context.Context, kid string) (*jose.JSONWebKey, error) {
 	if v.cfg.keys != nil {
 		set := v.cfg.keys()
 		if ks := set.Key(kid); len(ks) > 0 {
 			return &ks[0], nil
 		}
-		return nil, fmt.Errorf("%w: unknown key id %q", ErrTokenInvalid, kid)
+		return nil, invalidJWT("it is signed with an unknown key", fmt.Errorf("key id %q", kid))
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -236,7 +284,7 @@ func (v *JWTVerifier) key(ctx context.Context, kid string) (*jose.JSONWebKey, er
 	if k := find(); k != nil {
 		return k, nil
 	}
-	return nil, fmt.Errorf("%w: unknown key id %q", ErrTokenInvalid, kid)
+	return nil, invalidJWT("it is signed with an unknown key", fmt.Errorf("key id %q", kid))
 }
 
 func (v *JWTVerifier) fetch(ctx context.Context) error {
@@ -264,10 +312,10 @@ func (v *JWTVerifier) fetch(ctx context.Context) error {
 func (v *JWTVerifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	tok, err := josejwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.ES256, jose.RS256})
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrTokenInvalid, err)
+		return nil, invalidJWT("it is not a JWS signed with ES256 or RS256", err)
 	}
 	if len(tok.Headers) != 1 || !strings.EqualFold(fmt.Sprint(tok.Headers[0].ExtraHeaders["typ"]), "at+jwt") {
-		return nil, fmt.Errorf("%w: typ must be at+jwt", ErrTokenInvalid)
+		return nil, invalidJWT("its typ is not at+jwt", nil)
 	}
 	k, err := v.key(ctx, tok.Headers[0].KeyID)
 	if err != nil {
@@ -280,17 +328,17 @@ func (v *JWTVerifier) Verify(ctx context.Context, token string) (*Claims, error)
 		Scope    string `json:"scope"`
 	}
 	if err := tok.Claims(k.Key, &std, &extra); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrTokenInvalid, err)
+		return nil, invalidJWT("its signature does not verify", err)
 	}
 	exp := josejwt.Expected{Issuer: v.cfg.Issuer, Time: v.cfg.Now()}
 	if v.cfg.Audience != "" {
 		exp.AnyAudience = josejwt.Audience{v.cfg.Audience}
 	}
 	if err := std.ValidateWithLeeway(exp, v.cfg.Leeway); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrTokenInvalid, err)
+		return nil, claimsRefusal(err)
 	}
 	if std.Expiry == nil {
-		return nil, fmt.Errorf("%w: no exp", ErrTokenInvalid)
+		return nil, invalidJWT("it has no exp", nil)
 	}
 	c := &Claims{Subject: std.Subject, ClientID: extra.ClientID, Organisation: extra.Org, Scopes: strings.Fields(extra.Scope),
 		Issuer: std.Issuer, Audience: std.Audience, Expiry: std.Expiry.Time(), ID: std.ID}
@@ -311,11 +359,8 @@ func (v *JWTVerifier) Authenticate(r *http.Request) (*gatehouse.Principal, error
 		return nil, gatehouse.ErrNoCredentials
 	}
 	c, err := v.Verify(r.Context(), tok)
-	if errors.Is(err, ErrTokenInvalid) {
-		return nil, apierror.InvalidToken("The access token is not valid: " + strings.TrimPrefix(err.Error(), ErrTokenInvalid.Error()+": "))
-	}
 	if err != nil {
-		return nil, apierror.Unavailable(err)
+		return nil, jwtRefusal(err)
 	}
 	return &gatehouse.Principal{Subject: c.Subject, Organisation: c.Organisation, ClientID: c.ClientID, Scopes: c.Scopes,
 		Environment: gatehouse.Live, Method: gatehouse.MethodJWT, ExpiresAt: c.Expiry}, nil

@@ -99,6 +99,36 @@ func TestJWTAccessTokens(t *testing.T) {
 	_, err = other.Verify(ctx, at)
 	assert.ErrorIs(t, err, oauth.ErrTokenInvalid)
 
+	// As an authenticator, each failure is a 401 that names the check in
+	// the verifier's words: never go-jose's, never what the token carried.
+	unknownKid := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"ES256","kid":"evil\"; error=\"x","typ":"at+jwt"}`)) + "." + parts[1] + "." + parts[2]
+	for _, tc := range []struct {
+		name   string
+		v      *oauth.JWTVerifier
+		token  string
+		reason string
+	}{
+		{"tampered", v, tampered, "its signature does not verify"},
+		{"expired", later, at, "it has expired"},
+		{"foreign issuer", other, at, "it is from another issuer"},
+		{"unknown key", v, unknownKid, "it is signed with an unknown key"},
+		{"alg none", v, base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"at+jwt"}`)) + "." + parts[1] + ".", "it is not a JWS signed with ES256 or RS256"},
+	} {
+		chain, err := gatehouse.NewChain(gatehouse.ChainConfig{}, tc.v)
+		require.NoError(t, err)
+		req := httptest.NewRequest("GET", "/api", nil)
+		req.Header.Set("Authorization", "Bearer "+tc.token)
+		w := httptest.NewRecorder()
+		chain.Handler(http.NotFoundHandler()).ServeHTTP(w, req)
+		assert.Equal(t, 401, w.Code, tc.name)
+		assert.Contains(t, w.Body.String(), "The access token is not valid: "+tc.reason, tc.name)
+		challenge := w.Header().Get("WWW-Authenticate")
+		assert.Contains(t, challenge, `error="invalid_token"`, tc.name)
+		for _, leak := range []string{"go-jose", "evil", "square/go-jose"} {
+			assert.NotContains(t, challenge+w.Body.String(), leak, tc.name)
+		}
+	}
+
 	// Rotation keeps old tokens valid; removing the old key invalidates them.
 	newKid, err := keys.Rotate()
 	require.NoError(t, err)

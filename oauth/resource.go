@@ -122,7 +122,7 @@ func (a *ResourceAuthenticator) authenticateJWT(r *http.Request, tok string, now
 	}
 	c, err := a.p.jwtVerify.Verify(r.Context(), tok)
 	if err != nil {
-		return nil, apierror.InvalidToken("The access token is not valid or has expired")
+		return nil, jwtRefusal(err)
 	}
 	sig := tok[strings.LastIndexByte(tok, '.')+1:]
 	t, err := a.p.store.GetToken(r.Context(), storage.KindAccessToken, sig)
