@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/textproto"
 	"strconv"
@@ -169,18 +170,38 @@ type Receiver struct {
 	MaxBytes int64
 	// Now returns the current time. Default: time.Now.
 	Now func() time.Time
+	// Logger receives the errors answered with a 5xx (a receiver with no
+	// usable secret). Default: slog.Default().
+	Logger *slog.Logger
 }
 
 // Handler wraps next.
 func (rc Receiver) Handler(next http.Handler) http.Handler {
+	// A receiver without a usable secret is the service's own mistake: a
+	// 500 whose cause is logged, not a 401 telling every sender how the
+	// secret should look.
+	fail := apierror.Writer{Logger: rc.Logger}.Write
+	var misconfigured error
+	if len(rc.Secrets) == 0 {
+		misconfigured = errors.New("webhook: Receiver has no secrets")
+	}
+	for i, s := range rc.Secrets {
+		if _, err := ParseSecret(s); err != nil {
+			misconfigured = fmt.Errorf("webhook: Receiver secret %d: %w", i, err)
+		}
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if misconfigured != nil {
+			fail(w, r, apierror.Internal(misconfigured))
+			return
+		}
 		limit := rc.MaxBytes
 		if limit <= 0 {
 			limit = 1 << 20
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 		if err != nil {
-			apierror.Write(w, r, err)
+			fail(w, r, err)
 			return
 		}
 		now := time.Now
@@ -188,7 +209,7 @@ func (rc Receiver) Handler(next http.Handler) http.Handler {
 			now = rc.Now
 		}
 		if err := Verify(r.Header, body, now(), rc.Tolerance, rc.Secrets...); err != nil {
-			apierror.Write(w, r, apierror.New(http.StatusUnauthorized, apierror.CodeUnauthorized, strings.TrimPrefix(err.Error(), "webhook: ")))
+			fail(w, r, apierror.New(http.StatusUnauthorized, apierror.CodeUnauthorized, strings.TrimPrefix(err.Error(), "webhook: ")))
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))

@@ -1,7 +1,9 @@
 package webhook_test
 
 import (
+	"bytes"
 	"encoding/base64"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -144,6 +146,29 @@ func TestReceiver(t *testing.T) {
 		}
 	}
 	assert.Equal(t, body, got, "the body reaches the handler intact")
+}
+
+func TestReceiverMisconfiguredIs500(t *testing.T) {
+	t.Parallel()
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	secret := webhook.GenerateSecret()
+	body := `{"type":"payment.completed"}`
+	now := time.Now()
+	for _, secrets := range [][]string{nil, {"not-a-secret"}, {secret, "whsec_short"}} {
+		h := webhook.Receiver{Secrets: secrets, Logger: logger}.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+			t.Error("a misconfigured receiver passed a request on")
+		}))
+		req := httptest.NewRequest("POST", "/hooks", strings.NewReader(body))
+		req.Header = headers("m", now, webhook.Sign("m", now, []byte(body), key(t, secret)))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		assert.Equal(t, 500, rec.Code, secrets)
+		assert.NotContains(t, rec.Body.String(), "whsec_", "the sender is not told how secrets look")
+		assert.NotContains(t, rec.Body.String(), "secret")
+	}
+	assert.Contains(t, logs.String(), "Receiver has no secrets")
+	assert.Contains(t, logs.String(), "Receiver secret 1")
 }
 
 // TestSignaturesVerifyWithNode runs the npm standardwebhooks package under
