@@ -195,11 +195,11 @@ func (e *FieldError) Unwrap() error { return ErrInvalidParams }
 func (m *Manager) checkScopes(scopes []string) ([]string, error) {
 	set, err := scope.NewSet(scopes...)
 	if err != nil {
-		return nil, &FieldError{Field: "scopes", Issue: err.Error()}
+		return nil, &FieldError{Field: "scopes", Issue: scope.Issue(err)}
 	}
 	if m.cfg.Catalog != nil {
 		if err := m.cfg.Catalog.Check(set); err != nil {
-			return nil, &FieldError{Field: "scopes", Issue: err.Error()}
+			return nil, &FieldError{Field: "scopes", Issue: scope.Issue(err)}
 		}
 	}
 	return set.Strings(), nil

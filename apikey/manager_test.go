@@ -111,19 +111,23 @@ func TestCreateValidation(t *testing.T) {
 		name  string
 		p     apikey.CreateParams
 		field string
+		issue string // when set, the issue exactly
 	}{
-		{"no org", apikey.CreateParams{}, "organisation"},
-		{"unknown scope", apikey.CreateParams{OrganisationID: "o", Scopes: []string{"bookings:delete"}}, "scopes"},
-		{"bad scope", apikey.CreateParams{OrganisationID: "o", Scopes: []string{"a b"}}, "scopes"},
-		{"bad env", apikey.CreateParams{OrganisationID: "o", Environment: "prod"}, "environment"},
-		{"past expiry", apikey.CreateParams{OrganisationID: "o", ExpiresAt: time.Now().Add(-time.Hour)}, "expires_at"},
-		{"negative uses", apikey.CreateParams{OrganisationID: "o", Uses: &apikey.UsesBudget{Remaining: -1}}, "uses"},
+		{"no org", apikey.CreateParams{}, "organisation", "is required"},
+		{"unknown scope", apikey.CreateParams{OrganisationID: "o", Scopes: []string{"bookings:delete"}}, "scopes", "must all be known; unknown: bookings:delete"},
+		{"bad scope", apikey.CreateParams{OrganisationID: "o", Scopes: []string{"a b"}}, "scopes", `must be valid scope tokens: "a b" contains a character not allowed in a scope`},
+		{"bad env", apikey.CreateParams{OrganisationID: "o", Environment: "prod"}, "environment", ""},
+		{"past expiry", apikey.CreateParams{OrganisationID: "o", ExpiresAt: time.Now().Add(-time.Hour)}, "expires_at", ""},
+		{"negative uses", apikey.CreateParams{OrganisationID: "o", Uses: &apikey.UsesBudget{Remaining: -1}}, "uses", ""},
 	}
 	for _, tc := range cases {
 		_, _, err := m.Create(t.Context(), tc.p)
 		var fe *apikey.FieldError
 		require.ErrorAs(t, err, &fe, tc.name)
 		assert.Equal(t, tc.field, fe.Field, tc.name)
+		if tc.issue != "" {
+			assert.Equal(t, tc.issue, fe.Issue, tc.name)
+		}
 		assert.ErrorIs(t, err, apikey.ErrInvalidParams)
 	}
 	_, err := apikey.New(memStore(), apikey.Config{Prefix: "Bad_Prefix"})

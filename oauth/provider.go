@@ -348,7 +348,7 @@ func (p *Provider) RegisterClient(ctx context.Context, cp ClientParams) (string,
 		err = p.catalog.Check(set)
 	}
 	if err != nil {
-		return "", nil, &FieldError{"scopes", err.Error()}
+		return "", nil, &FieldError{"scopes", scope.Issue(err)}
 	}
 	c := &storage.Client{
 		ID: storage.NewID(), Name: cp.Name, OrganisationID: cp.OrganisationID, RedirectURIs: cp.RedirectURIs,

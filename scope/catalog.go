@@ -147,6 +147,21 @@ func (c *Catalog) Lookup(name string) (Scope, bool) {
 	return Scope{}, false
 }
 
+// Issue phrases an error of [Parse], [NewSet] or [Catalog.Check] as the
+// issue of a scopes field, for an error envelope's details or a form:
+// "must all be known; unknown: bookings:reed", "must be valid scope tokens:
+// empty scope token (…)". Any other error comes back as its text.
+func Issue(err error) string {
+	msg := err.Error()
+	switch {
+	case errors.Is(err, ErrUnknown) && strings.HasPrefix(msg, ErrUnknown.Error()+": "):
+		return "must all be known; unknown: " + msg[len(ErrUnknown.Error())+2:]
+	case errors.Is(err, ErrInvalid) && strings.HasPrefix(msg, ErrInvalid.Error()+": "):
+		return "must be valid scope tokens: " + msg[len(ErrInvalid.Error())+2:]
+	}
+	return msg
+}
+
 // Known reports whether tok is a catalog scope or a wildcard.
 func (c *Catalog) Known(tok string) bool {
 	_, ok := c.grants[tok]

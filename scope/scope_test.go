@@ -78,6 +78,10 @@ func TestCatalog(t *testing.T) {
 	err := c.Check(scope.MustSet("bookings:read", "bookings:delete", "x"))
 	assert.ErrorIs(t, err, scope.ErrUnknown)
 	assert.Contains(t, err.Error(), "bookings:delete, x")
+	assert.Equal(t, "must all be known; unknown: bookings:delete, x", scope.Issue(err))
+	_, err = scope.NewSet("bookings:read", "")
+	assert.Equal(t, "must be valid scope tokens: empty scope token (scopes are separated by single spaces)", scope.Issue(err))
+	assert.Equal(t, "disk full", scope.Issue(errors.New("disk full")), "other errors as they are")
 
 	assert.Equal(t, scope.Set{"bookings:read", "bookings:write", "customers:read"},
 		c.Expand(scope.MustSet("bookings:write", "customers:read")))

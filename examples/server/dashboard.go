@@ -277,7 +277,7 @@ func (a *app) createKey(w http.ResponseWriter, r *http.Request, u *storage.User)
 	}
 	secret, _, err := a.keys.Create(r.Context(), params)
 	if fe := (*apikey.FieldError)(nil); errors.As(err, &fe) {
-		p.Error = fe.Error()
+		p.Error = "The " + fe.Field + " " + fe.Issue + "."
 		a.renderKeys(w, r, u, p)
 		return
 	}

@@ -62,6 +62,9 @@ func TestDashboard(t *testing.T) {
 	status, _, body = fetchPage(t, c, "POST", s.base+"/dashboard/keys", url.Values{"name": {"Dash"}, "environment": {"test"}})
 	assert.Equal(t, 422, status)
 	assert.Contains(t, body, "Choose at least one scope")
+	status, _, body = fetchPage(t, c, "POST", s.base+"/dashboard/keys", url.Values{"name": {"Dash"}, "environment": {"test"}, "scope": {"customers:reed"}})
+	assert.Equal(t, 422, status)
+	assert.Contains(t, body, "The scopes must all be known; unknown: customers:reed.", "a sentence, not a Go error chain")
 	status, _, body = fetchPage(t, c, "POST", s.base+"/dashboard/keys", url.Values{"name": {"Dash"}, "environment": {"test"}, "scope": {"customers:read"}, "expires": {"30d"}})
 	require.Equal(t, 200, status, body)
 	key := newKeyRE.FindStringSubmatch(body)[1]
