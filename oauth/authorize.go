@@ -18,7 +18,6 @@ import (
 
 	"github.com/ory/fosite"
 
-	"github.com/gatehouse-go/gatehouse/ratelimit"
 	"github.com/gatehouse-go/gatehouse/scope"
 	"github.com/gatehouse-go/gatehouse/storage"
 )
@@ -287,7 +286,7 @@ func (e *SignInBlockedError) Error() string {
 // returns *SignInBlockedError without checking the password. Wrong
 // credentials of any kind are storage.ErrNotFound, in the same time.
 func (p *Provider) SignIn(w http.ResponseWriter, r *http.Request, domainPrefix, email, password string) (*storage.User, error) {
-	ip := ratelimit.ClientIP(r, nil)
+	ip := p.cfg.ClientIP(r)
 	account := storage.NormalizePrefix(domainPrefix) + "/" + storage.NormalizeEmail(email)
 	if wait := p.blocked(account, ip); wait > 0 {
 		return nil, &SignInBlockedError{Wait: wait}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -26,6 +27,7 @@ import (
 	"github.com/gatehouse-go/gatehouse"
 	"github.com/gatehouse-go/gatehouse/internal/testenv"
 	"github.com/gatehouse-go/gatehouse/oauth"
+	"github.com/gatehouse-go/gatehouse/ratelimit"
 	"github.com/gatehouse-go/gatehouse/storage"
 	"github.com/gatehouse-go/gatehouse/storage/memory"
 )
@@ -48,15 +50,21 @@ type env struct {
 	foreverS string
 }
 
-func newEnv(t *testing.T) *env {
+// newEnv serves a provider with a demo organisation, user and clients;
+// configure adjusts its Config first.
+func newEnv(t *testing.T, configure ...func(*oauth.Config)) *env {
 	t.Helper()
 	ctx := t.Context()
 	e := &env{t: t, store: memory.New()}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	issuer := "http://" + ln.Addr().String()
-	e.p, err = oauth.New(e.store, oauth.Config{Issuer: issuer, Secret: []byte("0123456789abcdef0123456789abcdef-test"),
-		PasswordParams: oauth.PasswordParams{Time: 1, Memory: 64, Threads: 1}, InsecureCookies: true})
+	cfg := oauth.Config{Issuer: issuer, Secret: []byte("0123456789abcdef0123456789abcdef-test"),
+		PasswordParams: oauth.PasswordParams{Time: 1, Memory: 64, Threads: 1}, InsecureCookies: true}
+	for _, f := range configure {
+		f(&cfg)
+	}
+	e.p, err = oauth.New(e.store, cfg)
 	require.NoError(t, err)
 	e.org = &storage.Organisation{ID: storage.NewID(), DomainPrefix: "demo", Name: "Demo", Plan: "standard", CreatedAt: time.Now()}
 	require.NoError(t, e.store.CreateOrganisation(ctx, e.org))
@@ -393,6 +401,50 @@ func TestPasswordGrantWithDomainPrefix(t *testing.T) {
 	assert.Equal(t, 429, res.StatusCode)
 	assert.NotEmpty(t, res.Header.Get("Retry-After"))
 	assert.Equal(t, "invalid_request", body["error"])
+}
+
+// TestSignInLimitPerClientBehindProxy: behind a reverse proxy every
+// request comes from the proxy's address. With Config.ClientIP reading
+// the proxy's X-Forwarded-For, the per-address budget of failed sign-ins
+// is each client's own; without it, X-Forwarded-For is not believed (a
+// client could name any address) and the proxy's address is the budget.
+func TestSignInLimitPerClientBehindProxy(t *testing.T) {
+	testenv.ClearOfMinuteBoundary(20 * time.Second) // the failures below must share one minute window
+	t.Parallel()
+	perIP := ratelimit.MustPolicy("login-ip", "3/m")
+	proxy := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")} // the test's requests come from loopback
+	for _, tc := range []struct {
+		name         string
+		clientIP     func(*http.Request) string
+		otherBlocked bool
+	}{
+		{"X-Forwarded-For from a trusted proxy", func(r *http.Request) string { return ratelimit.ClientIP(r, proxy) }, false},
+		{"default: the connection's address", nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, func(c *oauth.Config) { c.LoginAttemptsPerIP, c.ClientIP = &perIP, tc.clientIP })
+			signIn := func(client, user, pass string) int {
+				f := url.Values{"grant_type": {"password"}, "domain_prefix": {"demo"}, "client_id": {e.confID}, "client_secret": {e.confSec}, "username": {user}, "password": {pass}}
+				req, _ := http.NewRequest("POST", e.srv.URL+"/oauth/token", strings.NewReader(f.Encode()))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.Header.Set("X-Forwarded-For", client)
+				res, err := http.DefaultClient.Do(req)
+				require.NoError(t, err)
+				res.Body.Close()
+				return res.StatusCode
+			}
+			for i := range 3 { // three accounts: only the address's budget is spent
+				require.Equal(t, 400, signIn("203.0.113.7", fmt.Sprintf("guess%d@example.com", i), "guess"))
+			}
+			assert.Equal(t, 429, signIn("203.0.113.7", "ada@example.com", "correct horse battery"), "the guessing client is blocked")
+			want := 200
+			if tc.otherBlocked {
+				want = 429
+			}
+			assert.Equal(t, want, signIn("198.51.100.2", "ada@example.com", "correct horse battery"), "another client behind the same proxy")
+		})
+	}
 }
 
 func TestNonExpiringTokens(t *testing.T) {

@@ -72,6 +72,15 @@ type Config struct {
 	// LoginAttemptsPerIP limits failed sign-ins per client address.
 	// Default: 30 a minute.
 	LoginAttemptsPerIP *ratelimit.Policy
+	// ClientIP returns the address a request came from, for
+	// LoginAttemptsPerIP and the sign-in log. Default: the host of
+	// r.RemoteAddr. Behind a reverse proxy every request comes from the
+	// proxy, so the per-address limit would be one budget for all
+	// clients: there, read the client from the proxy's X-Forwarded-For,
+	// trusting it only from the proxy, as
+	// func(r *http.Request) string { return ratelimit.ClientIP(r, proxies) }
+	// does.
+	ClientIP func(r *http.Request) string
 	// JWTKeys, when set, makes access tokens RFC 9068 JWTs (typ at+jwt,
 	// ES256) signed by the set's newest key and published at PathJWKS, so
 	// other services can verify them with a JWTVerifier and no database.
@@ -148,6 +157,9 @@ func New(store Store, cfg Config) (*Provider, error) {
 	if cfg.LoginAttemptsPerIP == nil {
 		p := ratelimit.MustPolicy("login-ip", "30/m")
 		cfg.LoginAttemptsPerIP = &p
+	}
+	if cfg.ClientIP == nil {
+		cfg.ClientIP = func(r *http.Request) string { return ratelimit.ClientIP(r, nil) }
 	}
 	p := &Provider{
 		store: store, cfg: cfg, hasher: SecretHasher{Pepper: cfg.SecretPepper}, log: cfg.Logger,

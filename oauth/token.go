@@ -30,7 +30,7 @@ func (p *Provider) TokenHandler() http.Handler {
 			p.writeTokenError(w, r, nil, fosite.ErrInvalidRequest.WithHint("The request body could not be parsed."))
 			return
 		}
-		ip := ratelimit.ClientIP(r, nil)
+		ip := p.cfg.ClientIP(r)
 		if r.PostForm.Get("grant_type") == GrantPassword {
 			prefix := r.PostForm.Get("domain_prefix")
 			if prefix == "" {

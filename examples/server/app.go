@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -57,6 +58,7 @@ type app struct {
 	cors     cors
 	decoder  apierror.Decoder
 	metrics  *metrics
+	proxies  []netip.Prefix // trusted reverse proxies
 
 	issuer string
 
@@ -73,16 +75,23 @@ type appConfig struct {
 	// CORS is the browser origins allowed to call /v1 and the token and
 	// revocation endpoints; the zero value allows none.
 	CORS cors
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client: for the per-address limits (failed sign-ins, the token
+	// endpoint), the access log and API keys' last-used address. Empty:
+	// the connection's address, and X-Forwarded-For is ignored.
+	TrustedProxies []netip.Prefix
 }
 
 func newApp(ctx context.Context, s *sqlstore.Store, cfg appConfig) (*app, error) {
-	a := &app{store: s, log: cfg.Logger, issuer: cfg.Issuer, catalog: catalog(), limiter: cfg.Limiter, cors: cfg.CORS, decoder: apierror.Decoder{MaxBytes: 64 << 10}, metrics: newMetrics(s)}
+	a := &app{store: s, log: cfg.Logger, issuer: cfg.Issuer, catalog: catalog(), limiter: cfg.Limiter, cors: cfg.CORS, decoder: apierror.Decoder{MaxBytes: 64 << 10}, metrics: newMetrics(s),
+		proxies: cfg.TrustedProxies}
 	var err error
-	a.keys, err = apikey.New(s, apikey.Config{Catalog: a.catalog, Logger: cfg.Logger})
+	a.keys, err = apikey.New(s, apikey.Config{Catalog: a.catalog, Logger: cfg.Logger, ClientIP: a.clientIP})
 	if err != nil {
 		return nil, err
 	}
-	a.provider, err = oauth.New(s, oauth.Config{Issuer: cfg.Issuer, Secret: cfg.Secret, Catalog: a.catalog, Logger: cfg.Logger, InsecureCookies: cfg.Insecure})
+	a.provider, err = oauth.New(s, oauth.Config{Issuer: cfg.Issuer, Secret: cfg.Secret, Catalog: a.catalog, Logger: cfg.Logger, InsecureCookies: cfg.Insecure,
+		ClientIP: a.clientIP})
 	if err != nil {
 		return nil, err
 	}
@@ -97,6 +106,10 @@ func newApp(ctx context.Context, s *sqlstore.Store, cfg appConfig) (*app, error)
 	a.records, err = newRecords(ctx, s, a.hooks)
 	return a, err
 }
+
+// clientIP is the address a request came from: the connection's, or the
+// client a trusted proxy names.
+func (a *app) clientIP(r *http.Request) string { return ratelimit.ClientIP(r, a.proxies) }
 
 func (a *app) decode(w http.ResponseWriter, r *http.Request, dst any) error {
 	return a.decoder.Decode(w, r, dst)
@@ -125,7 +138,7 @@ func (a *app) handler() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	apiLimits, err := ratelimit.New(a.limiter, ratelimit.Config{Logger: a.log, IETFHeaders: true, ErrorHandler: a.limitError,
+	apiLimits, err := ratelimit.New(a.limiter, ratelimit.Config{Logger: a.log, IETFHeaders: true, ErrorHandler: a.limitError, TrustedProxies: a.proxies,
 		Resolve: func(r *http.Request, p *gatehouse.Principal) string {
 			if p.RateLimitPolicy != "" {
 				return p.RateLimitPolicy // the key's own limit
@@ -137,7 +150,7 @@ func (a *app) handler() (http.Handler, error) {
 	}
 	tokenPolicy := ratelimit.MustPolicy("token-endpoint", "60/m,600/h")
 	tokenLimits, err := ratelimit.New(a.limiter, ratelimit.Config{Logger: a.log, Anonymous: &tokenPolicy, ErrorHandler: a.limitError,
-		Key: func(r *http.Request, _ *gatehouse.Principal) string { return "token-ip:" + ratelimit.ClientIP(r, nil) }})
+		Key: func(r *http.Request, _ *gatehouse.Principal) string { return "token-ip:" + a.clientIP(r) }})
 	if err != nil {
 		return nil, err
 	}
@@ -424,7 +437,7 @@ func (a *app) accessLog(next http.Handler) http.Handler {
 		a.metrics.observe(r, rec.status, time.Since(start))
 		a.log.Info("request", "method", r.Method, "url", scrubURL(r.URL), "status", rec.status,
 			"duration_ms", float64(time.Since(start).Microseconds())/1000, "request_id", apierror.RequestIDFromContext(r.Context()),
-			"remote", ratelimit.ClientIP(r, nil), "principal", gatehouse.FromContext(r.Context()))
+			"remote", a.clientIP(r), "principal", gatehouse.FromContext(r.Context()))
 	})
 }
 

@@ -43,8 +43,8 @@ func main() {
 }
 
 type options struct {
-	addr, db, redis, redisFailure, issuer, tlsCert, tlsKey, webhookAllow, corsOrigins string
-	insecureHTTP                                                                      bool
+	addr, db, redis, redisFailure, issuer, tlsCert, tlsKey, webhookAllow, corsOrigins, trustedProxies string
+	insecureHTTP                                                                                      bool
 }
 
 func envOr(key, def string) string {
@@ -76,6 +76,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.webhookAllow, "webhook-allow", envOr("GATEHOUSE_WEBHOOK_ALLOW", ""), "comma-separated CIDRs webhooks may reach despite the SSRF guard (GATEHOUSE_WEBHOOK_ALLOW)")
 	fs.StringVar(&o.corsOrigins, "cors-origins", envOr("GATEHOUSE_CORS_ORIGINS", ""),
 		"comma-separated browser origins (https://app.example.com) or * that may call /v1 and /oauth/token with a bearer token (GATEHOUSE_CORS_ORIGINS); default none")
+	fs.StringVar(&o.trustedProxies, "trusted-proxies", envOr("GATEHOUSE_TRUSTED_PROXIES", ""),
+		"comma-separated CIDRs of reverse proxies whose X-Forwarded-For names the client, for per-client limits and logs (GATEHOUSE_TRUSTED_PROXIES); default none")
 	fs.BoolVar(&o.insecureHTTP, "insecure-http", envOr("GATEHOUSE_INSECURE_HTTP", "") == "true", "serve plain HTTP on a non-loopback address (GATEHOUSE_INSECURE_HTTP)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -95,7 +97,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if !useTLS && !o.insecureHTTP && !loopbackHost(host) {
 		return errors.New("HTTPS only: without -tls-cert/-tls-key the server listens on loopback addresses only; pass -insecure-http to serve plain HTTP elsewhere (behind a TLS proxy)")
 	}
-	guard, err := parseAllow(o.webhookAllow)
+	allow, err := parsePrefixes("-webhook-allow", o.webhookAllow)
+	if err != nil {
+		return err
+	}
+	guard := webhook.Guard{Allow: allow}
+	proxies, err := parsePrefixes("-trusted-proxies", o.trustedProxies)
 	if err != nil {
 		return err
 	}
@@ -145,7 +152,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("token secret: %w", err)
 	}
-	a, err := newApp(ctx, store, appConfig{Issuer: o.issuer, Secret: secret, Limiter: limiter, WebhookAllow: guard, Logger: logger, Insecure: !useTLS, CORS: corsPolicy})
+	a, err := newApp(ctx, store, appConfig{Issuer: o.issuer, Secret: secret, Limiter: limiter, WebhookAllow: guard, Logger: logger, Insecure: !useTLS, CORS: corsPolicy, TrustedProxies: proxies})
 	if err != nil {
 		return err
 	}
@@ -222,8 +229,9 @@ func loopbackHost(h string) bool {
 	return err == nil && a.IsLoopback()
 }
 
-func parseAllow(s string) (webhook.Guard, error) {
-	var g webhook.Guard
+// parsePrefixes reads a flag's comma-separated CIDRs.
+func parsePrefixes(flag, s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
 	for part := range strings.SplitSeq(s, ",") {
 		part = strings.TrimSpace(part)
 		if part == "" {
@@ -231,11 +239,11 @@ func parseAllow(s string) (webhook.Guard, error) {
 		}
 		p, err := netip.ParsePrefix(part)
 		if err != nil {
-			return g, fmt.Errorf("-webhook-allow: %q is not a CIDR", part)
+			return nil, fmt.Errorf("%s: %q is not a CIDR", flag, part)
 		}
-		g.Allow = append(g.Allow, p)
+		out = append(out, p)
 	}
-	return g, nil
+	return out, nil
 }
 
 func openStore(ctx context.Context, dsn string) (*sqlstore.Store, error) {
