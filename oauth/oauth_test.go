@@ -434,10 +434,12 @@ func TestSignInLimitPerClientBehindProxy(t *testing.T) {
 				res.Body.Close()
 				return res.StatusCode
 			}
-			for i := range 3 { // three accounts: only the address's budget is spent
-				require.Equal(t, 400, signIn("203.0.113.7", fmt.Sprintf("guess%d@example.com", i), "guess"))
+			// Three accounts from three addresses of one IPv6 /64: only
+			// that client's budget is spent, and it is spent by all three.
+			for i := range 3 {
+				require.Equal(t, 400, signIn(fmt.Sprintf("2001:db8:7::%d", i+1), fmt.Sprintf("guess%d@example.com", i), "guess"))
 			}
-			assert.Equal(t, 429, signIn("203.0.113.7", "ada@example.com", "correct horse battery"), "the guessing client is blocked")
+			assert.Equal(t, 429, signIn("2001:db8:7::99", "ada@example.com", "correct horse battery"), "the guessing client is blocked")
 			want := 200
 			if tc.otherBlocked {
 				want = 429

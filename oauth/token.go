@@ -158,7 +158,7 @@ func (p *Provider) blocked(account, ip string) time.Duration {
 	for _, c := range []struct {
 		key string
 		pol ratelimit.Policy
-	}{{"acct:" + account, *p.cfg.LoginAttempts}, {"ip:" + ip, *p.cfg.LoginAttemptsPerIP}} {
+	}{{"acct:" + account, *p.cfg.LoginAttempts}, {"ip:" + ratelimit.AddressKey(ip), *p.cfg.LoginAttemptsPerIP}} {
 		res := p.fails.AllowAt(c.key, c.pol, 0, time.Now())
 		for _, wr := range res.Windows[:res.N] {
 			if wr.Remaining() == 0 {
@@ -172,7 +172,7 @@ func (p *Provider) blocked(account, ip string) time.Duration {
 func (p *Provider) recordFailure(account, ip string) {
 	now := time.Now()
 	p.fails.AllowAt("acct:"+account, *p.cfg.LoginAttempts, 1, now)
-	p.fails.AllowAt("ip:"+ip, *p.cfg.LoginAttemptsPerIP, 1, now)
+	p.fails.AllowAt("ip:"+ratelimit.AddressKey(ip), *p.cfg.LoginAttemptsPerIP, 1, now)
 }
 
 // dummyHash is compared against when the user does not exist, so that an

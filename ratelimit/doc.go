@@ -39,7 +39,7 @@
 // # Middleware
 //
 // [Middleware] keys requests by principal (API key; OAuth client and
-// subject) or, when anonymous, by client IP ([ClientIP]; X-Forwarded-For
-// only from trusted proxies), resolves tiers and per-principal overrides,
+// subject) or, when anonymous, by client address ([ClientIP]; X-Forwarded-For
+// only from trusted proxies; an IPv6 address by its /64, [AddressKey]), resolves tiers and per-principal overrides,
 // and answers 429 RATE_LIMITED in the error envelope with Retry-After.
 package ratelimit

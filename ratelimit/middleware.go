@@ -69,7 +69,7 @@ type Config struct {
 	Resolve func(r *http.Request, p *gatehouse.Principal) string
 	// Key names the counter a request counts against. Default: the
 	// principal's RateLimitKey (API key, or OAuth client and subject), or
-	// "ip:" and the client IP when anonymous.
+	// "ip:" and the client's [AddressKey] when anonymous.
 	Key func(r *http.Request, p *gatehouse.Principal) string
 	// Cost is how much a request counts (a batch endpoint may count each
 	// item). Default: 1. A cost below 1 is taken as 1.
@@ -158,7 +158,7 @@ func (m *Middleware) Check(r *http.Request) (Result, error) {
 	case p != nil:
 		key = p.RateLimitKey()
 	default:
-		key = "ip:" + ClientIP(r, m.cfg.TrustedProxies)
+		key = "ip:" + AddressKey(ClientIP(r, m.cfg.TrustedProxies))
 	}
 	switch {
 	case m.cfg.Resolve != nil:
@@ -319,6 +319,24 @@ func ClientIP(r *http.Request, trusted []netip.Prefix) string {
 		}
 	}
 	return host
+}
+
+// AddressKey returns what a per-address limit counts for a client
+// address: an IPv4 address whole (an IPv4-mapped IPv6 one as IPv4), an
+// IPv6 address's /64, and anything that does not parse as it is. A /64 is
+// what one subscriber is usually given, and a client picks freely among
+// its 2^64 addresses: counting each one alone would give it a fresh
+// budget per request.
+func AddressKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.Unmap().WithZone("")
+	if a.Is4() {
+		return a.String()
+	}
+	return netip.PrefixFrom(a, 64).Masked().String()
 }
 
 func isTrusted(ip string, trusted []netip.Prefix) bool {

@@ -5,11 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	mrand "math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"runtime"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +22,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/gatehouse-go/gatehouse"
+	"github.com/gatehouse-go/gatehouse/internal/testenv"
 	"github.com/gatehouse-go/gatehouse/ratelimit"
 )
 
@@ -155,6 +159,42 @@ func TestClientIP(t *testing.T) {
 	}
 }
 
+func TestAddressKey(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"203.0.113.9":                 "203.0.113.9",
+		"::ffff:203.0.113.9":          "203.0.113.9",
+		"2001:db8:1:2:aaaa::1":        "2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff:ffff:ff:1": "2001:db8:1:2::/64",
+		"2001:db8:1:3::1":             "2001:db8:1:3::/64",
+		"fe80::1%eth0":                "fe80::/64",
+		"not an address":              "not an address",
+		"":                            "",
+	} {
+		assert.Equal(t, want, ratelimit.AddressKey(in), in)
+	}
+}
+
+func TestAnonymousIPv6CountsBySubnet(t *testing.T) {
+	t.Parallel()
+	anon := ratelimit.MustPolicy("token-endpoint", "2/m")
+	mw, err := ratelimit.New(ratelimit.NewMemory(ratelimit.MemoryConfig{}), ratelimit.Config{Anonymous: &anon})
+	require.NoError(t, err)
+	h := mw.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	from := func(remote string) int {
+		r := httptest.NewRequest("POST", "/oauth/token", nil)
+		r.RemoteAddr = remote
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		return rec.Code
+	}
+	testenv.ClearOfMinuteBoundary(5 * time.Second)
+	assert.Equal(t, 200, from("[2001:db8:1:2::1]:5000"))
+	assert.Equal(t, 200, from("[2001:db8:1:2::2]:5000"))
+	assert.Equal(t, 429, from("[2001:db8:1:2::3]:5000"), "a new address in the same /64 is the same client")
+	assert.Equal(t, 200, from("[2001:db8:1:3::1]:5000"), "another /64 is another client")
+}
+
 func TestAnonymousByIP(t *testing.T) {
 	t.Parallel()
 	anon := ratelimit.MustPolicy("token-endpoint", "2/m")
@@ -287,3 +327,56 @@ func BenchmarkBytesPerKey(b *testing.B) {
 }
 
 func newRand(seed uint64) *mrand.Rand { return mrand.New(mrand.NewPCG(seed, seed)) }
+
+// FuzzClientIP: X-Forwarded-For and the peer address are the client's to
+// choose. Whatever they hold, ClientIP names either the peer's host or an
+// address the header carried, and only an address when the peer is a
+// trusted proxy; AddressKey of an address is stable.
+func FuzzClientIP(f *testing.F) {
+	f.Add("10.0.0.5:4000", "6.6.6.6, 1.2.3.4, 10.0.0.7")
+	f.Add("203.0.113.9:4000", "1.2.3.4")
+	f.Add("[2001:db8::1]:443", "2001:db8:1:2::5,garbage")
+	f.Add("10.0.0.5:4000", "::ffff:10.0.0.9, fe80::1%eth0")
+	f.Add("no port", "")
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/48")}
+	f.Fuzz(func(t *testing.T, remote, xff string) {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = remote
+		r.Header.Set("X-Forwarded-For", xff)
+		host, _, err := net.SplitHostPort(remote)
+		if err != nil {
+			host = remote
+		}
+		got := ratelimit.ClientIP(r, trusted)
+		if got != host {
+			if _, err := netip.ParseAddr(got); err != nil {
+				t.Fatalf("ClientIP = %q: neither the peer %q nor an address", got, host)
+			}
+			if !strings.Contains(xff, got) {
+				t.Fatalf("ClientIP = %q, which X-Forwarded-For %q does not hold", got, xff)
+			}
+			if a, err := netip.ParseAddr(host); err != nil || !slices.ContainsFunc(trusted, func(p netip.Prefix) bool { return p.Contains(a.Unmap()) }) {
+				t.Fatalf("believed X-Forwarded-For from an untrusted peer %q", host)
+			}
+		}
+		if ratelimit.ClientIP(r, nil) != host {
+			t.Fatalf("without trusted proxies ClientIP must be the peer %q", host)
+		}
+		a, err := netip.ParseAddr(got)
+		if err != nil {
+			return
+		}
+		k := ratelimit.AddressKey(got)
+		a = a.Unmap().WithZone("")
+		if a.Is4() {
+			if k != a.String() {
+				t.Fatalf("AddressKey(%q) = %q, want the IPv4 address %s", got, k, a)
+			}
+			return
+		}
+		p, err := netip.ParsePrefix(k)
+		if err != nil || p.Bits() != 64 || !p.Contains(a) || p != p.Masked() {
+			t.Fatalf("AddressKey(%q) = %q, want the /64 that holds it", got, k)
+		}
+	})
+}

@@ -150,7 +150,9 @@ func (a *app) handler() (http.Handler, error) {
 	}
 	tokenPolicy := ratelimit.MustPolicy("token-endpoint", "60/m,600/h")
 	tokenLimits, err := ratelimit.New(a.limiter, ratelimit.Config{Logger: a.log, Anonymous: &tokenPolicy, ErrorHandler: a.limitError,
-		Key: func(r *http.Request, _ *gatehouse.Principal) string { return "token-ip:" + a.clientIP(r) }})
+		Key: func(r *http.Request, _ *gatehouse.Principal) string {
+			return "token-ip:" + ratelimit.AddressKey(a.clientIP(r))
+		}})
 	if err != nil {
 		return nil, err
 	}
