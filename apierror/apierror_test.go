@@ -425,3 +425,44 @@ func TestAbandonedRequestIsNotAnError(t *testing.T) {
 	assert.Equal(t, 500, rec.Code)
 	assert.Contains(t, logs.String(), `"level":"ERROR"`)
 }
+
+// FuzzRequestID: X-Request-Id is the client's to choose, and RequestID
+// writes it into logs, the response header and every error envelope. An
+// incoming id is kept only when it is 1–128 characters of
+// [A-Za-z0-9._:-]; anything else is replaced by 32 hex digits; the
+// envelope names the same id as the header.
+func FuzzRequestID(f *testing.F) {
+	for _, s := range []string{"req-7f3a", "", strings.Repeat("a", 128), strings.Repeat("a", 129), "a\r\nSet-Cookie: x=1", "id with spaces", "ünï", "a:b.c_d-e"} {
+		f.Add(s)
+	}
+	h := apierror.RequestID(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if got := apierror.RequestIDFromContext(r.Context()); got != w.Header().Get("X-Request-Id") {
+			panic("the context and the header disagree: " + got)
+		}
+		apierror.Write(w, r, apierror.NotFound("booking"))
+	}))
+	allowed := func(s string) bool {
+		return s != "" && len(s) <= 128 && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-") == ""
+	}
+	f.Fuzz(func(t *testing.T, incoming string) {
+		req := httptest.NewRequest("GET", "/v1/bookings/1", nil)
+		req.Header["X-Request-Id"] = []string{incoming} // as sent, unchecked by Header.Set
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		id := rec.Header().Get("X-Request-Id")
+		switch {
+		case allowed(incoming) && id != incoming:
+			t.Fatalf("a well-formed id %q was replaced by %q", incoming, id)
+		case !allowed(incoming) && (len(id) != 32 || strings.Trim(id, "0123456789abcdef") != ""):
+			t.Fatalf("id %q for malformed %q: want 32 hex digits", id, incoming)
+		}
+		var env struct {
+			Error struct {
+				RequestID string `json:"request_id"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &env); err != nil || env.Error.RequestID != id {
+			t.Fatalf("envelope %s does not name id %q (%v)", rec.Body.String(), id, err)
+		}
+	})
+}

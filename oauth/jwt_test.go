@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -270,4 +272,53 @@ func TestPluggableLoginAndConsent(t *testing.T) {
 	rec = get(authURL(third.ID), u.ID)
 	assert.Equal(t, http.StatusOK, rec.Code, "third party: the consent page")
 	assert.Contains(t, rec.Body.String(), "Allow Third party?")
+}
+
+// FuzzJWTVerify: a bearer token is the client's to choose. Whatever it
+// holds, the verifier either refuses it with ErrTokenInvalid (no panic,
+// no other error while the key set is up) or returns exactly the claims
+// the provider signed: no change to a token yields other claims.
+func FuzzJWTVerify(f *testing.F) {
+	keys, err := oauth.NewKeySet()
+	require.NoError(f, err)
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	f.Cleanup(srv.Close)
+	p, err := oauth.New(memory.New(), oauth.Config{Issuer: srv.URL, Secret: make([]byte, 32), JWTKeys: keys})
+	require.NoError(f, err)
+	mux.Handle("/", p.Handler())
+	secret, c, err := p.RegisterClient(f.Context(), oauth.ClientParams{OrganisationID: "o", Name: "svc", Grants: []string{"client_credentials"}, Scopes: []string{"staff:read"}})
+	require.NoError(f, err)
+	res, err := http.PostForm(srv.URL+"/oauth/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {c.ID}, "client_secret": {secret}})
+	require.NoError(f, err)
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	require.NoError(f, json.NewDecoder(res.Body).Decode(&tok))
+	res.Body.Close()
+	v, err := oauth.NewJWTVerifier(oauth.VerifierConfig{JWKSURL: srv.URL + "/.well-known/jwks.json", Issuer: srv.URL})
+	require.NoError(f, err)
+	want, err := v.Verify(f.Context(), tok.AccessToken)
+	require.NoError(f, err)
+
+	parts := strings.Split(tok.AccessToken, ".")
+	f.Add(tok.AccessToken)
+	f.Add(parts[0] + "." + parts[1] + ".")
+	f.Add(base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"at+jwt"}`)) + "." + parts[1] + ".")
+	f.Add(base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"at+jwt","kid":"x"}`)) + "." + parts[1] + "." + parts[2])
+	f.Add(parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(`{"sub":"admin","iss":"`+srv.URL+`","exp":9999999999}`)) + "." + parts[2])
+	f.Add("a.b.c")
+	f.Fuzz(func(t *testing.T, token string) {
+		got, err := v.Verify(t.Context(), token)
+		if err != nil {
+			if !errors.Is(err, oauth.ErrTokenInvalid) {
+				t.Fatalf("Verify(%q): %v, which is not ErrTokenInvalid", token, err)
+			}
+			return
+		}
+		if got.Subject != want.Subject || got.ClientID != want.ClientID || got.Organisation != want.Organisation ||
+			!slices.Equal(got.Scopes, want.Scopes) || got.ID != want.ID || !got.Expiry.Equal(want.Expiry) {
+			t.Fatalf("Verify(%q) accepted claims the provider did not sign: %+v", token, got)
+		}
+	})
 }
