@@ -239,7 +239,11 @@ func one(q *pageQuery, a, b string) (string, string, error) {
 
 // SetHeaders writes the X-Pagination-* headers and the Link header for a
 // page of n rows out of total (-1 when unknown). Links keep every other
-// query parameter of r and name the limit and position as r did.
+// query parameter of r and name the limit and position as r did. That
+// includes an access_token the client authenticated with, so a client
+// that pages by following the links stays authenticated; gatehouse.Chain
+// marks such responses Cache-Control: private, so that no shared cache
+// keeps them.
 //
 // A browser script on another origin reads these headers only when the
 // CORS layer that allows its origin lists them in
