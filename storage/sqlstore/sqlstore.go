@@ -88,8 +88,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
-	_ "modernc.org/sqlite"             // registers the "sqlite" driver
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/gatehouse-go/gatehouse/storage"
 )
@@ -208,8 +207,10 @@ func Open(ctx context.Context, dsn string, cfg Config) (*Store, error) {
 		}
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		dialect = Postgres
-		db, err = sql.Open("pgx", dsn)
+		var connector driver.Connector
+		connector, err = PostgresConnector(dsn)
 		if err == nil {
+			db = sql.OpenDB(connector)
 			// As many idle connections as open ones, so that a burst does
 			// not close and reopen connections (each a round of TCP and
 			// authentication); the idle time limit shrinks the pool once
@@ -248,7 +249,9 @@ func cmpOr(v, def int) int {
 // New returns a Store over db, a database of the given dialect that the
 // caller opened (and closes). For SQLite, open it with
 // "?_txlock=immediate&_pragma=busy_timeout(10000)" so concurrent writers
-// wait for each other instead of failing.
+// wait for each other instead of failing. For PostgreSQL, open it with
+// sql.OpenDB([PostgresConnector](dsn)) rather than sql.Open("pgx", dsn),
+// so that connections broken by cancelled queries leave the pool.
 func New(db *sql.DB, dialect Dialect, cfg Config) (*Store, error) {
 	if dialect != SQLite && dialect != Postgres {
 		return nil, errors.New("sqlstore: unknown dialect")
