@@ -2,6 +2,7 @@ package sqlstore_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -74,4 +75,25 @@ func ExampleStore_Querier() {
 	err = s.Querier(ctx).QueryRowContext(ctx, `SELECT body FROM notes WHERE org = ?`, org.ID).Scan(&body)
 	fmt.Println(body, err)
 	// Output: welcome <nil>
+}
+
+// A *sql.DB of the application's own, shared with the store: open it on
+// PostgresConnector, so connections that cancelled queries closed leave
+// the pool. (Not run: it needs a PostgreSQL server.)
+func ExamplePostgresConnector() {
+	ctx := context.Background()
+	connector, err := sqlstore.PostgresConnector("postgres://app@db.internal/app")
+	if err != nil {
+		panic(err)
+	}
+	db := sql.OpenDB(connector)
+	defer db.Close()
+	db.SetMaxOpenConns(20)
+	store, err := sqlstore.New(db, sqlstore.Postgres, sqlstore.Config{TablePrefix: "auth_"})
+	if err != nil {
+		panic(err)
+	}
+	if err := store.Migrate(ctx); err != nil {
+		panic(err)
+	}
 }

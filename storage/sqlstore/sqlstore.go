@@ -250,8 +250,8 @@ func cmpOr(v, def int) int {
 // caller opened (and closes). For SQLite, open it with
 // "?_txlock=immediate&_pragma=busy_timeout(10000)" so concurrent writers
 // wait for each other instead of failing. For PostgreSQL, open it with
-// sql.OpenDB([PostgresConnector](dsn)) rather than sql.Open("pgx", dsn),
-// so that connections broken by cancelled queries leave the pool.
+// sql.OpenDB on a [PostgresConnector] rather than sql.Open("pgx", dsn), so
+// that connections broken by cancelled queries leave the pool.
 func New(db *sql.DB, dialect Dialect, cfg Config) (*Store, error) {
 	if dialect != SQLite && dialect != Postgres {
 		return nil, errors.New("sqlstore: unknown dialect")
