@@ -28,10 +28,11 @@ sep='?'; [[ "$PG_URL" == *\?* ]] && sep='&'
 DB="${PG_URL}${sep}search_path=${schema}"
 go build -o "$work/server" ./examples/server
 
-"$work/server" -addr 127.0.0.1:0 -db "$DB" -redis "$REDIS_URL" >"$work/out" 2>"$work/err" &
+"$work/server" -addr 127.0.0.1:0 -metrics-addr 127.0.0.1:0 -db "$DB" -redis "$REDIS_URL" >"$work/out" 2>"$work/err" &
 PID=$!
 for _ in $(seq 1 100); do grep -q "listening on" "$work/out" 2>/dev/null && break; sleep 0.1; done
 BASE=$(awk '/listening on/ {print $NF}' "$work/out")
+METRICS=$(awk '/^metrics on/ {print $NF}' "$work/out")
 KEY=$("$work/server" admin key create -db "$DB" --org demo --name soak --scopes "customers:read customers:write bookings:read" --env test \
   --rate-limit "1000000000/h,100000000/m" | sed -E 's/.*"key":"([^"]+)".*/\1/')
 
@@ -63,7 +64,7 @@ LUA
 
 sample() {
   local m rss gor
-  m=$(curl -s "$BASE/metrics")
+  m=$(curl -s "$METRICS")
   rss=$(awk '/^process_resident_memory_bytes/ {printf "%d", $2}' <<<"$m")
   gor=$(awk '/^go_goroutines/ {print $2}' <<<"$m")
   echo "$(( $(date +%s) - START )) $rss $gor"

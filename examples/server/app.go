@@ -180,7 +180,6 @@ func (a *app) handler() (http.Handler, error) {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	mux.Handle("GET /metrics", a.metrics.handler())
 	mux.Handle("GET /openapi.json", a.openAPIHandler(doc))
 	mux.Handle("GET /postman.json", postmanHandler(doc))
 	pages := a.dashboard(doc)

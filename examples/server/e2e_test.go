@@ -53,13 +53,16 @@ func TestMain(m *testing.M) {
 
 // server is a running server process.
 type server struct {
-	t      *testing.T
-	cmd    *exec.Cmd
-	base   string
-	db     string
-	demo   map[string]string
-	stderr *bytes.Buffer
-	mu     *sync.Mutex
+	t    *testing.T
+	cmd  *exec.Cmd
+	base string
+	// metrics is the URL of GET /metrics on the server's own metrics
+	// listener (-metrics-addr), never the API address.
+	metrics string
+	db      string
+	demo    map[string]string
+	stderr  *bytes.Buffer
+	mu      *sync.Mutex
 	// spec validates every response s.http carries against the server's
 	// /openapi.json.
 	spec *specChecker
@@ -68,7 +71,7 @@ type server struct {
 
 func start(t *testing.T, db string, extra ...string) *server {
 	t.Helper()
-	args := append([]string{"-addr", "127.0.0.1:0", "-db", db, "-webhook-allow", "127.0.0.1/32"}, extra...)
+	args := append([]string{"-addr", "127.0.0.1:0", "-db", db, "-webhook-allow", "127.0.0.1/32", "-metrics-addr", "127.0.0.1:0"}, extra...)
 	cmd := exec.Command(binary, args...)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
@@ -82,6 +85,9 @@ func start(t *testing.T, db string, extra ...string) *server {
 		line := sc.Text()
 		if m := field.FindStringSubmatch(line); m != nil {
 			s.demo[m[1]] = m[2]
+		}
+		if rest, ok := strings.CutPrefix(line, "metrics on "); ok {
+			s.metrics = rest
 		}
 		if rest, ok := strings.CutPrefix(line, "gatehouse listening on "); ok {
 			s.base = rest
@@ -411,8 +417,10 @@ func endToEnd(t *testing.T, s *server, db string) {
 	md := s.do("GET", "/.well-known/oauth-authorization-server", "", nil).json(t)
 	assert.Equal(t, s.base+"/oauth/token", md["token_endpoint"])
 
-	// Prometheus metrics of all of the above.
-	mr, err := http.Get(s.base + "/metrics")
+	// Prometheus metrics of all of the above, on the metrics listener only.
+	assert.Equal(t, 404, s.do("GET", "/metrics", "", nil).status, "no metrics on the public address")
+	require.NotEmpty(t, s.metrics, "the server printed its metrics URL")
+	mr, err := http.Get(s.metrics)
 	require.NoError(t, err)
 	mb, _ := io.ReadAll(mr.Body)
 	mr.Body.Close()

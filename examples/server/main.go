@@ -43,8 +43,8 @@ func main() {
 }
 
 type options struct {
-	addr, db, redis, redisFailure, issuer, tlsCert, tlsKey, webhookAllow, corsOrigins, trustedProxies string
-	insecureHTTP                                                                                      bool
+	addr, db, redis, redisFailure, issuer, tlsCert, tlsKey, webhookAllow, corsOrigins, trustedProxies, metricsAddr string
+	insecureHTTP                                                                                                   bool
 }
 
 func envOr(key, def string) string {
@@ -78,6 +78,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		"comma-separated browser origins (https://app.example.com) or * that may call /v1 and /oauth/token with a bearer token (GATEHOUSE_CORS_ORIGINS); default none")
 	fs.StringVar(&o.trustedProxies, "trusted-proxies", envOr("GATEHOUSE_TRUSTED_PROXIES", ""),
 		"comma-separated CIDRs of reverse proxies whose X-Forwarded-For names the client, for per-client limits and logs (GATEHOUSE_TRUSTED_PROXIES); default none")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", envOr("GATEHOUSE_METRICS_ADDR", ""),
+		"address of a separate listener for GET /metrics, kept off the public API address, e.g. 127.0.0.1:9090 (GATEHOUSE_METRICS_ADDR); default: no metrics")
 	fs.BoolVar(&o.insecureHTTP, "insecure-http", envOr("GATEHOUSE_INSECURE_HTTP", "") == "true", "serve plain HTTP on a non-loopback address (GATEHOUSE_INSECURE_HTTP)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -183,11 +185,30 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12},
 	}
 
+	// Metrics are for the operator, not the API's clients: they count
+	// requests, failures and deliveries, so they get a listener of their
+	// own (internal or loopback), never a path on the public address.
+	var metricsSrv *http.Server
+	var metricsLn net.Listener
+	if o.metricsAddr != "" {
+		if metricsLn, err = net.Listen("tcp", o.metricsAddr); err != nil {
+			return fmt.Errorf("-metrics-addr: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", a.metrics.handler())
+		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: srv.ErrorLog}
+	}
+
 	dispatchCtx, stopDispatch := context.WithCancel(context.Background())
 	dispatched := make(chan struct{})
 	go func() { _ = a.dispatch.Run(dispatchCtx); close(dispatched) }()
 	go a.sweepExpired(dispatchCtx, 10*time.Minute)
 
+	if metricsSrv != nil {
+		fmt.Fprintf(stdout, "metrics on http://%s/metrics\n", metricsLn.Addr())
+		go func() { _ = metricsSrv.Serve(metricsLn) }()
+		defer metricsSrv.Close()
+	}
 	fmt.Fprintf(stdout, "gatehouse listening on %s\n", base)
 	errc := make(chan error, 1)
 	go func() {

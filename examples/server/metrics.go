@@ -65,7 +65,7 @@ var (
 // outside the API become "other", so a client cannot grow the label set.
 func route(path string) string {
 	switch path {
-	case "/healthz", "/metrics", "/.well-known/oauth-authorization-server":
+	case "/healthz", "/.well-known/oauth-authorization-server":
 		return path
 	}
 	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
