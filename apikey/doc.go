@@ -22,7 +22,10 @@
 // no storage; revocation through the same Manager is immediate, and other
 // instances sharing the store see it within CacheTTL. Last-used times and
 // hourly and daily request counts are written in batches every
-// Config.FlushInterval, never on the request path.
+// Config.FlushInterval, never on the request path; Close writes the last
+// batch. A process killed without Close loses at most one interval of
+// these statistics, never a key's uses budget, which each request spends
+// in the store (ConsumeAPIKeyUses) before it is admitted.
 //
 // # Sandbox
 //
