@@ -490,6 +490,36 @@ func TestClientCredentials(t *testing.T) {
 	// A grant the client may not use.
 	res, body = e.post("/oauth/token", url.Values{"grant_type": {"client_credentials"}}, e.confID, e.confSec)
 	assert.Equal(t, "unauthorized_client", body["error"], res.Status)
+	// A grant the server does not have (RFC 6749 §5.2), the implicit grant included: it has no token request.
+	for _, g := range []string{"urn:ietf:params:oauth:grant-type:device_code", "implicit", "foo"} {
+		res, body = e.post("/oauth/token", url.Values{"grant_type": {g}}, e.ccID, e.ccSec)
+		assert.Equal(t, 400, res.StatusCode, g)
+		assert.Equal(t, "unsupported_grant_type", body["error"], g)
+	}
+	// A body that is not a form: JSON, or no Content-Type.
+	for _, ct := range []string{"application/json", ""} {
+		req, _ := http.NewRequest("POST", e.srv.URL+"/oauth/token", strings.NewReader(`{"grant_type":"client_credentials"}`))
+		if ct != "" {
+			req.Header.Set("Content-Type", ct)
+		}
+		req.SetBasicAuth(e.ccID, e.ccSec)
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		var b map[string]any
+		require.NoError(t, json.NewDecoder(res.Body).Decode(&b))
+		res.Body.Close()
+		assert.Equal(t, 400, res.StatusCode, ct)
+		assert.Equal(t, "invalid_request", b["error"], ct)
+		assert.Contains(t, b["error_description"], "application/x-www-form-urlencoded", ct)
+	}
+	// A form with a charset parameter is still a form.
+	req, _ := http.NewRequest("POST", e.srv.URL+"/oauth/token", strings.NewReader("grant_type=client_credentials"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=UTF-8")
+	req.SetBasicAuth(e.ccID, e.ccSec)
+	res, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	res.Body.Close()
+	assert.Equal(t, 200, res.StatusCode)
 }
 
 func TestRefreshRotationAndReuse(t *testing.T) {

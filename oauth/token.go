@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ory/fosite"
@@ -18,6 +19,13 @@ import (
 // 6749 §5.2 form ({"error":"invalid_grant",…}), which OAuth clients parse,
 // never in the API envelope. invalid_client after HTTP Basic
 // authentication carries WWW-Authenticate: Basic.
+// isForm reports whether a Content-Type is a form's, with or without
+// parameters (net/http parses it again, fully, to read the form).
+func isForm(contentType string) bool {
+	mt, _, _ := strings.Cut(contentType, ";")
+	return strings.EqualFold(strings.TrimSpace(mt), "application/x-www-form-urlencoded")
+}
+
 func (p *Provider) TokenHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
@@ -26,8 +34,21 @@ func (p *Provider) TokenHandler() http.Handler {
 			p.writeTokenError(w, r, nil, withStatus(fosite.ErrInvalidRequest.WithHint("The token endpoint accepts POST only."), http.StatusMethodNotAllowed))
 			return
 		}
+		if !isForm(r.Header.Get("Content-Type")) {
+			p.writeTokenError(w, r, nil, fosite.ErrInvalidRequest.WithHint("The token endpoint takes an application/x-www-form-urlencoded body (RFC 6749 §3.2)."))
+			return
+		}
 		if err := r.ParseForm(); err != nil {
 			p.writeTokenError(w, r, nil, fosite.ErrInvalidRequest.WithHint("The request body could not be parsed."))
+			return
+		}
+		switch r.PostForm.Get("grant_type") {
+		case "", GrantAuthorizationCode, GrantPassword, GrantClientCredentials, GrantRefreshToken:
+			// fosite answers a missing grant_type, and a client not allowed its grant
+		default:
+			// fosite would answer invalid_request; RFC 6749 §5.2 names this error.
+			p.writeTokenError(w, r, nil, fosite.ErrUnsupportedGrantType.WithHint(
+				"The grant_type must be authorization_code, password, client_credentials or refresh_token."))
 			return
 		}
 		ip := p.cfg.ClientIP(r)
