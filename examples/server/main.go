@@ -154,7 +154,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("token secret: %w", err)
 	}
-	a, err := newApp(ctx, store, appConfig{Issuer: o.issuer, Secret: secret, Limiter: limiter, WebhookAllow: guard, Logger: logger, Insecure: !useTLS, CORS: corsPolicy, TrustedProxies: proxies})
+	// Cookies go over plain HTTP only when the public URL itself is http:
+	// behind a TLS-terminating proxy (-insecure-http, an https -issuer) the
+	// browser speaks HTTPS, and a session cookie without Secure would be
+	// sent in clear to any http:// URL of the host.
+	insecureCookies := !useTLS && !strings.HasPrefix(o.issuer, "https://")
+	a, err := newApp(ctx, store, appConfig{Issuer: o.issuer, Secret: secret, Limiter: limiter, WebhookAllow: guard, Logger: logger, Insecure: insecureCookies, CORS: corsPolicy, TrustedProxies: proxies})
 	if err != nil {
 		return err
 	}

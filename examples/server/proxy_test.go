@@ -1,6 +1,8 @@
 package main_test
 
 import (
+	"bufio"
+	"io"
 	"net/http"
 	"net/url"
 	"os/exec"
@@ -68,4 +70,62 @@ func TestTrustedProxies(t *testing.T) {
 		require.Error(t, err)
 		assert.Contains(t, string(out), `-trusted-proxies: "10.0.0.0/33" is not a CIDR`)
 	})
+}
+
+// TestSecureCookiesBehindTLSProxy: behind a TLS-terminating proxy the
+// server itself speaks plain HTTP, but its public URL (-issuer) is https:
+// the sign-in cookies must be Secure, or a browser would send the session
+// in clear to any http:// URL of the host. Served at an http URL (the
+// local default), they cannot be.
+func TestSecureCookiesBehindTLSProxy(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		extra  []string
+		secure bool
+	}{
+		{"https issuer, TLS at the proxy", []string{"-issuer", "https://api.example.test"}, true},
+		{"local http", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			// The binary by hand: start's OpenAPI check expects the
+			// document to name the listener, not an -issuer.
+			cmd := exec.Command(binary, append([]string{"-addr", "127.0.0.1:0", "-db", "sqlite:" + filepath.Join(t.TempDir(), "gatehouse.db")}, tc.extra...)...)
+			stdout, err := cmd.StdoutPipe()
+			require.NoError(t, err)
+			require.NoError(t, cmd.Start())
+			t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+			var base, password string
+			sc := bufio.NewScanner(stdout)
+			for sc.Scan() {
+				line := sc.Text()
+				if f := strings.Fields(line); len(f) == 4 && f[0] == "user" {
+					password = f[3]
+				}
+				if rest, ok := strings.CutPrefix(line, "gatehouse listening on "); ok {
+					base = rest
+					break
+				}
+			}
+			require.NotEmpty(t, base, "the server started")
+			go func() { _, _ = io.Copy(io.Discard, stdout) }()
+			form := url.Values{"domain_prefix": {"demo"}, "email": {"demo@example.com"}, "password": {password}, "next": {"/dashboard/keys"}}
+			req, err := http.NewRequest("POST", base+"/dashboard/login", strings.NewReader(form.Encode()))
+			require.NoError(t, err)
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			res, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+			require.NoError(t, err)
+			res.Body.Close()
+			var session *http.Cookie
+			for _, c := range res.Cookies() {
+				if c.Value != "" && strings.Contains(strings.ToLower(c.Name), "session") {
+					session = c
+				}
+			}
+			require.NotNil(t, session, "signed in: %s %v", res.Status, res.Header["Set-Cookie"])
+			assert.Equal(t, tc.secure, session.Secure, "Set-Cookie: %v", res.Header["Set-Cookie"])
+			assert.True(t, session.HttpOnly)
+		})
+	}
 }
