@@ -2,6 +2,7 @@ package sqlstore_test
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"math/rand/v2"
 	"sync"
@@ -54,7 +55,7 @@ func TestPostgresCancellationBurstsLeaveNoBrokenConnections(t *testing.T) {
 		}
 		return rows.Err()
 	}
-	var live, cancelled, broken atomic.Int64
+	var live, cancelled, broken, other atomic.Int64
 	var firstBroken atomic.Value
 	stop := time.Now().Add(8 * time.Second) // bounds the run; nothing is asserted on time
 	for waves := 0; waves < 400 && time.Now().Before(stop); waves++ {
@@ -68,9 +69,12 @@ func TestPostgresCancellationBurstsLeaveNoBrokenConnections(t *testing.T) {
 			wg.Go(func() {
 				err := query(c)
 				switch {
-				case c == ctx && err != nil:
+				case c == ctx && errors.Is(err, driver.ErrBadConn):
 					broken.Add(1)
 					firstBroken.CompareAndSwap(nil, err.Error())
+				case c == ctx && err != nil: // not the defect under test (the server refusing connections, say)
+					other.Add(1)
+					t.Logf("live request failed otherwise: %v", err)
 				case c == ctx:
 					live.Add(1)
 				case errors.Is(err, context.Canceled):
@@ -82,9 +86,10 @@ func TestPostgresCancellationBurstsLeaveNoBrokenConnections(t *testing.T) {
 		cancel()
 		wg.Wait()
 	}
-	t.Logf("live requests %d, failed %d; cancelled %d", live.Load(), broken.Load(), cancelled.Load())
+	t.Logf("live requests %d, bad connection %d, other errors %d; cancelled %d", live.Load(), broken.Load(), other.Load(), cancelled.Load())
 	require.Positive(t, cancelled.Load(), "the bursts cancelled queries in flight")
-	assert.Zero(t, broken.Load(), "requests whose contexts were live failed, the first with: %v", firstBroken.Load())
+	require.Positive(t, live.Load(), "live requests ran")
+	assert.Zero(t, broken.Load(), "requests whose contexts were live met broken connections, the first: %v", firstBroken.Load())
 
 	// The broken connections left the pool: a plain query still works.
 	var one int
