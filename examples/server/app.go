@@ -59,6 +59,9 @@ type app struct {
 	decoder  apierror.Decoder
 	metrics  *metrics
 	proxies  []netip.Prefix // trusted reverse proxies
+	// authFails counts failed authentications per client address
+	// (authbudget.go).
+	authFails *ratelimit.Memory
 
 	issuer string
 
@@ -84,7 +87,7 @@ type appConfig struct {
 
 func newApp(ctx context.Context, s *sqlstore.Store, cfg appConfig) (*app, error) {
 	a := &app{store: s, log: cfg.Logger, issuer: cfg.Issuer, catalog: catalog(), limiter: cfg.Limiter, cors: cfg.CORS, decoder: apierror.Decoder{MaxBytes: 64 << 10}, metrics: newMetrics(s),
-		proxies: cfg.TrustedProxies}
+		proxies: cfg.TrustedProxies, authFails: ratelimit.NewMemory(ratelimit.MemoryConfig{})}
 	var err error
 	a.keys, err = apikey.New(s, apikey.Config{Catalog: a.catalog, Logger: cfg.Logger, ClientIP: a.clientIP})
 	if err != nil {
@@ -168,7 +171,7 @@ func (a *app) handler() (http.Handler, error) {
 		}
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/v1/", a.cors.handler(methods, apierror.Negotiate(chain.Handler(apiLimits.Handler(api)))))
+	mux.Handle("/v1/", a.cors.handler(methods, apierror.Negotiate(a.authBudget(chain.Handler(apiLimits.Handler(api))))))
 	mux.Handle("/oauth/token", a.cors.handler([]string{"POST"}, tokenLimits.Handler(a.provider.Handler())))
 	mux.Handle("/oauth/revoke", a.cors.handler([]string{"POST"}, a.provider.Handler()))
 	mux.Handle("/oauth/", a.provider.Handler())

@@ -129,3 +129,31 @@ func TestSecureCookiesBehindTLSProxy(t *testing.T) {
 		})
 	}
 }
+
+// TestFailedAuthenticationsAreLimitedPerAddress: a client sending
+// refused credentials (a guessed key with a valid checksum costs a
+// storage lookup) is held to 100 a minute per address; after that its
+// requests are answered 429 before any lookup, valid key or not, while
+// other addresses and anonymous requests are unaffected.
+func TestFailedAuthenticationsAreLimitedPerAddress(t *testing.T) {
+	testenv.ClearOfMinuteBoundary(20 * time.Second) // the failures must share one minute window
+	t.Parallel()
+	s := start(t, "sqlite:"+filepath.Join(t.TempDir(), "gatehouse.db"), "-trusted-proxies", "127.0.0.0/8")
+	key := s.demo["test API key (sandbox)"]
+	from := func(client, credential string) resp {
+		return s.do("GET", "/v1/contacts/me", credential, nil, "X-Forwarded-For", client)
+	}
+	statuses := map[int]int{}
+	for range 100 {
+		statuses[from("203.0.113.50", "gate_test_"+strings.Repeat("A", 39)).status]++
+	}
+	assert.Equal(t, map[int]int{401: 100}, statuses, "refused, each counted")
+	r := from("203.0.113.50", key)
+	assert.Equal(t, 429, r.status, "the budget is spent: even a valid key waits")
+	assert.NotEmpty(t, r.header.Get("Retry-After"))
+	assert.Contains(t, string(r.body), `"window":"100/m"`)
+	assert.Equal(t, 200, from("203.0.113.51", key).status, "another address is unaffected")
+	for range 101 {
+		require.Equal(t, 401, from("203.0.113.52", "").status, "requests without a credential do not count")
+	}
+}
