@@ -181,10 +181,8 @@ func (p *Provider) blocked(account, ip string) time.Duration {
 		pol ratelimit.Policy
 	}{{"acct:" + account, *p.cfg.LoginAttempts}, {"ip:" + ratelimit.AddressKey(ip), *p.cfg.LoginAttemptsPerIP}} {
 		res := p.fails.AllowAt(c.key, c.pol, 0, time.Now())
-		for _, wr := range res.Windows[:res.N] {
-			if wr.Remaining() == 0 {
-				wait = max(wait, time.Until(wr.Reset))
-			}
+		if wr, ok := res.Exhausted(); ok {
+			wait = max(wait, time.Until(wr.Reset))
 		}
 	}
 	return wait

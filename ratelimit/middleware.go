@@ -213,8 +213,14 @@ func refusal(res *Result) error {
 			worst = w
 		}
 	}
-	secs := int64((res.RetryAfter + time.Second - 1) / time.Second)
-	return apierror.RateLimited(secs, RefusalDetails{Window: worst.Window.String(), Limit: worst.Window.Limit, Remaining: worst.Remaining(), Reset: resetUnix(worst.Reset)})
+	return Refusal(worst, res.RetryAfter)
+}
+
+// Refusal is the 429 for a request refused by window w: its details name
+// the window, and Retry-After is after rounded up to whole seconds.
+func Refusal(w WindowResult, after time.Duration) error {
+	secs := int64((after + time.Second - 1) / time.Second)
+	return apierror.RateLimited(secs, RefusalDetails{Window: w.Window.String(), Limit: w.Window.Limit, Remaining: w.Remaining(), Reset: resetUnix(w.Reset)})
 }
 
 // resetUnix rounds a reset time up to whole Unix seconds.

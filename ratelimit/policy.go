@@ -193,6 +193,21 @@ func (r *Result) Binding() WindowResult {
 	return b
 }
 
+// Exhausted returns, among the windows with nothing remaining, the one
+// that resets last: a key refused for it may try again at its Reset. ok
+// is false when every window still has room. A decision with cost 0
+// counts nothing, so Exhausted on its result tells whether a key has
+// spent its budget — the check before an attempt whose failures alone
+// are counted (sign-ins, refused credentials).
+func (r *Result) Exhausted() (w WindowResult, ok bool) {
+	for _, c := range r.Windows[:r.N] {
+		if c.Remaining() == 0 && (!ok || c.Reset.After(w.Reset)) {
+			w, ok = c, true
+		}
+	}
+	return w, ok
+}
+
 // Limiter decides whether a request of the given cost by key is admitted
 // under policy. Implementations are safe for concurrent use and make the
 // decision for every window of the policy atomically: all or nothing.

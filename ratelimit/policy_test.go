@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
 
+	"github.com/gatehouse-go/gatehouse/apierror"
 	"github.com/gatehouse-go/gatehouse/ratelimit"
 )
 
@@ -248,4 +249,53 @@ func itoa(i int) string {
 			return string(b[n:])
 		}
 	}
+}
+
+// TestExhaustedNamesTheSpentWindowThatResetsLast is the check before an
+// attempt whose failures alone are counted: cost 0 counts nothing, and
+// Exhausted says which spent window to wait for.
+func TestExhaustedNamesTheSpentWindowThatResetsLast(t *testing.T) {
+	t.Parallel()
+	lim := ratelimit.NewMemory(ratelimit.MemoryConfig{})
+	p := ratelimit.MustPolicy("", "2/m,4/h")
+	now := time.Date(2026, 11, 22, 10, 0, 30, 0, time.UTC)
+	check := func(at time.Time) (ratelimit.WindowResult, bool) {
+		r := lim.AllowAt("k", p, 0, at)
+		return r.Exhausted()
+	}
+	_, ok := check(now)
+	assert.False(t, ok, "nothing spent yet")
+	lim.AllowAt("k", p, 1, now)
+	_, ok = check(now)
+	assert.False(t, ok, "one of two a minute spent")
+	lim.AllowAt("k", p, 1, now)
+	w, ok := check(now)
+	require.True(t, ok)
+	assert.Equal(t, "2/m", w.Window.String())
+	assert.EqualValues(t, 0, w.Remaining())
+	for range 5 {
+		_, ok = check(now)
+		assert.True(t, ok, "checks with cost 0 count nothing, and do not lift the block")
+	}
+	next := w.Reset
+	_, ok = check(next)
+	assert.False(t, ok, "the minute has reset, the hour has two left")
+	lim.AllowAt("k", p, 2, next)
+	w, ok = check(next)
+	require.True(t, ok, "both windows spent")
+	assert.Equal(t, "4/h", w.Window.String(), "the hour resets last: waiting for the minute is not enough")
+	_, ok = (&ratelimit.Result{}).Exhausted()
+	assert.False(t, ok, "a fail-open answer (no windows) blocks nothing")
+}
+
+func TestRefusal(t *testing.T) {
+	t.Parallel()
+	reset := time.Date(2026, 11, 22, 10, 1, 0, 500_000_000, time.UTC)
+	w := ratelimit.WindowResult{Window: ratelimit.MustPolicy("", "100/m").Windows[0], Used: 100, Reset: reset}
+	err := ratelimit.Refusal(w, 1500*time.Millisecond)
+	var e *apierror.Error
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, 429, e.Status)
+	assert.Equal(t, "2", e.Header.Get("Retry-After"), "rounded up to whole seconds")
+	assert.Equal(t, ratelimit.RefusalDetails{Window: "100/m", Limit: 100, Remaining: 0, Reset: reset.Unix() + 1}, e.Details)
 }

@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/gatehouse-go/gatehouse/apierror"
 	"github.com/gatehouse-go/gatehouse/ratelimit"
 )
 
@@ -23,10 +22,8 @@ func (a *app) authBudget(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		now := time.Now()
 		res := a.authFails.AllowAt(a.authFailKey(r), authFailPolicy, 0, now)
-		if b := res.Binding(); res.N > 0 && b.Remaining() == 0 {
-			secs := int64(b.Reset.Sub(now)/time.Second) + 1
-			a.limitError(w, r, apierror.RateLimited(secs, ratelimit.RefusalDetails{
-				Window: b.Window.String(), Limit: b.Window.Limit, Remaining: 0, Reset: b.Reset.Unix()}))
+		if spent, ok := res.Exhausted(); ok {
+			a.limitError(w, r, ratelimit.Refusal(spent, spent.Reset.Sub(now)))
 			return
 		}
 		next.ServeHTTP(w, r)
