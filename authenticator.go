@@ -45,6 +45,12 @@ type ChainConfig struct {
 	// Logger receives internal failures of authenticators. Default:
 	// slog.Default().
 	Logger *slog.Logger
+	// OnRefused, when set, is called before ErrorHandler for each request
+	// whose credential was present and refused (not for a request with
+	// none, nor for an internal failure): the hook for counting failures
+	// per client, as [github.com/gatehouse-go/gatehouse/ratelimit.FailureBudget.Spend]
+	// does, or for metrics.
+	OnRefused func(r *http.Request, err error)
 }
 
 // Chain is middleware that tries a list of authenticators in order and
@@ -64,8 +70,9 @@ type ChainConfig struct {
 // the one FromContext then finds. So do requests with no RequestID
 // outside the chain, or with a principal stored already by [NewContext].
 type Chain struct {
-	auths   []Authenticator
-	onError func(w http.ResponseWriter, r *http.Request, err error)
+	auths     []Authenticator
+	onError   func(w http.ResponseWriter, r *http.Request, err error)
+	onRefused func(r *http.Request, err error)
 }
 
 // NewChain returns a Chain that tries auths in order. It is an error to
@@ -79,7 +86,7 @@ func NewChain(cfg ChainConfig, auths ...Authenticator) (*Chain, error) {
 			return nil, fmt.Errorf("gatehouse: authenticator %d is nil", i)
 		}
 	}
-	c := &Chain{auths: append([]Authenticator(nil), auths...), onError: cfg.ErrorHandler}
+	c := &Chain{auths: append([]Authenticator(nil), auths...), onError: cfg.ErrorHandler, onRefused: cfg.OnRefused}
 	if c.onError == nil {
 		c.onError = apierror.Writer{Logger: cfg.Logger}.Write
 	}
@@ -160,6 +167,8 @@ func privateWhenQueryToken(w http.ResponseWriter, r *http.Request) {
 func (c *Chain) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, ErrNoCredentials) {
 		err = apierror.Unauthorized("Authentication is required: send an API key or access token as Authorization: Bearer <credential>")
+	} else if c.onRefused != nil && apierror.From(err).Status < http.StatusInternalServerError {
+		c.onRefused(r, err)
 	}
 	c.onError(w, r, err)
 }

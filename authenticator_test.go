@@ -423,3 +423,38 @@ func TestChainSubRequestsShareNoPrincipal(t *testing.T) {
 		assert.Equal(t, tc.want, rec.Body.String(), "auth %q", tc.auth)
 	}
 }
+
+func TestChainOnRefusedOnlyForRefusedCredentials(t *testing.T) {
+	t.Parallel()
+	auth := gatehouse.AuthenticatorFunc(func(r *http.Request) (*gatehouse.Principal, error) {
+		switch r.Header.Get("Authorization") {
+		case "Bearer good":
+			return &gatehouse.Principal{KeyID: "k"}, nil
+		case "Bearer bad":
+			return nil, apierror.InvalidToken("API key revoked")
+		case "Bearer malformed":
+			return nil, apierror.New(http.StatusBadRequest, apierror.CodeInvalidRequest, "two credentials")
+		case "Bearer boom":
+			return nil, errors.New("storage down")
+		}
+		return nil, gatehouse.ErrNoCredentials
+	})
+	var refused []string
+	chain, err := gatehouse.NewChain(gatehouse.ChainConfig{Logger: slog.New(slog.DiscardHandler), OnRefused: func(r *http.Request, err error) {
+		refused = append(refused, r.Header.Get("Authorization")+": "+apierror.From(err).Code)
+	}}, auth)
+	require.NoError(t, err)
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
+	for _, h := range []http.Handler{chain.Handler(ok), chain.Optional(ok)} {
+		refused = nil
+		for _, cred := range []string{"", "good", "bad", "malformed", "boom"} {
+			req := httptest.NewRequest("GET", "/v1/bookings", nil)
+			if cred != "" {
+				req.Header.Set("Authorization", "Bearer "+cred)
+			}
+			h.ServeHTTP(httptest.NewRecorder(), req)
+		}
+		assert.Equal(t, []string{"Bearer bad: " + apierror.CodeUnauthorized, "Bearer malformed: " + apierror.CodeInvalidRequest}, refused,
+			"no credential, success and internal failure are not refusals")
+	}
+}

@@ -42,4 +42,12 @@
 // subject) or, when anonymous, by client address ([ClientIP]; X-Forwarded-For
 // only from trusted proxies; an IPv6 address by its /64, [AddressKey]), resolves tiers and per-principal overrides,
 // and answers 429 RATE_LIMITED in the error envelope with Retry-After.
+//
+// # Failed attempts
+//
+// [FailureBudget] counts only failures — credentials sent and refused,
+// reported by gatehouse.ChainConfig.OnRefused — and answers 429 before the
+// chain runs once a client has spent its budget. [Result.Exhausted] and
+// [Refusal] are its parts, for a budget of another kind (the OAuth
+// provider's failed sign-ins are one).
 package ratelimit

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 
 	"github.com/gatehouse-go/gatehouse"
+	"github.com/gatehouse-go/gatehouse/apierror"
 	"github.com/gatehouse-go/gatehouse/ratelimit"
 )
 
@@ -30,4 +31,34 @@ func Example() {
 	// 200 2 1
 	// 200 2 0
 	// 429 2 0
+}
+
+func ExampleFailureBudget() {
+	two := ratelimit.MustPolicy("auth-failures", "2/h")
+	budget, err := ratelimit.NewFailureBudget(ratelimit.NewMemory(ratelimit.MemoryConfig{}), ratelimit.FailureBudgetConfig{Policy: &two})
+	if err != nil {
+		panic(err)
+	}
+	keys := gatehouse.AuthenticatorFunc(func(r *http.Request) (*gatehouse.Principal, error) {
+		return nil, apierror.InvalidToken("API key not found") // every key is unknown here
+	})
+	chain, err := gatehouse.NewChain(gatehouse.ChainConfig{
+		OnRefused: func(r *http.Request, _ error) { budget.Spend(r) }, // a credential sent and refused
+	}, keys)
+	if err != nil {
+		panic(err)
+	}
+	api := budget.Handler(chain.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "[]") })))
+
+	for range 3 {
+		req := httptest.NewRequest("GET", "/v1/bookings", nil)
+		req.Header.Set("Authorization", "Bearer gate_live_guessed")
+		rec := httptest.NewRecorder()
+		api.ServeHTTP(rec, req)
+		fmt.Println(rec.Code)
+	}
+	// Output:
+	// 401
+	// 401
+	// 429
 }

@@ -59,9 +59,6 @@ type app struct {
 	decoder  apierror.Decoder
 	metrics  *metrics
 	proxies  []netip.Prefix // trusted reverse proxies
-	// authFails counts failed authentications per client address
-	// (authbudget.go).
-	authFails *ratelimit.Memory
 
 	issuer string
 
@@ -87,7 +84,7 @@ type appConfig struct {
 
 func newApp(ctx context.Context, s *sqlstore.Store, cfg appConfig) (*app, error) {
 	a := &app{store: s, log: cfg.Logger, issuer: cfg.Issuer, catalog: catalog(), limiter: cfg.Limiter, cors: cfg.CORS, decoder: apierror.Decoder{MaxBytes: 64 << 10}, metrics: newMetrics(s),
-		proxies: cfg.TrustedProxies, authFails: ratelimit.NewMemory(ratelimit.MemoryConfig{})}
+		proxies: cfg.TrustedProxies}
 	var err error
 	a.keys, err = apikey.New(s, apikey.Config{Catalog: a.catalog, Logger: cfg.Logger, ClientIP: a.clientIP})
 	if err != nil {
@@ -137,7 +134,16 @@ func (a *app) planOf(ctx context.Context, org string) string {
 
 // handler builds the whole HTTP surface.
 func (a *app) handler() (http.Handler, error) {
-	chain, err := gatehouse.NewChain(gatehouse.ChainConfig{Logger: a.log, ErrorHandler: a.authError}, a.keys, a.provider.Authenticator(oauth.ResourceConfig{AllowQueryToken: true}))
+	// Refused credentials on /v1 spend a budget per client address, on
+	// each instance (it bounds the storage lookups each instance can be
+	// made to run): an unknown API key with a valid checksum costs one.
+	authFails, err := ratelimit.NewFailureBudget(ratelimit.NewMemory(ratelimit.MemoryConfig{}), ratelimit.FailureBudgetConfig{
+		TrustedProxies: a.proxies, ErrorHandler: a.limitError, Logger: a.log})
+	if err != nil {
+		return nil, err
+	}
+	chain, err := gatehouse.NewChain(gatehouse.ChainConfig{Logger: a.log, ErrorHandler: a.authError,
+		OnRefused: func(r *http.Request, _ error) { authFails.Spend(r) }}, a.keys, a.provider.Authenticator(oauth.ResourceConfig{AllowQueryToken: true}))
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +177,7 @@ func (a *app) handler() (http.Handler, error) {
 		}
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/v1/", a.cors.handler(methods, apierror.Negotiate(a.authBudget(chain.Handler(apiLimits.Handler(api))))))
+	mux.Handle("/v1/", a.cors.handler(methods, apierror.Negotiate(authFails.Handler(chain.Handler(apiLimits.Handler(api))))))
 	mux.Handle("/oauth/token", a.cors.handler([]string{"POST"}, tokenLimits.Handler(a.provider.Handler())))
 	mux.Handle("/oauth/revoke", a.cors.handler([]string{"POST"}, a.provider.Handler()))
 	mux.Handle("/oauth/", a.provider.Handler())

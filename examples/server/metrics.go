@@ -105,9 +105,6 @@ func (a *app) authError(w http.ResponseWriter, r *http.Request, err error) {
 		}
 	}
 	a.metrics.authFailures.WithLabelValues(reason).Inc()
-	if reason != "missing" && e.Status < http.StatusInternalServerError {
-		a.spendAuthFailure(r) // a credential was sent and refused
-	}
 	a.fail(w, r, err)
 }
 
