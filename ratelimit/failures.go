@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -97,9 +98,10 @@ func (b *FailureBudget) Handler(next http.Handler) http.Handler {
 	})
 }
 
-// Spend counts one failure of r's client.
+// Spend counts one failure of r's client. It counts even when the client
+// has gone: hanging up at once must not make a guess free.
 func (b *FailureBudget) Spend(r *http.Request) {
-	if _, err := b.limiter.Allow(r.Context(), b.key(r), b.policy, 1); err != nil {
+	if _, err := b.limiter.Allow(context.WithoutCancel(r.Context()), b.key(r), b.policy, 1); err != nil {
 		b.log.Error("failure budget: limiter failed; the failure was not counted", "err", err)
 	}
 }

@@ -146,3 +146,22 @@ func TestNewFailureBudgetRejectsBadConfig(t *testing.T) {
 	_, err = ratelimit.NewFailureBudget(ratelimit.NewMemory(ratelimit.MemoryConfig{}), ratelimit.FailureBudgetConfig{Policy: &ratelimit.Policy{}})
 	assert.ErrorContains(t, err, "1 to 4 windows")
 }
+
+// ctxLimiter records whether the context of each decision had ended.
+type ctxLimiter struct{ ended []bool }
+
+func (c *ctxLimiter) Allow(ctx context.Context, _ string, _ ratelimit.Policy, _ int64) (ratelimit.Result, error) {
+	c.ended = append(c.ended, ctx.Err() != nil)
+	return ratelimit.Result{Allowed: true}, nil
+}
+
+func TestFailureBudgetSpendsWhenTheClientHasGone(t *testing.T) {
+	t.Parallel()
+	lim := &ctxLimiter{}
+	budget, err := ratelimit.NewFailureBudget(lim, ratelimit.FailureBudgetConfig{})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the client hung up after sending its guess
+	budget.Spend(httptest.NewRequest("GET", "/v1/bookings", nil).WithContext(ctx))
+	assert.Equal(t, []bool{false}, lim.ended, "a Redis limiter would refuse a cancelled context, and the guess would be free")
+}
