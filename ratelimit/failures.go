@@ -43,7 +43,9 @@ type FailureBudgetConfig struct {
 // client sending fresh ones turns every request into a query.
 //
 // With the [Memory] limiter the budget is per instance (it bounds the
-// lookups each instance can be made to run); with [Redis] it is shared.
+// lookups each instance can be made to run) and its check costs about
+// what one rate-limit decision does; with [Redis] it is shared by the
+// instances, at one more round trip per request.
 // Requests are never counted, only failures, so a client that
 // authenticates spends nothing. It is safe for concurrent use.
 type FailureBudget struct {

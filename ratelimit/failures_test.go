@@ -165,3 +165,19 @@ func TestFailureBudgetSpendsWhenTheClientHasGone(t *testing.T) {
 	budget.Spend(httptest.NewRequest("GET", "/v1/bookings", nil).WithContext(ctx))
 	assert.Equal(t, []bool{false}, lim.ended, "a Redis limiter would refuse a cancelled context, and the guess would be free")
 }
+
+// BenchmarkFailureBudgetCheck is what the budget adds to every request
+// that spends nothing: the client's key and one cost-0 decision.
+func BenchmarkFailureBudgetCheck(b *testing.B) {
+	budget, err := ratelimit.NewFailureBudget(ratelimit.NewMemory(ratelimit.MemoryConfig{}), ratelimit.FailureBudgetConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := budget.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	req := httptest.NewRequest("GET", "/v1/bookings", nil)
+	w := httptest.NewRecorder()
+	b.ReportAllocs()
+	for b.Loop() {
+		h.ServeHTTP(w, req)
+	}
+}

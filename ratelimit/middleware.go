@@ -334,11 +334,16 @@ func ClientIP(r *http.Request, trusted []netip.Prefix) string {
 // its 2^64 addresses: counting each one alone would give it a fresh
 // budget per request.
 func AddressKey(ip string) string {
-	a, err := netip.ParseAddr(ip)
+	parsed, err := netip.ParseAddr(ip)
 	if err != nil {
 		return ip
 	}
-	a = a.Unmap().WithZone("")
+	if parsed.Is4() {
+		// ParseAddr takes IPv4 only in its canonical dotted form (no
+		// leading zeros): ip is the key as it is, with no allocation.
+		return ip
+	}
+	a := parsed.Unmap().WithZone("")
 	if a.Is4() {
 		return a.String()
 	}

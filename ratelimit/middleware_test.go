@@ -175,6 +175,12 @@ func TestAddressKey(t *testing.T) {
 	}
 }
 
+// TestAddressKeyOfIPv4DoesNotAllocate: every per-address limit computes
+// it on every request. Not parallel: AllocsPerRun counts the process.
+func TestAddressKeyOfIPv4DoesNotAllocate(t *testing.T) {
+	assert.Zero(t, testing.AllocsPerRun(100, func() { _ = ratelimit.AddressKey("203.0.113.9") }), "an IPv4 address is its own key")
+}
+
 func TestAnonymousIPv6CountsBySubnet(t *testing.T) {
 	t.Parallel()
 	anon := ratelimit.MustPolicy("token-endpoint", "2/m")
