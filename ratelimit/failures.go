@@ -26,8 +26,8 @@ type FailureBudgetConfig struct {
 	// TrustedProxies are the networks whose X-Forwarded-For is believed
 	// when the default Key finds the client's address. Default: none.
 	TrustedProxies []netip.Prefix
-	// ErrorHandler writes the 429 of a client that has spent its budget,
-	// and the 503 when the limiter fails and fails closed. Default:
+	// ErrorHandler writes the 429 of a client that has spent its budget
+	// (nothing else: when the limiter fails, requests go on). Default:
 	// apierror.Writer.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 	// Logger receives limiter failures. Default: silent.
@@ -45,9 +45,9 @@ type FailureBudgetConfig struct {
 // With the [Memory] limiter the budget is per instance (it bounds the
 // lookups each instance can be made to run) and its check costs about
 // what one rate-limit decision does; with [Redis] it is shared by the
-// instances, at one more round trip per request.
-// Requests are never counted, only failures, so a client that
-// authenticates spends nothing. It is safe for concurrent use.
+// instances, at one more round trip per request. Requests are never
+// counted, only failures, so a client that authenticates spends nothing.
+// It is safe for concurrent use.
 type FailureBudget struct {
 	limiter Limiter
 	policy  Policy
