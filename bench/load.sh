@@ -60,6 +60,7 @@ echo "wrk -t$THREADS -c$CONNS -d$DURATION, $(nproc) cores, $(date -u +%Y-%m-%dT%
 # drift hits all three alike; the means and ratios close the section.
 "$work/bare" -addr 127.0.0.1:18090 & BARE=$!
 "$work/bare" -addr 127.0.0.1:18092 -headers & BAREH=$!
+"$work/bare" -addr 127.0.0.1:18093 -seed-headers & BARES=$!
 "$work/gated" -addr 127.0.0.1:18091 >"$work/gated.out" & GATED=$!
 for _ in $(seq 1 50); do grep -q '^key ' "$work/gated.out" 2>/dev/null && break; sleep 0.1; done
 GKEY=$(awk '/^key / {print $2}' "$work/gated.out")
@@ -68,17 +69,19 @@ sleep 0.5
 for round in $(seq 1 "$ROUNDS"); do
   echo "round $round"
   run_wrk "bare net/http" "http://127.0.0.1:18090/v1/bookings" | tee -a "$work/rounds"
+  run_wrk "bare net/http + seed headers" "http://127.0.0.1:18093/v1/bookings" | tee -a "$work/rounds"
   run_wrk "bare net/http + the same headers" "http://127.0.0.1:18092/v1/bookings" | tee -a "$work/rounds"
   run_wrk "gatehouse middleware only" "http://127.0.0.1:18091/v1/bookings" -H "Authorization: Bearer $GKEY" | tee -a "$work/rounds"
 done
 awk '{ n = $0; sub(/ +[0-9.]+ req\/s.*/, "", n); for (i = 1; i <= NF; i++) if ($(i+1) == "req/s") { sum[n] += $i; cnt[n]++ } }
   END {
     b = sum["bare net/http"] / cnt["bare net/http"]; h = sum["bare net/http + the same headers"] / cnt["bare net/http + the same headers"]
+    s = sum["bare net/http + seed headers"] / cnt["bare net/http + seed headers"]
     g = sum["gatehouse middleware only"] / cnt["gatehouse middleware only"]
-    printf "mean of %d rounds: bare %.0f, bare + headers %.0f, middleware only %.0f req/s; middleware / bare %.1f %%, middleware / bare + headers %.1f %%\n", cnt["bare net/http"], b, h, g, 100 * g / b, 100 * g / h
+    printf "mean of %d rounds: bare %.0f, bare + seed headers %.0f (%.1f %%), bare + headers %.0f (%.1f %%), middleware only %.0f req/s; middleware / bare %.1f %%, middleware / bare + headers %.1f %%\n", cnt["bare net/http"], b, s, 100 * s / b, h, 100 * h / b, g, 100 * g / b, 100 * g / h
   }' "$work/rounds"
-echo "  peak RSS bare: $(peak_rss $BARE), bare + headers: $(peak_rss $BAREH), middleware only: $(peak_rss $GATED)"
-kill $BARE $BAREH $GATED
+echo "  peak RSS bare: $(peak_rss $BARE), bare + seed headers: $(peak_rss $BARES), bare + headers: $(peak_rss $BAREH), middleware only: $(peak_rss $GATED)"
+kill $BARE $BARES $BAREH $GATED
 [ -n "${ONLY_MIDDLEWARE:-}" ] && exit 0
 
 serve "sqlite:$work/gatehouse.db"
