@@ -15,10 +15,6 @@ import (
 	"github.com/gatehouse-go/gatehouse/storage"
 )
 
-// TokenHandler serves POST /oauth/token for every grant. Errors are in RFC
-// 6749 §5.2 form ({"error":"invalid_grant",…}), which OAuth clients parse,
-// never in the API envelope. invalid_client after HTTP Basic
-// authentication carries WWW-Authenticate: Basic.
 // isForm reports whether a Content-Type is a form's, with or without
 // parameters (net/http parses it again, fully, to read the form).
 func isForm(contentType string) bool {
@@ -26,6 +22,10 @@ func isForm(contentType string) bool {
 	return strings.EqualFold(strings.TrimSpace(mt), "application/x-www-form-urlencoded")
 }
 
+// TokenHandler serves POST /oauth/token for every grant. Errors are in RFC
+// 6749 §5.2 form ({"error":"invalid_grant",…}), which OAuth clients parse,
+// never in the API envelope. invalid_client after HTTP Basic
+// authentication carries WWW-Authenticate: Basic.
 func (p *Provider) TokenHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
