@@ -63,7 +63,7 @@ func NewFailureBudget(l Limiter, cfg FailureBudgetConfig) (*FailureBudget, error
 	}
 	b := &FailureBudget{limiter: l, policy: AuthFailures, key: cfg.Key, onError: cfg.ErrorHandler, log: cfg.Logger}
 	if cfg.Policy != nil {
-		if len(cfg.Policy.Windows) == 0 || len(cfg.Policy.Windows) > MaxWindows {
+		if !cfg.Policy.usable() {
 			return nil, fmt.Errorf("ratelimit: a failure budget's policy needs 1 to %d windows", MaxWindows)
 		}
 		b.policy = *cfg.Policy

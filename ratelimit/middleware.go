@@ -105,7 +105,7 @@ func New(l Limiter, cfg Config) (*Middleware, error) {
 		cfg.Tiers = map[string]Policy{"standard": Standard, "enterprise": Enterprise}
 	}
 	for name, p := range cfg.Tiers {
-		if len(p.Windows) == 0 || len(p.Windows) > MaxWindows {
+		if !p.usable() {
 			return nil, fmt.Errorf("ratelimit: tier %q needs 1 to %d windows", name, MaxWindows)
 		}
 	}

@@ -193,6 +193,10 @@ func (r *Result) Binding() WindowResult {
 	return b
 }
 
+// usable reports whether a policy has 1 to MaxWindows windows, as every
+// limiter needs (a Policy built by hand may have none).
+func (p Policy) usable() bool { return len(p.Windows) > 0 && len(p.Windows) <= MaxWindows }
+
 // Exhausted returns, among the windows with nothing remaining, the one
 // that resets last: a key refused for it may try again at its Reset. ok
 // is false when every window still has room. A decision with cost 0
