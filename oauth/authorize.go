@@ -281,14 +281,20 @@ func (e *SignInBlockedError) Error() string {
 // pages and an application's own pages (such as a developer dashboard)
 // share: a random 256-bit session id in an HttpOnly, SameSite=Lax cookie,
 // stored server-side (as a storage.KindSession token, by its keyed hash)
-// so that SignOut and SignOutEverywhere end it on every instance. Failures are limited per account and per client address
-// (Config.LoginAttempts, Config.LoginAttemptsPerIP): while blocked it
-// returns *SignInBlockedError without checking the password. Wrong
+// so that SignOut and SignOutEverywhere end it on every instance.
+// Failures are limited per account and per client address
+// (Config.LoginAttempts, Config.LoginAttemptsPerIP, counted in
+// Config.LoginLimiter): while blocked it returns *SignInBlockedError
+// without checking the password, and when the limiter fails, its error. Wrong
 // credentials of any kind are storage.ErrNotFound, in the same time.
 func (p *Provider) SignIn(w http.ResponseWriter, r *http.Request, domainPrefix, email, password string) (*storage.User, error) {
 	ip := p.cfg.ClientIP(r)
 	account := storage.NormalizePrefix(domainPrefix) + "/" + storage.NormalizeEmail(email)
-	if wait := p.blocked(account, ip); wait > 0 {
+	wait, err := p.blocked(r.Context(), account, ip)
+	if err != nil {
+		return nil, err
+	}
+	if wait > 0 {
 		return nil, &SignInBlockedError{Wait: wait}
 	}
 	u, _, err := p.verifyUser(r.Context(), domainPrefix, email, password, ip)

@@ -38,7 +38,9 @@
 // with a pepper) — sub-microsecond, where fosite's bcrypt default costs
 // tens of milliseconds per token request — and bcrypt hashes from
 // elsewhere still verify. User passwords are argon2id. Failed sign-ins
-// are limited per account and per client address.
+// are limited per account and per client address, counted in
+// Config.LoginLimiter: give every instance the same Redis limiter and
+// they share one count.
 //
 // # Tokens
 //

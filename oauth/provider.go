@@ -72,6 +72,16 @@ type Config struct {
 	// LoginAttemptsPerIP limits failed sign-ins per client address.
 	// Default: 30 a minute.
 	LoginAttemptsPerIP *ratelimit.Policy
+	// LoginLimiter counts the failed sign-ins of both limits. Default: a
+	// ratelimit.Memory of this Provider's own, so each instance counts
+	// alone and N instances allow N times the attempts. Several instances
+	// share one count through a ratelimit.Redis (in a ratelimit.Failover,
+	// which decides what happens while Redis is down). Its keys start
+	// "signin:"; an account's key is a keyed hash, so no email is stored
+	// in the limiter. While the limiter fails, sign-ins are refused
+	// (password grant: 503 temporarily_unavailable; SignIn: an error):
+	// a password is never checked without its limit.
+	LoginLimiter ratelimit.Limiter
 	// ClientIP returns the address a request came from, for
 	// LoginAttemptsPerIP and the sign-in log. Default: the host of
 	// r.RemoteAddr. Behind a reverse proxy every request comes from the
@@ -119,8 +129,10 @@ type Provider struct {
 	catalog *scope.Catalog
 	cookie  []byte
 	tokens  tokenCache
-	fails   *ratelimit.Memory
-	strat   prefixedStrategy
+	fails   ratelimit.Limiter
+	// signinKey keys the hash that names an account in fails.
+	signinKey []byte
+	strat     prefixedStrategy
 	// jwtVerify checks JWT access tokens against the provider's own keys.
 	jwtVerify *JWTVerifier
 }
@@ -163,14 +175,20 @@ func New(store Store, cfg Config) (*Provider, error) {
 	}
 	p := &Provider{
 		store: store, cfg: cfg, hasher: SecretHasher{Pepper: cfg.SecretPepper}, log: cfg.Logger,
-		catalog: cfg.Catalog, tokens: newTokenCache(), fails: ratelimit.NewMemory(ratelimit.MemoryConfig{}),
+		catalog: cfg.Catalog, tokens: newTokenCache(), fails: cfg.LoginLimiter,
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
+	if p.fails == nil {
+		p.fails = ratelimit.NewMemory(ratelimit.MemoryConfig{})
+	}
 	m := hmac.New(sha256.New, cfg.Secret)
 	m.Write([]byte("gatehouse cookie key"))
 	p.cookie = m.Sum(nil)
+	m = hmac.New(sha256.New, cfg.Secret)
+	m.Write([]byte("gatehouse sign-in limit key"))
+	p.signinKey = m.Sum(nil)
 
 	secret := sha256.Sum256(cfg.Secret) // fosite uses the first 32 bytes
 	var rotated [][]byte

@@ -2,8 +2,12 @@ package oauth
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -58,7 +62,12 @@ func (p *Provider) TokenHandler() http.Handler {
 				p.writeTokenError(w, r, nil, fosite.ErrInvalidRequest.WithHint("The domain_prefix parameter naming the organisation is required for the password grant."))
 				return
 			}
-			if wait := p.blocked(storage.NormalizePrefix(prefix)+"/"+storage.NormalizeEmail(r.PostForm.Get("username")), ip); wait > 0 {
+			wait, err := p.blocked(ctx, storage.NormalizePrefix(prefix)+"/"+storage.NormalizeEmail(r.PostForm.Get("username")), ip)
+			if err != nil {
+				p.writeTokenError(w, r, nil, fosite.ErrTemporarilyUnavailable.WithWrap(err))
+				return
+			}
+			if wait > 0 {
 				w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+1)))
 				p.writeTokenError(w, r, nil, withStatus(fosite.ErrInvalidRequest.WithHint("Too many failed sign-in attempts; retry later."), http.StatusTooManyRequests))
 				return
@@ -172,26 +181,50 @@ func (p *Provider) logFositeError(r *http.Request, err error) {
 	p.log.Error("oauth server error", "path", r.URL.Path, "err", err)
 }
 
-// blocked returns how long sign-ins for account or from ip must wait after
-// too many failures; zero when they may proceed.
-func (p *Provider) blocked(account, ip string) time.Duration {
-	var wait time.Duration
-	for _, c := range []struct {
-		key string
-		pol ratelimit.Policy
-	}{{"acct:" + account, *p.cfg.LoginAttempts}, {"ip:" + ratelimit.AddressKey(ip), *p.cfg.LoginAttemptsPerIP}} {
-		res := p.fails.AllowAt(c.key, c.pol, 0, time.Now())
-		if wr, ok := res.Exhausted(); ok {
-			wait = max(wait, time.Until(wr.Reset))
-		}
-	}
-	return wait
+// signinLimit is one of the two limits on failed sign-ins.
+type signinLimit struct {
+	key string
+	pol ratelimit.Policy
 }
 
-func (p *Provider) recordFailure(account, ip string) {
-	now := time.Now()
-	p.fails.AllowAt("acct:"+account, *p.cfg.LoginAttempts, 1, now)
-	p.fails.AllowAt("ip:"+ratelimit.AddressKey(ip), *p.cfg.LoginAttemptsPerIP, 1, now)
+// signinLimits are the limits of an account's and an address's failed
+// sign-ins. The account (domain prefix and email) is named by a keyed
+// hash, so a shared limiter never holds an email.
+func (p *Provider) signinLimits(account, ip string) [2]signinLimit {
+	m := hmac.New(sha256.New, p.signinKey)
+	m.Write([]byte(account))
+	return [2]signinLimit{
+		{"signin:acct:" + base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:18]), *p.cfg.LoginAttempts},
+		{"signin:ip:" + ratelimit.AddressKey(ip), *p.cfg.LoginAttemptsPerIP},
+	}
+}
+
+// blocked returns how long sign-ins for account or from ip must wait after
+// too many failures; zero when they may proceed. An error is the
+// limiter's: the sign-in must not go on unchecked.
+func (p *Provider) blocked(ctx context.Context, account, ip string) (time.Duration, error) {
+	var wait time.Duration
+	for _, l := range p.signinLimits(account, ip) {
+		res, err := p.fails.Allow(ctx, l.key, l.pol, 0)
+		if err != nil {
+			return 0, fmt.Errorf("oauth: checking the sign-in limit: %w", err)
+		}
+		if wr, ok := res.Exhausted(); ok {
+			wait = max(wait, wr.Reset.Sub(res.At))
+		}
+	}
+	return wait, nil
+}
+
+// recordFailure counts a failed sign-in against the account and the
+// address, even when the client has hung up.
+func (p *Provider) recordFailure(ctx context.Context, account, ip string) {
+	ctx = context.WithoutCancel(ctx)
+	for _, l := range p.signinLimits(account, ip) {
+		if _, err := p.fails.Allow(ctx, l.key, l.pol, 1); err != nil {
+			p.log.Error("a failed sign-in was not counted: the limiter failed", "limit", l.pol.Name, "err", err)
+		}
+	}
 }
 
 // dummyHash is compared against when the user does not exist, so that an
@@ -204,7 +237,7 @@ var dummyHash, _ = HashPassword("gatehouse-dummy-password", DefaultPasswordParam
 func (p *Provider) verifyUser(ctx context.Context, prefix, email, password, ip string) (*storage.User, *storage.Organisation, error) {
 	account := storage.NormalizePrefix(prefix) + "/" + storage.NormalizeEmail(email)
 	fail := func(reason string) (*storage.User, *storage.Organisation, error) {
-		p.recordFailure(account, ip)
+		p.recordFailure(ctx, account, ip)
 		p.log.Warn("sign-in failed", "domain_prefix", storage.NormalizePrefix(prefix), "reason", reason, "ip", ip)
 		return nil, nil, storage.ErrNotFound
 	}

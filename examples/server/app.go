@@ -91,7 +91,7 @@ func newApp(ctx context.Context, s *sqlstore.Store, cfg appConfig) (*app, error)
 		return nil, err
 	}
 	a.provider, err = oauth.New(s, oauth.Config{Issuer: cfg.Issuer, Secret: cfg.Secret, Catalog: a.catalog, Logger: cfg.Logger, InsecureCookies: cfg.Insecure,
-		ClientIP: a.clientIP})
+		ClientIP: a.clientIP, LoginLimiter: cfg.Limiter}) // with -redis, failed sign-ins are counted once for all instances
 	if err != nil {
 		return nil, err
 	}

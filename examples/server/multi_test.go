@@ -57,6 +57,24 @@ func TestTwoInstances(t *testing.T) {
 	}
 	assert.Equal(t, []int{200, 200, 200, 200, 429, 429}, codes)
 
+	// Failed sign-ins are counted once for both instances: five wrong
+	// passwords on each are the account's ten a minute, and then the
+	// right one is refused on either.
+	testenv.ClearOfMinuteBoundary(20 * time.Second)
+	signIn := func(s *server, password string) int {
+		f := a.demoPasswordForm() // B did not seed the demo data, so knows none of it
+		f.Set("password", password)
+		res, err := s.http.PostForm(s.base+"/oauth/token", f)
+		require.NoError(t, err)
+		res.Body.Close()
+		return res.StatusCode
+	}
+	for i := range 10 {
+		require.Equal(t, 400, signIn([]*server{a, b}[i%2], "guess"))
+	}
+	assert.Equal(t, 429, signIn(b, a.demoPasswordForm().Get("password")), "the account is blocked on B")
+	assert.Equal(t, 429, signIn(a, a.demoPasswordForm().Get("password")), "and on A")
+
 	// Webhooks: events written through either instance are each delivered.
 	var mu sync.Mutex
 	got := map[string]int{}
