@@ -64,4 +64,11 @@
 // lifetimes short). [RemoteIntrospector] is the authenticator for resource
 // servers that keep opaque tokens: it asks an RFC 7662 endpoint and caches
 // the answer for a bounded time.
+//
+// Every instance must sign and verify with the same keys, and keep them
+// across restarts: make the set once, store [KeySet.Export]'s output with
+// the deployment's other secrets, and load it with [ParseKeySet] on each
+// instance. [KeySet.Stage] and [KeySet.Promote] rotate it so that no
+// instance or verifier ever meets a token signed by a key it has not
+// been shown.
 package oauth

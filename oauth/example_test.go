@@ -149,3 +149,35 @@ func ExampleNewJWTVerifier() {
 	// 200 acme [bookings:read]
 	// 401 Bearer realm="api", error="invalid_token", error_description="The access token is not valid: its signature does not verify"
 }
+
+// Instances of one deployment share their JWT signing keys: the set is
+// made once, exported to wherever the deployment keeps secrets, and
+// parsed by every instance at start.
+func ExampleParseKeySet() {
+	keys, err := oauth.NewKeySet()
+	if err != nil {
+		panic(err)
+	}
+	data, err := keys.Export() // a secret: store it as you store the others
+	if err != nil {
+		panic(err)
+	}
+
+	// On every instance, at start:
+	loaded, err := oauth.ParseKeySet(data)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(loaded.SigningKeyID() == keys.SigningKeyID())
+
+	// Rotation across instances: stage, roll the export out, wait for
+	// verifiers' JWKS caches (5 minutes), promote, roll out again.
+	next, _ := loaded.Stage()
+	fmt.Println(loaded.SigningKeyID() == next)
+	_ = loaded.Promote(next)
+	fmt.Println(loaded.SigningKeyID() == next)
+	// Output:
+	// true
+	// false
+	// true
+}

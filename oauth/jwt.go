@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -29,13 +30,28 @@ import (
 // access tokens.
 const PathJWKS = "/.well-known/jwks.json"
 
-// KeySet is a rotating set of ES256 signing keys for JWT access tokens. The
-// newest key signs; older keys stay published (so tokens they signed keep
-// verifying) until removed. Safe for concurrent use.
+// KeySet is a rotating set of ES256 signing keys for JWT access tokens.
+// One key signs; every key in the set is published (so tokens the older
+// ones signed keep verifying, and verifiers learn a staged key before it
+// signs) until removed. Safe for concurrent use.
+//
+// Every instance of a deployment must hold the same set, and a restarted
+// instance the set it had: a token signed by a key another instance
+// does not publish is refused there, and [JWTVerifier]s that fetch the
+// key set from a load balancer see keys come and go. Create the set once,
+// keep [KeySet.Export]'s output where the deployment keeps its secrets,
+// and give each instance [ParseKeySet] of it. To rotate without refusing
+// a token anywhere: [KeySet.Stage] a key, roll the exported set out to
+// every instance, wait for verifiers' caches (the JWKS is served with
+// max-age 300), then [KeySet.Promote] it and roll out again.
+//
+// A KeySet prints and logs as its key ids only; its private keys leave it
+// only through Export.
 type KeySet struct {
-	mu   sync.RWMutex
-	keys []*ecdsa.PrivateKey
-	ids  []string
+	mu     sync.RWMutex
+	keys   []*ecdsa.PrivateKey
+	ids    []string
+	signer int // index of the signing key
 }
 
 // NewKeySet returns a set with one fresh key.
@@ -45,9 +61,20 @@ func NewKeySet() (*KeySet, error) {
 	return ks, err
 }
 
-// Rotate adds a new signing key and returns its key id; the previous keys
-// keep verifying.
+// Rotate adds a new key that signs from now on and returns its key id;
+// the previous keys keep verifying. On a deployment of several instances,
+// Stage and then Promote instead.
 func (ks *KeySet) Rotate() (string, error) {
+	id, err := ks.Stage()
+	if err != nil {
+		return "", err
+	}
+	return id, ks.Promote(id)
+}
+
+// Stage adds a new key that is published but does not sign yet, and
+// returns its key id: see [KeySet.Promote].
+func (ks *KeySet) Stage() (string, error) {
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return "", err
@@ -61,8 +88,37 @@ func (ks *KeySet) Rotate() (string, error) {
 	return id, nil
 }
 
-// Remove stops publishing (and so verifying) the key with id. The signing
-// key cannot be removed; rotate first.
+// Promote makes the key with id, already in the set, the signing key.
+func (ks *KeySet) Promote(id string) error {
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	i := slices.Index(ks.ids, id)
+	if i < 0 {
+		return fmt.Errorf("oauth: no key %q", id)
+	}
+	ks.signer = i
+	return nil
+}
+
+// SigningKeyID returns the id of the key that signs ("" for a KeySet
+// that is not from NewKeySet or ParseKeySet).
+func (ks *KeySet) SigningKeyID() string {
+	ks.mu.RLock()
+	defer ks.mu.RUnlock()
+	return ks.signingID()
+}
+
+func (ks *KeySet) signingID() string {
+	if len(ks.ids) == 0 {
+		return ""
+	}
+	return ks.ids[ks.signer]
+}
+
+// Remove stops publishing (and so verifying) the key with id: its tokens
+// are refused, except where an Authenticator validated one within its
+// ResourceConfig.CacheTTL. The signing key cannot be removed; rotate
+// first.
 func (ks *KeySet) Remove(id string) error {
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
@@ -70,19 +126,138 @@ func (ks *KeySet) Remove(id string) error {
 	switch {
 	case i < 0:
 		return fmt.Errorf("oauth: no key %q", id)
-	case i == len(ks.ids)-1:
+	case i == ks.signer:
 		return errors.New("oauth: the signing key cannot be removed; rotate first")
 	}
 	ks.keys, ks.ids = slices.Delete(ks.keys, i, i+1), slices.Delete(ks.ids, i, i+1)
+	if i < ks.signer {
+		ks.signer--
+	}
 	return nil
+}
+
+// String lists the key ids, never the keys.
+func (ks *KeySet) String() string {
+	ks.mu.RLock()
+	defer ks.mu.RUnlock()
+	return "oauth.KeySet{signing: " + ks.signingID() + ", keys: " + strings.Join(ks.ids, " ") + "}"
+}
+
+// GoString is String, so that %#v prints no private key either.
+func (ks *KeySet) GoString() string { return ks.String() }
+
+// LogValue logs the key ids, never the keys.
+func (ks *KeySet) LogValue() slog.Value {
+	ks.mu.RLock()
+	defer ks.mu.RUnlock()
+	return slog.GroupValue(slog.String("signing", ks.signingID()), slog.Any("keys", slices.Clone(ks.ids)))
+}
+
+// exportedKeySet is Export's format: a JWK Set (RFC 7517) of private
+// keys, with the signing key's id as an extra member, which a reader
+// that does not know it ignores (§5).
+type exportedKeySet struct {
+	Keys       []json.RawMessage `json:"keys"`
+	SigningKID string            `json:"signing_kid"`
+}
+
+// Export returns the set with its private keys, for ParseKeySet: a JWK
+// Set (RFC 7517) of the ES256 keys, oldest first, and "signing_kid"
+// naming the key that signs. It is a secret: keep it as the deployment
+// keeps its other secrets, never in a log.
+func (ks *KeySet) Export() ([]byte, error) {
+	ks.mu.RLock()
+	defer ks.mu.RUnlock()
+	if len(ks.keys) == 0 {
+		return nil, errEmptyKeySet
+	}
+	out := exportedKeySet{SigningKID: ks.ids[ks.signer]}
+	for i, k := range ks.keys {
+		b, err := jose.JSONWebKey{Key: k, KeyID: ks.ids[i], Algorithm: string(jose.ES256), Use: "sig"}.MarshalJSON()
+		if err != nil {
+			return nil, fmt.Errorf("oauth: exporting key %q: %w", ks.ids[i], err)
+		}
+		out.Keys = append(out.Keys, b)
+	}
+	return json.Marshal(out)
+}
+
+var errEmptyKeySet = errors.New("oauth: the key set has no keys; make one with NewKeySet or ParseKeySet")
+
+// maxKeys bounds a parsed set: a few keys are live at a time.
+const maxKeys = 100
+
+// ParseKeySet reads a set written by [KeySet.Export]: a JWK Set of
+// P-256 private keys, each with a unique kid (alg ES256 and use sig when
+// given), and an optional "signing_kid" (default: the last key). Every
+// error names what is wrong, and no error carries key material.
+func ParseKeySet(data []byte) (*KeySet, error) {
+	var in exportedKeySet
+	if err := json.Unmarshal(data, &in); err != nil {
+		return nil, errors.New("oauth: a key set must be a JSON object with a \"keys\" array")
+	}
+	if len(in.Keys) == 0 {
+		return nil, errors.New("oauth: the key set has no keys")
+	}
+	if len(in.Keys) > maxKeys {
+		return nil, fmt.Errorf("oauth: the key set has %d keys; at most %d", len(in.Keys), maxKeys)
+	}
+	ks := &KeySet{signer: len(in.Keys) - 1}
+	for i, raw := range in.Keys {
+		var k jose.JSONWebKey
+		if err := k.UnmarshalJSON(raw); err != nil {
+			return nil, fmt.Errorf("oauth: key %d of the set is not a JWK", i)
+		}
+		pk, ok := k.Key.(*ecdsa.PrivateKey)
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("oauth: key %d of the set is not an EC private key", i)
+		case pk.Curve != elliptic.P256():
+			return nil, fmt.Errorf("oauth: key %d of the set is not on P-256 (ES256)", i)
+		case k.KeyID == "":
+			return nil, fmt.Errorf("oauth: key %d of the set has no kid", i)
+		case len(k.KeyID) > 128:
+			return nil, fmt.Errorf("oauth: key %d of the set has a kid of more than 128 bytes", i)
+		case k.Algorithm != "" && k.Algorithm != string(jose.ES256):
+			return nil, fmt.Errorf("oauth: key %q is for %s; only ES256 keys sign access tokens", k.KeyID, k.Algorithm)
+		case k.Use != "" && k.Use != "sig":
+			return nil, fmt.Errorf("oauth: key %q has use %q; it must be sig", k.KeyID, k.Use)
+		case slices.Contains(ks.ids, k.KeyID):
+			return nil, fmt.Errorf("oauth: the key set has kid %q twice", k.KeyID)
+		case !publicMatches(pk):
+			return nil, fmt.Errorf("oauth: key %q: its x and y are not the public key of its d", k.KeyID)
+		}
+		ks.keys, ks.ids = append(ks.keys, pk), append(ks.ids, k.KeyID)
+	}
+	if in.SigningKID != "" {
+		ks.signer = slices.Index(ks.ids, in.SigningKID)
+		if ks.signer < 0 {
+			return nil, fmt.Errorf("oauth: signing_kid %q is not a key of the set", in.SigningKID)
+		}
+	}
+	return ks, nil
+}
+
+// publicMatches reports whether pk's public point is d·G: a JWK whose x
+// and y belong to another key would sign tokens that its own published
+// key refuses.
+func publicMatches(pk *ecdsa.PrivateKey) bool {
+	priv, err := pk.ECDH()
+	if err != nil {
+		return false
+	}
+	pub, err := pk.PublicKey.ECDH()
+	if err != nil {
+		return false
+	}
+	return priv.PublicKey().Equal(pub)
 }
 
 // signing returns the current key as fosite's signer wants it.
 func (ks *KeySet) signing(context.Context) (any, error) {
 	ks.mu.RLock()
 	defer ks.mu.RUnlock()
-	n := len(ks.keys) - 1
-	return &josev3.JSONWebKey{Key: ks.keys[n], KeyID: ks.ids[n], Algorithm: string(josev3.ES256), Use: "sig"}, nil
+	return &josev3.JSONWebKey{Key: ks.keys[ks.signer], KeyID: ks.ids[ks.signer], Algorithm: string(josev3.ES256), Use: "sig"}, nil
 }
 
 // JWKS returns the public keys as a JSON Web Key Set.

@@ -92,9 +92,11 @@ type Config struct {
 	// does.
 	ClientIP func(r *http.Request) string
 	// JWTKeys, when set, makes access tokens RFC 9068 JWTs (typ at+jwt,
-	// ES256) signed by the set's newest key and published at PathJWKS, so
-	// other services can verify them with a JWTVerifier and no database.
-	// Default: opaque tokens.
+	// ES256) signed by the set's signing key and published at PathJWKS,
+	// so other services can verify them with a JWTVerifier and no
+	// database. Every instance needs the same set, and a restart the set
+	// it had (see KeySet: ParseKeySet of an exported set). Default: opaque
+	// tokens.
 	JWTKeys *KeySet
 	// JWTAudience is the aud of JWT access tokens. Default: Issuer.
 	JWTAudience string
@@ -222,6 +224,9 @@ func New(store Store, cfg Config) (*Provider, error) {
 	p.strat = newStrategy(p.fcfg)
 	var strategy any = p.strat
 	if cfg.JWTKeys != nil {
+		if cfg.JWTKeys.SigningKeyID() == "" {
+			return nil, errEmptyKeySet
+		}
 		if p.cfg.JWTAudience == "" {
 			p.cfg.JWTAudience = cfg.Issuer
 		}
