@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/gatehouse-go/gatehouse/oauth"
 	"github.com/gatehouse-go/gatehouse/ratelimit"
 	"github.com/gatehouse-go/gatehouse/storage"
+	"github.com/gatehouse-go/gatehouse/storage/sqlstore"
 )
 
 // list is a repeatable string flag.
@@ -29,6 +31,7 @@ const adminUsage = `usage:
   server admin client create --org acme --name "Booking App" --redirect-uri URL [--redirect-uri URL …] --scopes "bookings:read" [--public] [--grants authorization_code,refresh_token]
   server admin key create --org acme [--user ada@example.com] --name "CI" --scopes "bookings:read" [--env live|test] [--rate-limit "1000/h,100/m"] [--expires 720h]
   server admin key revoke --id ID
+  server admin jwt-keys show | stage | promote --id KID | remove --id KID
 every command takes -db (default sqlite:gatehouse.db) and prints one JSON object`
 
 // runAdmin runs an admin subcommand and prints one JSON object.
@@ -171,6 +174,54 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		return printJSON(stdout, map[string]string{"id": k.ID, "revoked_at": k.RevokedAt.Format(time.RFC3339)})
+	case "jwt-keys show", "jwt-keys stage", "jwt-keys promote", "jwt-keys remove":
+		return jwtKeysCommand(ctx, store, args[1], id, stdout)
 	}
 	return errors.New(adminUsage)
+}
+
+// jwtKeysCommand shows or changes the JWT signing keys that instances
+// started with -jwt share through the database. Instances read the set
+// when they start: to rotate, stage a key and restart every instance (all
+// now publish it), wait five minutes (verifiers' JWKS caches), promote it
+// and restart them again; remove the old key once its tokens have
+// expired, and restart once more.
+func jwtKeysCommand(ctx context.Context, store *sqlstore.Store, action, id string, stdout io.Writer) error {
+	if os.Getenv("GATEHOUSE_JWT_KEYS") != "" {
+		return errors.New("GATEHOUSE_JWT_KEYS is set: the servers take their keys from it, not from the database")
+	}
+	db, dialect := store.DB(), store.Dialect()
+	var ks *oauth.KeySet
+	var err error
+	out := map[string]any{}
+	switch action {
+	case "show":
+		ks, _, err = storedJWTKeys(ctx, db)
+	case "stage":
+		ks, err = changeJWTKeys(ctx, db, dialect, func(ks *oauth.KeySet) error {
+			kid, err := ks.Stage()
+			out["staged"] = kid
+			return err
+		})
+	case "promote", "remove":
+		if id == "" {
+			return errors.New("--id is required")
+		}
+		ks, err = changeJWTKeys(ctx, db, dialect, func(ks *oauth.KeySet) error {
+			if action == "promote" {
+				return ks.Promote(id)
+			}
+			return ks.Remove(id)
+		})
+	}
+	if err != nil {
+		return err
+	}
+	out["signing"] = ks.SigningKeyID()
+	var kids []string
+	for _, k := range ks.JWKS().Keys {
+		kids = append(kids, k.KeyID)
+	}
+	out["keys"] = kids
+	return printJSON(stdout, out)
 }

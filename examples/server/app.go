@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -61,6 +62,7 @@ type app struct {
 	proxies  []netip.Prefix // trusted reverse proxies
 
 	issuer string
+	jwt    bool // access tokens are JWTs; the JWKS is served
 
 	plans sync.Map // organisation id → plan name
 }
@@ -80,10 +82,12 @@ type appConfig struct {
 	// endpoint), the access log and API keys' last-used address. Empty:
 	// the connection's address, and X-Forwarded-For is ignored.
 	TrustedProxies []netip.Prefix
+	// JWTKeys, when set, makes access tokens JWTs signed by these keys.
+	JWTKeys *oauth.KeySet
 }
 
 func newApp(ctx context.Context, s *sqlstore.Store, cfg appConfig) (*app, error) {
-	a := &app{store: s, log: cfg.Logger, issuer: cfg.Issuer, catalog: catalog(), limiter: cfg.Limiter, cors: cfg.CORS, decoder: apierror.Decoder{MaxBytes: 64 << 10}, metrics: newMetrics(s),
+	a := &app{store: s, log: cfg.Logger, issuer: cfg.Issuer, jwt: cfg.JWTKeys != nil, catalog: catalog(), limiter: cfg.Limiter, cors: cfg.CORS, decoder: apierror.Decoder{MaxBytes: 64 << 10}, metrics: newMetrics(s),
 		proxies: cfg.TrustedProxies}
 	var err error
 	a.keys, err = apikey.New(s, apikey.Config{Catalog: a.catalog, Logger: cfg.Logger, ClientIP: a.clientIP})
@@ -91,7 +95,7 @@ func newApp(ctx context.Context, s *sqlstore.Store, cfg appConfig) (*app, error)
 		return nil, err
 	}
 	a.provider, err = oauth.New(s, oauth.Config{Issuer: cfg.Issuer, Secret: cfg.Secret, Catalog: a.catalog, Logger: cfg.Logger, InsecureCookies: cfg.Insecure,
-		ClientIP: a.clientIP, LoginLimiter: cfg.Limiter}) // with -redis, failed sign-ins are counted once for all instances
+		ClientIP: a.clientIP, LoginLimiter: cfg.Limiter, JWTKeys: cfg.JWTKeys}) // with -redis, failed sign-ins are counted once for all instances
 	if err != nil {
 		return nil, err
 	}
@@ -182,6 +186,9 @@ func (a *app) handler() (http.Handler, error) {
 	mux.Handle("/oauth/revoke", a.cors.handler([]string{"POST"}, a.provider.Handler()))
 	mux.Handle("/oauth/", a.provider.Handler())
 	mux.Handle("/.well-known/oauth-authorization-server", a.provider.Handler())
+	if a.jwt {
+		mux.Handle(oauth.PathJWKS, a.provider.Handler())
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := a.store.DB().PingContext(r.Context()); err != nil {
 			a.fail(w, r, apierror.Unavailable(err))
@@ -486,23 +493,123 @@ func serverSecret(ctx context.Context, db *sql.DB, dialect sqlstore.Dialect, fro
 		}
 		return []byte(fromEnv), nil
 	}
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS app_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)`); err != nil {
-		return nil, err
-	}
 	var b [48]byte
 	_, _ = rand.Read(b[:])
-	insert := `INSERT INTO app_settings (name, value) VALUES ('token_secret', ?) ON CONFLICT (name) DO NOTHING`
-	if dialect == sqlstore.Postgres {
-		insert = strings.Replace(insert, "?", "$1", 1)
+	v, err := appSetting(ctx, db, dialect, "token_secret", base64.RawStdEncoding.EncodeToString(b[:]))
+	return []byte(v), err
+}
+
+// appSetting returns the value of a setting that every instance on the
+// database shares, storing fresh first when there is none: the first
+// instance to start decides it, and the others read the same value.
+func appSetting(ctx context.Context, db *sql.DB, dialect sqlstore.Dialect, name, fresh string) (string, error) {
+	if err := ensureSettings(ctx, db); err != nil {
+		return "", err
 	}
-	if _, err := db.ExecContext(ctx, insert, base64.RawStdEncoding.EncodeToString(b[:])); err != nil {
-		return nil, err
+	if _, err := db.ExecContext(ctx, placeholders(dialect, `INSERT INTO app_settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`), name, fresh); err != nil {
+		return "", err
 	}
 	var v string
-	if err := db.QueryRowContext(ctx, `SELECT value FROM app_settings WHERE name = 'token_secret'`).Scan(&v); err != nil {
+	err := db.QueryRowContext(ctx, placeholders(dialect, `SELECT value FROM app_settings WHERE name = ?`), name).Scan(&v)
+	return v, err
+}
+
+func ensureSettings(ctx context.Context, db *sql.DB) error {
+	_, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS app_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)`)
+	return err
+}
+
+// placeholders turns a query's ? into PostgreSQL's $1, $2, … .
+func placeholders(dialect sqlstore.Dialect, q string) string {
+	if dialect != sqlstore.Postgres {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for _, c := range q {
+		if c == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// jwtKeys returns the signing keys of JWT access tokens: the exported set
+// in fromEnv (GATEHOUSE_JWT_KEYS), or else the set in app_settings, made
+// by the first instance to start, so that every instance on the database
+// signs and publishes the same keys, and a restart keeps them.
+func jwtKeys(ctx context.Context, db *sql.DB, dialect sqlstore.Dialect, fromEnv string) (*oauth.KeySet, error) {
+	if fromEnv != "" {
+		ks, err := oauth.ParseKeySet([]byte(fromEnv))
+		if err != nil {
+			return nil, fmt.Errorf("GATEHOUSE_JWT_KEYS: %w", err)
+		}
+		return ks, nil
+	}
+	fresh, err := oauth.NewKeySet()
+	if err != nil {
 		return nil, err
 	}
-	return []byte(v), nil
+	exported, err := fresh.Export()
+	if err != nil {
+		return nil, err
+	}
+	v, err := appSetting(ctx, db, dialect, "jwt_keys", string(exported))
+	if err != nil {
+		return nil, err
+	}
+	ks, err := oauth.ParseKeySet([]byte(v))
+	if err != nil {
+		return nil, fmt.Errorf("the jwt_keys setting: %w", err)
+	}
+	return ks, nil
+}
+
+// storedJWTKeys reads the set in app_settings, and its stored text.
+func storedJWTKeys(ctx context.Context, db *sql.DB) (*oauth.KeySet, string, error) {
+	if err := ensureSettings(ctx, db); err != nil {
+		return nil, "", err
+	}
+	var v string
+	err := db.QueryRowContext(ctx, `SELECT value FROM app_settings WHERE name = 'jwt_keys'`).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, "", errors.New("no JWT keys yet: start the server with -jwt once")
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	ks, err := oauth.ParseKeySet([]byte(v))
+	if err != nil {
+		return nil, "", fmt.Errorf("the jwt_keys setting: %w", err)
+	}
+	return ks, v, nil
+}
+
+// changeJWTKeys applies change to the set in app_settings and stores the
+// result, unless another change was stored meanwhile.
+func changeJWTKeys(ctx context.Context, db *sql.DB, dialect sqlstore.Dialect, change func(*oauth.KeySet) error) (*oauth.KeySet, error) {
+	ks, old, err := storedJWTKeys(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	if err := change(ks); err != nil {
+		return nil, err
+	}
+	exported, err := ks.Export()
+	if err != nil {
+		return nil, err
+	}
+	res, err := db.ExecContext(ctx, placeholders(dialect, `UPDATE app_settings SET value = ? WHERE name = 'jwt_keys' AND value = ?`), string(exported), old)
+	if err != nil {
+		return nil, err
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return nil, errors.New("the JWT keys changed meanwhile; run the command again")
+	}
+	return ks, nil
 }
 
 // demoCredentials are printed once, on the first start.

@@ -30,6 +30,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/gatehouse-go/gatehouse/oauth"
 	"github.com/gatehouse-go/gatehouse/ratelimit"
 	"github.com/gatehouse-go/gatehouse/storage/sqlstore"
 	"github.com/gatehouse-go/gatehouse/webhook"
@@ -44,7 +45,7 @@ func main() {
 
 type options struct {
 	addr, db, redis, redisFailure, issuer, tlsCert, tlsKey, webhookAllow, corsOrigins, trustedProxies, metricsAddr string
-	insecureHTTP                                                                                                   bool
+	insecureHTTP, jwt                                                                                              bool
 }
 
 func envOr(key, def string) string {
@@ -80,6 +81,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		"comma-separated CIDRs of reverse proxies whose X-Forwarded-For names the client, for per-client limits and logs (GATEHOUSE_TRUSTED_PROXIES); default none")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", envOr("GATEHOUSE_METRICS_ADDR", ""),
 		"address of a separate listener for GET /metrics, kept off the public API address, e.g. 127.0.0.1:9090 (GATEHOUSE_METRICS_ADDR); default: no metrics")
+	fs.BoolVar(&o.jwt, "jwt", envOr("GATEHOUSE_JWT", "") == "true",
+		"issue RFC 9068 JWT access tokens, signed by keys every instance on the database shares, or by GATEHOUSE_JWT_KEYS (GATEHOUSE_JWT)")
 	fs.BoolVar(&o.insecureHTTP, "insecure-http", envOr("GATEHOUSE_INSECURE_HTTP", "") == "true", "serve plain HTTP on a non-loopback address (GATEHOUSE_INSECURE_HTTP)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -154,12 +157,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("token secret: %w", err)
 	}
+	var keys *oauth.KeySet
+	if o.jwt {
+		if keys, err = jwtKeys(ctx, store.DB(), store.Dialect(), os.Getenv("GATEHOUSE_JWT_KEYS")); err != nil {
+			return fmt.Errorf("JWT keys: %w", err)
+		}
+		logger.Info("JWT access tokens", "keys", keys)
+	}
 	// Cookies go over plain HTTP only when the public URL itself is http:
 	// behind a TLS-terminating proxy (-insecure-http, an https -issuer) the
 	// browser speaks HTTPS, and a session cookie without Secure would be
 	// sent in clear to any http:// URL of the host.
 	insecureCookies := !useTLS && !strings.HasPrefix(o.issuer, "https://")
-	a, err := newApp(ctx, store, appConfig{Issuer: o.issuer, Secret: secret, Limiter: limiter, WebhookAllow: guard, Logger: logger, Insecure: insecureCookies, CORS: corsPolicy, TrustedProxies: proxies})
+	a, err := newApp(ctx, store, appConfig{Issuer: o.issuer, Secret: secret, Limiter: limiter, WebhookAllow: guard, Logger: logger, Insecure: insecureCookies, CORS: corsPolicy, TrustedProxies: proxies,
+		JWTKeys: keys})
 	if err != nil {
 		return err
 	}

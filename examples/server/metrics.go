@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/gatehouse-go/gatehouse/apierror"
+	"github.com/gatehouse-go/gatehouse/oauth"
 	"github.com/gatehouse-go/gatehouse/ratelimit"
 	"github.com/gatehouse-go/gatehouse/storage"
 	"github.com/gatehouse-go/gatehouse/storage/sqlstore"
@@ -65,7 +66,7 @@ var (
 // outside the API become "other", so a client cannot grow the label set.
 func route(path string) string {
 	switch path {
-	case "/healthz", "/.well-known/oauth-authorization-server":
+	case "/healthz", "/.well-known/oauth-authorization-server", oauth.PathJWKS:
 		return path
 	}
 	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/gatehouse-go/gatehouse/oauth"
 )
 
 // An OpenAPI 3.0.3 document, typed as far as the server needs: the
@@ -355,6 +357,11 @@ func (a *app) oauthPaths(doc *openAPIDoc) {
 		Responses:   map[string]*openAPIResponse{"200": jsonOf("The token's state", "Introspection"), "400": oauthErr("Malformed"), "401": oauthErr("invalid_client"), "500": oauthErr("server_error"), "503": oauthErr("temporarily_unavailable")}}}
 	doc.Paths["/.well-known/oauth-authorization-server"] = &pathItem{"get": &openAPIOperation{OperationID: "metadata", Summary: "RFC 8414 authorization server metadata", Tags: []string{"OAuth"}, Security: none,
 		Responses: map[string]*openAPIResponse{"200": jsonOf("The metadata", "Metadata")}}}
+	if a.jwt {
+		doc.Paths[oauth.PathJWKS] = &pathItem{"get": &openAPIOperation{OperationID: "jwks", Summary: "The public keys of JWT access tokens (RFC 7517 JWK Set)", Tags: []string{"OAuth"}, Security: none,
+			Responses: map[string]*openAPIResponse{"200": {Description: "The key set", Content: map[string]mediaType{"application/jwk-set+json": {Schema: schema{"type": "object", "required": []string{"keys"},
+				"properties": schema{"keys": schema{"type": "array", "items": schema{"type": "object", "required": []string{"kty", "kid"}, "additionalProperties": true}}}}}}}}}}
+	}
 }
 
 // openAPIHandler serves the document; it is built once.

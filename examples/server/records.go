@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gatehouse-go/gatehouse/storage"
@@ -43,22 +41,7 @@ func newRecords(ctx context.Context, s *sqlstore.Store, hooks *webhook.Manager) 
 	return &records{store: s, hooks: hooks}, nil
 }
 
-func (r *records) q(query string) string {
-	if r.store.Dialect() != sqlstore.Postgres {
-		return query
-	}
-	var b strings.Builder
-	n := 0
-	for _, c := range query {
-		if c == '?' {
-			n++
-			b.WriteString("$" + strconv.Itoa(n))
-			continue
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
-}
+func (r *records) q(query string) string { return placeholders(r.store.Dialect(), query) }
 
 // tenancy is whose data a request may touch.
 type tenancy struct {
