@@ -130,6 +130,10 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 			p.renderLogin(w, r, csrf, c, form, blocked.Error(), http.StatusTooManyRequests)
 		case errors.Is(err, storage.ErrNotFound):
 			p.renderLogin(w, r, csrf, c, form, "The organisation, email or password is not right.", http.StatusUnauthorized)
+		case unavailable(err):
+			p.log.Error("sign-in unavailable", "err", err)
+			w.Header().Set("Retry-After", "5")
+			p.renderLogin(w, r, csrf, c, form, "Signing in is unavailable for a moment. Try again in a few seconds.", http.StatusServiceUnavailable)
 		case err != nil:
 			p.log.Error("sign-in failed", "err", err)
 			http.Error(w, "Something went wrong on our side.", http.StatusInternalServerError)
@@ -285,7 +289,9 @@ func (e *SignInBlockedError) Error() string {
 // Failures are limited per account and per client address
 // (Config.LoginAttempts, Config.LoginAttemptsPerIP, counted in
 // Config.LoginLimiter): while blocked it returns *SignInBlockedError
-// without checking the password, and when the limiter fails, its error. Wrong
+// without checking the password. When the limiter or the store fails it
+// returns their error, which reports Unavailable() true (apierror answers
+// it 503). Wrong
 // credentials of any kind are storage.ErrNotFound, in the same time.
 func (p *Provider) SignIn(w http.ResponseWriter, r *http.Request, domainPrefix, email, password string) (*storage.User, error) {
 	ip := p.cfg.ClientIP(r)

@@ -15,7 +15,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
 
+	"github.com/gatehouse-go/gatehouse/apierror"
 	"github.com/gatehouse-go/gatehouse/internal/testenv"
 	"github.com/gatehouse-go/gatehouse/oauth"
 	"github.com/gatehouse-go/gatehouse/ratelimit"
@@ -106,6 +108,21 @@ func TestSignInLimiterFailing(t *testing.T) {
 	req := httptest.NewRequest("POST", "/dashboard/login", nil)
 	_, err := e.p.SignIn(httptest.NewRecorder(), req, "demo", "ada@example.com", "correct horse battery")
 	assert.ErrorIs(t, err, errLimiterDown)
+	assert.Equal(t, 503, apierror.From(err).Status, "an outage, for apierror too")
+
+	// The authorization page's sign-in form: 503 with Retry-After and the
+	// form again, not a 500.
+	conf := e.conf(e.confID, e.confSec, "bookings:read")
+	b := newBrowser(t)
+	res, page := b.get(conf.AuthCodeURL("state-123456", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
+	require.Equal(t, 200, res.StatusCode)
+	require.Contains(t, page, `value="login"`)
+	res, page = b.submit(page, e.srv.URL, url.Values{"action": {"login"}, "domain_prefix": {"demo"}, "email": {"ada@example.com"}, "password": {"correct horse battery"}})
+	assert.Equal(t, 503, res.StatusCode)
+	assert.Equal(t, "5", res.Header.Get("Retry-After"))
+	assert.Contains(t, page, "Signing in is unavailable for a moment")
+	assert.Contains(t, page, `value="ada@example.com"`, "the form keeps what was typed")
+	assert.NotContains(t, page, "correct horse battery", "but not the password")
 
 	lim.mu.Lock()
 	lim.failChecks, lim.failCounted = false, true

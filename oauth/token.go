@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -207,13 +206,31 @@ func (p *Provider) blocked(ctx context.Context, account, ip string) (time.Durati
 	for _, l := range p.signinLimits(account, ip) {
 		res, err := p.fails.Allow(ctx, l.key, l.pol, 0)
 		if err != nil {
-			return 0, fmt.Errorf("oauth: checking the sign-in limit: %w", err)
+			return 0, &limitUncheckedError{err}
 		}
 		if wr, ok := res.Exhausted(); ok {
 			wait = max(wait, wr.Reset.Sub(res.At))
 		}
 	}
 	return wait, nil
+}
+
+// limitUncheckedError is a sign-in refused because its limit could not
+// be checked. It reports Unavailable() true, as storage.ErrUnavailable
+// does, so apierror answers it 503 with Retry-After.
+type limitUncheckedError struct{ err error }
+
+func (e *limitUncheckedError) Error() string {
+	return "oauth: the sign-in limit could not be checked: " + e.err.Error()
+}
+func (e *limitUncheckedError) Unwrap() error     { return e.err }
+func (e *limitUncheckedError) Unavailable() bool { return true }
+
+// unavailable reports whether err is a dependency's outage (storage, the
+// sign-in limiter): worth a 503 and a retry, not a 500.
+func unavailable(err error) bool {
+	var down interface{ Unavailable() bool }
+	return errors.As(err, &down) && down.Unavailable()
 }
 
 // recordFailure counts a failed sign-in against the account and the

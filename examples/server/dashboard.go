@@ -181,6 +181,13 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, storage.ErrNotFound):
 		page.Error = "The organisation, email or password is not right."
 		a.render(w, http.StatusUnauthorized, "login", page)
+	case apierror.From(err).Status == http.StatusServiceUnavailable:
+		// The store or the sign-in limiter is down: no password was
+		// checked. The form again, to retry, rather than an error page.
+		a.log.Error("dashboard sign-in unavailable", "err", err, "request_id", apierror.RequestIDFromContext(r.Context()))
+		w.Header().Set("Retry-After", "5")
+		page.Error = "Signing in is unavailable for a moment. Try again in a few seconds."
+		a.render(w, http.StatusServiceUnavailable, "login", page)
 	case err != nil:
 		a.pageError(w, r, err)
 	default:

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -265,6 +266,26 @@ func TestFaultRedisStopStart(t *testing.T) {
 	r = degrade.do("GET", "/v1/customers", key, nil)
 	assert.Equal(t, 200, r.status, "degrade: served with per-instance limits")
 	assert.NotEmpty(t, r.header.Get("X-RateLimit-Remaining"))
+	// Sign-in: failed attempts are counted in the same limiter. Fail
+	// closed, no password is checked: the token endpoint answers 503 (its
+	// per-address limiter, first in line, is down too), the dashboard its
+	// form with 503; degraded, sign-in goes on with per-instance counts.
+	form := closed.demoPasswordForm()
+	res, err := closed.http.PostForm(closed.base+"/oauth/token", form) // checked against the OpenAPI document
+	require.NoError(t, err)
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	assert.Equal(t, 503, res.StatusCode, "fail closed: %s", body)
+	assert.NotEmpty(t, res.Header.Get("Retry-After"))
+	assert.NotContains(t, string(body), "access_token")
+	st, _, page := fetchPage(t, closed.browser(t), "POST", closed.base+"/dashboard/login",
+		url.Values{"domain_prefix": {"demo"}, "email": {"demo@example.com"}, "password": {form.Get("password")}})
+	assert.Equal(t, 503, st)
+	assert.Contains(t, page, "Signing in is unavailable for a moment")
+	res, err = degrade.http.PostForm(degrade.base+"/oauth/token", form)
+	require.NoError(t, err)
+	res.Body.Close()
+	assert.Equal(t, 200, res.StatusCode, "degrade: sign-in goes on")
 
 	fault(t, "GATEHOUSE_FAULT_REDIS_START")
 	restarted = true

@@ -348,7 +348,9 @@ func (a *app) oauthPaths(doc *openAPIDoc) {
 		Responses: map[string]*openAPIResponse{"200": jsonOf("The tokens", "Token"), "400": oauthErr("invalid_request, invalid_grant, unsupported_grant_type, invalid_scope"),
 			"401": oauthErr("invalid_client"), "403": oauthErr("The client may not use this grant"),
 			"429": {Description: "The address's token-request limit (the error envelope) or the account's failed sign-ins (an OAuth error)", Headers: map[string]schema{"Retry-After": ref("headers", "Retry-After")},
-				Content: map[string]mediaType{"application/json": {Schema: schema{"oneOf": []any{ref("schemas", "Error"), ref("schemas", "OAuthError")}}}}}, "500": oauthErr("server_error"), "503": oauthErr("temporarily_unavailable")}}}
+				Content: map[string]mediaType{"application/json": {Schema: schema{"oneOf": []any{ref("schemas", "Error"), ref("schemas", "OAuthError")}}}}}, "500": oauthErr("server_error"),
+			"503": {Description: "Storage or the sign-in limiter is down (temporarily_unavailable), or the address's token-request limiter is, with -redis-failure closed (the error envelope)", Headers: map[string]schema{"Retry-After": ref("headers", "Retry-After")},
+				Content: map[string]mediaType{"application/json": {Schema: schema{"oneOf": []any{ref("schemas", "Error"), ref("schemas", "OAuthError")}}}}}}}}
 	doc.Paths["/oauth/revoke"] = &pathItem{"post": &openAPIOperation{OperationID: "revoke", Summary: "RFC 7009 revocation; a refresh token revokes its whole grant", Tags: []string{"OAuth"}, Security: clientAuth,
 		RequestBody: form(schema{"token": str, "token_type_hint": str, "client_id": str, "client_secret": str}, "token"),
 		Responses:   map[string]*openAPIResponse{"200": {Description: "Revoked (or unknown)"}, "400": oauthErr("Malformed"), "401": oauthErr("invalid_client"), "500": oauthErr("server_error"), "503": oauthErr("temporarily_unavailable")}}}
