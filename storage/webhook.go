@@ -125,9 +125,12 @@ type Outbox interface {
 	Enqueue(ctx context.Context, e *Event, subscriptionIDs []string) error
 	// ClaimDeliveries leases up to limit pending deliveries that are due at
 	// now and not leased (or whose lease expired) to owner until
-	// now+lease, and returns them with a fresh LeaseID each. Concurrent
+	// now+lease, and returns them with a fresh LeaseID each, oldest due
+	// first. It passes over the deliveries of the subscriptions in skip
+	// (endpoints the caller has at their concurrency limit), so that their
+	// backlog does not hold up other endpoints' deliveries. Concurrent
 	// claims never return the same delivery while its lease runs.
-	ClaimDeliveries(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]*Delivery, error)
+	ClaimDeliveries(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int, skip []string) ([]*Delivery, error)
 	// CompleteDelivery records the attempt and applies the result, only if
 	// r.LeaseID still holds the delivery; otherwise ErrLeaseLost and
 	// nothing changes. It clears the lease and adds one to Attempts.

@@ -73,7 +73,9 @@ func BenchmarkDeliveries(b *testing.B) {
 			if _, err := mgr.Create(b.Context(), webhook.SubscriptionParams{OrganisationID: "org", URL: rv.srv.URL, Events: []string{"*"}}); err != nil {
 				b.Fatal(err)
 			}
-			d, _ := webhook.NewDispatcher(st, mgr, webhook.DispatcherConfig{Guard: loopback, Workers: 16, PollInterval: 5 * time.Millisecond})
+			d, _ := webhook.NewDispatcher(st, mgr, webhook.DispatcherConfig{Guard: loopback, Workers: 16,
+				PerEndpoint:  16, // one endpoint: every worker may serve it, so the figure is the outbox's
+				PollInterval: 5 * time.Millisecond})
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			go func() { _ = d.Run(ctx) }()
@@ -127,7 +129,9 @@ func BenchmarkDeliveryWorkers(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			d, _ := webhook.NewDispatcher(st, mgr, webhook.DispatcherConfig{Guard: loopback, Workers: workers, PollInterval: time.Millisecond})
+			d, _ := webhook.NewDispatcher(st, mgr, webhook.DispatcherConfig{Guard: loopback, Workers: workers,
+				PerEndpoint:  workers, // one endpoint: the pool is what scales
+				PollInterval: time.Millisecond})
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			b.ResetTimer()

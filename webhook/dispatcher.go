@@ -31,6 +31,13 @@ type DispatcherConfig struct {
 	Owner string
 	// Workers bounds concurrent deliveries. Default: 8.
 	Workers int
+	// PerEndpoint bounds the concurrent deliveries to one subscription,
+	// so that an endpoint that is slow or times out, with a backlog, holds
+	// at most that many workers and other endpoints' deliveries go on
+	// beside it. The bound is per dispatcher: N dispatchers may have N
+	// times as many in flight. Default: half of Workers (at least 1);
+	// where one endpoint takes most of the traffic, raise it to Workers.
+	PerEndpoint int
 	// Timeout bounds one delivery attempt. Default: 15 s.
 	Timeout time.Duration
 	// Lease is how long a claimed delivery is reserved for this
@@ -62,7 +69,9 @@ type DispatcherConfig struct {
 }
 
 // Dispatcher sends the outbox's deliveries: at least once, in no
-// particular order. Several dispatchers (in several processes) may share
+// particular order, at most PerEndpoint at a time to one endpoint (so
+// that a slow one cannot take every worker). Several dispatchers (in
+// several processes) may share
 // one store; leases keep them from sending one delivery at once, and a
 // dispatcher that dies loses nothing: its leases expire and another
 // dispatcher claims the deliveries.
@@ -77,6 +86,9 @@ type Dispatcher struct {
 	// disabling serialises disable, so concurrent failures of one endpoint
 	// disable it (and announce it) once.
 	disabling sync.Mutex
+
+	mu       sync.Mutex
+	inflight map[string]int // subscription id → its deliveries in flight here
 }
 
 // NewDispatcher returns a dispatcher over store; mgr (optional) emits the
@@ -93,6 +105,9 @@ func NewDispatcher(store Store, mgr *Manager, cfg DispatcherConfig) (*Dispatcher
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = 8
+	}
+	if cfg.PerEndpoint <= 0 {
+		cfg.PerEndpoint = max(1, cfg.Workers/2)
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 15 * time.Second
@@ -121,7 +136,8 @@ func NewDispatcher(store Store, mgr *Manager, cfg DispatcherConfig) (*Dispatcher
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	d := &Dispatcher{store: store, mgr: mgr, cfg: cfg, log: cfg.Logger, sem: make(chan struct{}, cfg.Workers), freed: make(chan struct{}, 1)}
+	d := &Dispatcher{store: store, mgr: mgr, cfg: cfg, log: cfg.Logger, sem: make(chan struct{}, cfg.Workers), freed: make(chan struct{}, 1),
+		inflight: map[string]int{}}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
@@ -166,15 +182,26 @@ func (d *Dispatcher) claimAndStart(ctx context.Context) (int, error) {
 	if free == 0 || ctx.Err() != nil {
 		return 0, ctx.Err()
 	}
-	ds, err := d.store.ClaimDeliveries(ctx, d.cfg.Owner, d.cfg.Now(), d.cfg.Lease, free)
+	ds, err := d.store.ClaimDeliveries(ctx, d.cfg.Owner, d.cfg.Now(), d.cfg.Lease, free, d.atLimit())
 	if err != nil {
 		return 0, err
 	}
 	for _, dl := range ds {
+		if !d.take(dl.SubscriptionID) {
+			// The claim brought more of one endpoint's backlog than it may
+			// have in flight: the rest goes back, unattempted, and the
+			// next claims pass over that endpoint until a delivery ends.
+			if err := d.store.ReleaseDelivery(context.WithoutCancel(ctx), dl.ID, dl.LeaseID); err != nil {
+				d.log.Warn("webhook delivery: giving back a claimed delivery failed; it waits for its lease to expire",
+					"delivery_id", dl.ID, "err", err)
+			}
+			continue
+		}
 		d.sem <- struct{}{}
 		d.wg.Add(1)
 		go func() {
 			defer func() {
+				d.done(dl.SubscriptionID)
 				<-d.sem
 				select {
 				case d.freed <- struct{}{}:
@@ -187,6 +214,41 @@ func (d *Dispatcher) claimAndStart(ctx context.Context) (int, error) {
 		}()
 	}
 	return len(ds), nil
+}
+
+// take counts a delivery to sub in flight, unless sub has PerEndpoint
+// in flight already.
+func (d *Dispatcher) take(sub string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.inflight[sub] >= d.cfg.PerEndpoint {
+		return false
+	}
+	d.inflight[sub]++
+	return true
+}
+
+// done ends a delivery to sub.
+func (d *Dispatcher) done(sub string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.inflight[sub]--; d.inflight[sub] <= 0 {
+		delete(d.inflight, sub)
+	}
+}
+
+// atLimit lists the subscriptions with PerEndpoint deliveries in flight,
+// for the claim to pass over.
+func (d *Dispatcher) atLimit() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var full []string
+	for sub, n := range d.inflight {
+		if n >= d.cfg.PerEndpoint {
+			full = append(full, sub)
+		}
+	}
+	return full
 }
 
 // maxRecorded is how much of a response body an attempt records.

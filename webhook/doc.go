@@ -24,7 +24,11 @@
 // [Manager.Enqueue] (or EnqueueTx, inside the application's own SQL
 // transaction) writes the event and its deliveries to the outbox. A
 // [Dispatcher] claims due deliveries with a lease and sends them with a
-// bounded worker pool: at least once, in no particular order. 2xx is
+// bounded worker pool: at least once, in no particular order. One
+// endpoint has at most DispatcherConfig.PerEndpoint deliveries in flight
+// (half the workers by default): the claim passes over an endpoint at
+// that limit, so a receiver that hangs until the timeout, with a backlog,
+// delays only its own deliveries. 2xx is
 // success; anything else, or a timeout, is retried after 0, 5 s, 5 min,
 // 30 min, 2 h, 5 h, 10 h and 10 h (±20 %; a longer Retry-After is honoured
 // up to the longest delay), then marked failed. 410 Gone, or failing

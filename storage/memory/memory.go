@@ -689,13 +689,13 @@ func (s *Store) Enqueue(_ context.Context, e *storage.Event, subscriptionIDs []s
 }
 
 // ClaimDeliveries implements [storage.Outbox].
-func (s *Store) ClaimDeliveries(_ context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]*storage.Delivery, error) {
+func (s *Store) ClaimDeliveries(_ context.Context, owner string, now time.Time, lease time.Duration, limit int, skip []string) ([]*storage.Delivery, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var due []*storage.Delivery
 	for _, d := range s.deliveries {
 		if d.Status == storage.DeliveryPending && !d.NextAttemptAt.After(now) &&
-			(d.LeaseID == "" || !d.LeaseExpiresAt.After(now)) {
+			(d.LeaseID == "" || !d.LeaseExpiresAt.After(now)) && !slices.Contains(skip, d.SubscriptionID) {
 			due = append(due, d)
 		}
 	}

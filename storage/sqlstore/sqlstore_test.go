@@ -350,7 +350,7 @@ func TestTwoStoresShareOutbox(t *testing.T) {
 	for _, s := range []*sqlstore.Store{a, b, a, b} {
 		go func() {
 			for {
-				ds, err := s.ClaimDeliveries(ctx, "w", now, time.Hour, 7)
+				ds, err := s.ClaimDeliveries(ctx, "w", now, time.Hour, 7, nil)
 				if err != nil {
 					errs <- err
 					return

@@ -138,19 +138,26 @@ func placeholders(n int) string {
 // are locked with FOR UPDATE SKIP LOCKED, so concurrent claimers in other
 // processes skip each other's rows instead of waiting or double-claiming;
 // on SQLite the transaction holds the single write lock.
-func (s *Store) ClaimDeliveries(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]*storage.Delivery, error) {
+func (s *Store) ClaimDeliveries(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int, skip []string) ([]*storage.Delivery, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
 	var out []*storage.Delivery
 	err := s.InTx(ctx, func(ctx context.Context) error {
 		c := s.conn(ctx)
-		q := `SELECT id FROM {p}deliveries WHERE status = 'pending' AND next_attempt_at <= ? AND (lease_id = '' OR lease_expires_at <= ?)
-			ORDER BY next_attempt_at, created_at, id LIMIT ? + 0` // + 0: see limitOffset
+		args := []any{micros(now), micros(now)}
+		q := `SELECT id FROM {p}deliveries WHERE status = 'pending' AND next_attempt_at <= ? AND (lease_id = '' OR lease_expires_at <= ?)`
+		if len(skip) > 0 {
+			q += ` AND subscription_id NOT IN (` + placeholders(len(skip)) + `)`
+			for _, id := range skip {
+				args = append(args, id)
+			}
+		}
+		q += ` ORDER BY next_attempt_at, created_at, id LIMIT ? + 0` // + 0: see limitOffset
 		if s.dialect == Postgres {
 			q += ` FOR UPDATE SKIP LOCKED`
 		}
-		rows, err := c.QueryContext(ctx, s.sql(q), micros(now), micros(now), limit)
+		rows, err := c.QueryContext(ctx, s.sql(q), append(args, limit)...)
 		if err != nil {
 			return err
 		}
@@ -173,7 +180,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, owner string, now time.Time
 			return nil
 		}
 		batch := storage.NewID() + ":"
-		args := append([]any{batch, owner, micros(now.Add(lease))}, ids...)
+		args = append([]any{batch, owner, micros(now.Add(lease))}, ids...)
 		if _, err := c.ExecContext(ctx, s.sql(`UPDATE {p}deliveries SET lease_id = ? || id, lease_owner = ?, lease_expires_at = ? WHERE id IN (`+placeholders(len(ids))+`)`), args...); err != nil {
 			return err
 		}

@@ -736,11 +736,11 @@ func testOutbox(t *testing.T, newStore NewStore) {
 		ok(t, s.Enqueue(ctxT(t), e, []string{a.ID, b.ID}), "enqueue")
 		is(t, s.Enqueue(ctxT(t), e, []string{a.ID}), storage.ErrConflict, "duplicate event")
 
-		none, err := s.ClaimDeliveries(ctxT(t), "w1", epoch.Add(-time.Second), time.Minute, 10)
+		none, err := s.ClaimDeliveries(ctxT(t), "w1", epoch.Add(-time.Second), time.Minute, 10, nil)
 		ok(t, err, "claim before due")
 		eq(t, len(none), 0, "nothing due yet")
 
-		ds, err := s.ClaimDeliveries(ctxT(t), "w1", epoch, time.Minute, 10)
+		ds, err := s.ClaimDeliveries(ctxT(t), "w1", epoch, time.Minute, 10, nil)
 		ok(t, err, "claim")
 		eq(t, len(ds), 2, "one delivery per subscription")
 		d := ds[0]
@@ -754,7 +754,7 @@ func testOutbox(t *testing.T, newStore NewStore) {
 		sameTime(t, d.LeaseExpiresAt, epoch.Add(time.Minute), "lease expiry")
 		eq(t, ds[0].LeaseID != ds[1].LeaseID, true, "lease ids differ")
 
-		again, err := s.ClaimDeliveries(ctxT(t), "w2", epoch.Add(30*time.Second), time.Minute, 10)
+		again, err := s.ClaimDeliveries(ctxT(t), "w2", epoch.Add(30*time.Second), time.Minute, 10, nil)
 		ok(t, err, "claim while leased")
 		eq(t, len(again), 0, "leased deliveries are not claimed")
 
@@ -781,22 +781,46 @@ func testOutbox(t *testing.T, newStore NewStore) {
 		is(t, s.CompleteDelivery(ctxT(t), storage.DeliveryResult{DeliveryID: storage.NewID(), LeaseID: "x", Status: storage.DeliveryFailed}),
 			storage.ErrNotFound, "missing delivery")
 	})
+	t.Run("ClaimPassesOverSkippedSubscriptions", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		busy, other := mkSub(t, s, "org", epoch), mkSub(t, s, "org", epoch)
+		for i := range 3 { // the busy endpoint's backlog is due first
+			ok(t, s.Enqueue(ctxT(t), mkEvent("org", epoch.Add(time.Duration(i)*time.Millisecond)), []string{busy.ID}), "enqueue busy")
+		}
+		ok(t, s.Enqueue(ctxT(t), mkEvent("org", epoch.Add(time.Second)), []string{other.ID}), "enqueue other")
+		later := epoch.Add(time.Minute)
+
+		ds, err := s.ClaimDeliveries(ctxT(t), "w", later, time.Minute, 1, []string{busy.ID})
+		ok(t, err, "claim skipping the busy endpoint")
+		eq(t, len(ds), 1, "one claimed")
+		eq(t, ds[0].SubscriptionID, other.ID, "the other endpoint's delivery, though the busy one's are due first")
+		none, err := s.ClaimDeliveries(ctxT(t), "w", later, time.Minute, 10, []string{busy.ID, other.ID})
+		ok(t, err, "claim skipping both")
+		eq(t, len(none), 0, "nothing of skipped endpoints")
+		rest, err := s.ClaimDeliveries(ctxT(t), "w", later, time.Minute, 10, nil)
+		ok(t, err, "claim without skipping")
+		eq(t, len(rest), 3, "the busy endpoint's backlog")
+		for _, d := range rest {
+			eq(t, d.SubscriptionID, busy.ID, "busy endpoint")
+		}
+	})
 	t.Run("RetryScheduleAndFailure", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
 		x := mkSub(t, s, "org", epoch)
 		ok(t, s.Enqueue(ctxT(t), mkEvent("org", epoch), []string{x.ID}), "enqueue")
-		ds, err := s.ClaimDeliveries(ctxT(t), "w", epoch, time.Minute, 1)
+		ds, err := s.ClaimDeliveries(ctxT(t), "w", epoch, time.Minute, 1, nil)
 		ok(t, err, "claim")
 		eq(t, len(ds), 1, "claimed")
 		ok(t, s.CompleteDelivery(ctxT(t), storage.DeliveryResult{
 			DeliveryID: ds[0].ID, LeaseID: ds[0].LeaseID, Status: storage.DeliveryPending, NextAttemptAt: epoch.Add(5 * time.Second),
 			Attempt: storage.Attempt{At: epoch, StatusCode: 503, Error: "status 503"},
 		}), "reschedule")
-		early, err := s.ClaimDeliveries(ctxT(t), "w", epoch.Add(4*time.Second), time.Minute, 1)
+		early, err := s.ClaimDeliveries(ctxT(t), "w", epoch.Add(4*time.Second), time.Minute, 1, nil)
 		ok(t, err, "claim early")
 		eq(t, len(early), 0, "not due before its next attempt")
-		ds, err = s.ClaimDeliveries(ctxT(t), "w", epoch.Add(5*time.Second), time.Minute, 1)
+		ds, err = s.ClaimDeliveries(ctxT(t), "w", epoch.Add(5*time.Second), time.Minute, 1, nil)
 		ok(t, err, "claim due")
 		eq(t, len(ds), 1, "due")
 		eq(t, ds[0].Attempts, 1, "attempts so far")
@@ -805,7 +829,7 @@ func testOutbox(t *testing.T, newStore NewStore) {
 			DeliveryID: ds[0].ID, LeaseID: ds[0].LeaseID, Status: storage.DeliveryFailed,
 			Attempt: storage.Attempt{At: epoch.Add(5 * time.Second), Error: "timeout"},
 		}), "dead-letter")
-		none, err := s.ClaimDeliveries(ctxT(t), "w", epoch.Add(time.Hour), time.Minute, 10)
+		none, err := s.ClaimDeliveries(ctxT(t), "w", epoch.Add(time.Hour), time.Minute, 10, nil)
 		ok(t, err, "claim failed")
 		eq(t, len(none), 0, "failed deliveries are not claimed")
 
@@ -815,7 +839,7 @@ func testOutbox(t *testing.T, newStore NewStore) {
 		n, err = s.RedeliverFailed(ctxT(t), x.ID, epoch, epoch.Add(time.Hour))
 		ok(t, err, "redeliver failed")
 		eq(t, n, 1, "recovered")
-		ds, err = s.ClaimDeliveries(ctxT(t), "w", epoch.Add(time.Hour), time.Minute, 10)
+		ds, err = s.ClaimDeliveries(ctxT(t), "w", epoch.Add(time.Hour), time.Minute, 10, nil)
 		ok(t, err, "claim recovered")
 		eq(t, len(ds), 1, "recovered delivery is due")
 		eq(t, ds[0].Attempts, 2, "attempts kept")
@@ -837,11 +861,11 @@ func testOutbox(t *testing.T, newStore NewStore) {
 		s := newStore(t)
 		x := mkSub(t, s, "org", epoch)
 		ok(t, s.Enqueue(ctxT(t), mkEvent("org", epoch), []string{x.ID}), "enqueue")
-		first, err := s.ClaimDeliveries(ctxT(t), "dies", epoch, time.Minute, 1)
+		first, err := s.ClaimDeliveries(ctxT(t), "dies", epoch, time.Minute, 1, nil)
 		ok(t, err, "claim")
 		eq(t, len(first), 1, "claimed")
 		// The first worker never reports back. After its lease, another claims.
-		second, err := s.ClaimDeliveries(ctxT(t), "survivor", epoch.Add(time.Minute), time.Minute, 1)
+		second, err := s.ClaimDeliveries(ctxT(t), "survivor", epoch.Add(time.Minute), time.Minute, 1, nil)
 		ok(t, err, "reclaim")
 		eq(t, len(second), 1, "reclaimed after the lease")
 		eq(t, second[0].ID, first[0].ID, "same delivery")
@@ -862,10 +886,10 @@ func testOutbox(t *testing.T, newStore NewStore) {
 		s := newStore(t)
 		x := mkSub(t, s, "org", epoch)
 		ok(t, s.Enqueue(ctxT(t), mkEvent("org", epoch), []string{x.ID}), "enqueue")
-		ds, err := s.ClaimDeliveries(ctxT(t), "w", epoch, time.Hour, 1)
+		ds, err := s.ClaimDeliveries(ctxT(t), "w", epoch, time.Hour, 1, nil)
 		ok(t, err, "claim")
 		ok(t, s.ReleaseDelivery(ctxT(t), ds[0].ID, ds[0].LeaseID), "release")
-		again, err := s.ClaimDeliveries(ctxT(t), "w2", epoch, time.Hour, 1)
+		again, err := s.ClaimDeliveries(ctxT(t), "w2", epoch, time.Hour, 1, nil)
 		ok(t, err, "claim released")
 		eq(t, len(again), 1, "released delivery is claimable at once")
 		eq(t, again[0].Attempts, 0, "release is not an attempt")
@@ -905,7 +929,7 @@ func testOutbox(t *testing.T, newStore NewStore) {
 			owner := fmt.Sprintf("worker-%d", w)
 			wg.Go(func() {
 				for {
-					ds, err := s.ClaimDeliveries(ctxT(t), owner, epoch, time.Hour, 4)
+					ds, err := s.ClaimDeliveries(ctxT(t), owner, epoch, time.Hour, 4, nil)
 					if err != nil {
 						t.Errorf("claim: %v", err)
 						return

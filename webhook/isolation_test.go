@@ -1,0 +1,66 @@
+package webhook_test
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gatehouse-go/gatehouse/storage/memory"
+	"github.com/gatehouse-go/gatehouse/webhook"
+)
+
+// TestSlowEndpointDoesNotHoldEveryWorker: an endpoint that hangs, with a
+// backlog due before everyone else's, holds at most PerEndpoint workers
+// (default: half of them); another endpoint's delivery, due after that
+// whole backlog, is delivered while the slow one still hangs. Then the
+// backlog drains, never more than PerEndpoint at a time.
+func TestSlowEndpointDoesNotHoldEveryWorker(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	st := memory.New()
+	mgr, err := webhook.New(st, webhook.Config{Events: events, Guard: loopback})
+	require.NoError(t, err)
+
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
+	var inFlight, most atomic.Int32
+	slow := newReceiver(t, func(int, http.ResponseWriter) {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		<-release
+	})
+	fast := newReceiver(t, func(int, http.ResponseWriter) {})
+	_, err = mgr.Create(ctx, webhook.SubscriptionParams{OrganisationID: "org", URL: slow.srv.URL, Events: []string{"booking.created"}})
+	require.NoError(t, err)
+	_, err = mgr.Create(ctx, webhook.SubscriptionParams{OrganisationID: "org", URL: fast.srv.URL, Events: []string{"payment.completed"}})
+	require.NoError(t, err)
+	for range 6 {
+		require.NoError(t, mgr.Enqueue(ctx, webhook.Event{OrganisationID: "org", Type: "booking.created", Data: 1}))
+	}
+	// Due after the whole backlog: the claim, oldest first, reaches it last.
+	require.NoError(t, mgr.Enqueue(ctx, webhook.Event{OrganisationID: "org", Type: "payment.completed", Data: 2}))
+
+	d, err := webhook.NewDispatcher(st, mgr, webhook.DispatcherConfig{Guard: loopback, Workers: 2, Timeout: time.Minute, PollInterval: 5 * time.Millisecond})
+	require.NoError(t, err)
+	runCtx, stop := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { _ = d.Run(runCtx); close(ran) }()
+	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }); stop(); <-ran })
+
+	require.Eventually(t, func() bool { return fast.count() == 1 }, 10*time.Second, 5*time.Millisecond,
+		"the other endpoint's delivery waits behind the slow endpoint's backlog")
+	assert.Equal(t, 1, slow.count(), "the slow endpoint holds one worker of two, not both")
+
+	releaseOnce.Do(func() { close(release) })
+	require.Eventually(t, func() bool { return slow.count() == 6 }, 10*time.Second, 5*time.Millisecond, "the backlog drains")
+	assert.Equal(t, int32(1), most.Load(), "never more than PerEndpoint in flight to one endpoint")
+}
