@@ -160,6 +160,35 @@ func TestEnqueueRouting(t *testing.T) {
 	assert.Error(t, f.mgr.Enqueue(t.Context(), webhook.Event{OrganisationID: "org", Type: "unknown.event"}))
 }
 
+// TestEnqueueRefusesOversizedPayloads: an event whose JSON body is over
+// Config.MaxPayload is refused with its size and the limit, and nothing is
+// stored; one at the limit goes.
+func TestEnqueueRefusesOversizedPayloads(t *testing.T) {
+	t.Parallel()
+	st := memory.New()
+	mgr, err := webhook.New(st, webhook.Config{Events: events, MaxPayload: 1000})
+	require.NoError(t, err)
+	sub, err := mgr.Create(t.Context(), webhook.SubscriptionParams{OrganisationID: "org", URL: "https://93.184.215.14/a", Events: []string{"*"}})
+	require.NoError(t, err)
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	envelope := len(`{"type":"booking.created","timestamp":"2026-01-02T03:04:05Z","data":""}`)
+	fits := webhook.Event{OrganisationID: "org", Type: "booking.created", At: at, Data: strings.Repeat("x", 1000-envelope)}
+	require.NoError(t, mgr.Enqueue(t.Context(), fits), "1000 bytes: at the limit")
+	tooBig := fits
+	tooBig.Data = strings.Repeat("x", 1001-envelope)
+	err = mgr.Enqueue(t.Context(), tooBig)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "the booking.created event's payload is 1001 bytes; Config.MaxPayload allows 1000")
+	ds, err := st.ListDeliveries(t.Context(), sub.ID, storage.Page{})
+	require.NoError(t, err)
+	assert.Len(t, ds, 1, "only the event that fits is stored")
+
+	def, err := webhook.New(st, webhook.Config{Events: events})
+	require.NoError(t, err)
+	assert.NoError(t, def.Enqueue(t.Context(), webhook.Event{OrganisationID: "org", Type: "booking.created", Data: strings.Repeat("x", 1<<19)}), "the default allows 1 MiB")
+	assert.Error(t, def.Enqueue(t.Context(), webhook.Event{OrganisationID: "org", Type: "booking.created", Data: strings.Repeat("x", 1<<20)}))
+}
+
 func TestDeliverySignedAndRecorded(t *testing.T) {
 	t.Parallel()
 	rv := newReceiver(t, func(int, http.ResponseWriter) {})

@@ -22,7 +22,8 @@
 // # Delivery
 //
 // [Manager.Enqueue] (or EnqueueTx, inside the application's own SQL
-// transaction) writes the event and its deliveries to the outbox. A
+// transaction) writes the event and its deliveries to the outbox; an
+// event whose body is over Config.MaxPayload (1 MiB) is refused. A
 // [Dispatcher] claims due deliveries with a lease and sends them with a
 // bounded worker pool: at least once, in no particular order. One
 // endpoint has at most DispatcherConfig.PerEndpoint deliveries in flight

@@ -42,6 +42,11 @@ type Config struct {
 	// RotationOverlap is how long the previous secret keeps signing after
 	// a rotation. Default: 24 h.
 	RotationOverlap time.Duration
+	// MaxPayload bounds an event's JSON body (type, timestamp and data):
+	// a larger event is refused at Enqueue, before anything is stored,
+	// rather than stored once per subscription and sent to each.
+	// Default: 1 MiB.
+	MaxPayload int
 	// Logger receives subscription changes. Default: silent.
 	Logger *slog.Logger
 	// Now returns the current time. Default: time.Now.
@@ -71,6 +76,9 @@ func New(store Store, cfg Config) (*Manager, error) {
 	}
 	if !slices.Contains(cfg.Events, EventDisabled) {
 		cfg.Events = append(slices.Clone(cfg.Events), EventDisabled)
+	}
+	if cfg.MaxPayload <= 0 {
+		cfg.MaxPayload = 1 << 20
 	}
 	if cfg.RotationOverlap <= 0 {
 		cfg.RotationOverlap = 24 * time.Hour
@@ -223,6 +231,9 @@ func (m *Manager) prepare(ctx context.Context, e Event) (*storage.Event, []strin
 	body, err := json.Marshal(payload{Type: e.Type, Timestamp: e.At.UTC().Format(time.RFC3339), Data: e.Data})
 	if err != nil {
 		return nil, nil, fmt.Errorf("webhook: event data: %w", err)
+	}
+	if len(body) > m.cfg.MaxPayload {
+		return nil, nil, fmt.Errorf("webhook: the %s event's payload is %d bytes; Config.MaxPayload allows %d", e.Type, len(body), m.cfg.MaxPayload)
 	}
 	subs, err := m.store.ListSubscriptions(ctx, e.OrganisationID)
 	if err != nil {
