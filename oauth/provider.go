@@ -407,6 +407,33 @@ func (p *Provider) RegisterClient(ctx context.Context, cp ClientParams) (string,
 	return secret, c, nil
 }
 
+// RotateClientSecret gives a confidential client a new secret, returned
+// in plain text once, and keeps its current one working for grace, so
+// that its deployments can move to the new secret one by one (zero or
+// less: the current secret stops at once). Only one previous secret is
+// kept: rotating again ends the grace of the one before. Tokens already
+// issued stay valid. storage.ErrNotFound when there is no such client.
+func (p *Provider) RotateClientSecret(ctx context.Context, clientID string, grace time.Duration) (string, *storage.Client, error) {
+	c, err := p.store.GetClient(ctx, clientID)
+	if err != nil {
+		return "", nil, fmt.Errorf("oauth: rotate client secret: %w", err)
+	}
+	if c.Public {
+		return "", nil, &FieldError{"client", "is public: it has no secret to rotate"}
+	}
+	c.PreviousSecretHash, c.PreviousSecretExpiresAt = "", time.Time{}
+	if grace > 0 {
+		c.PreviousSecretHash, c.PreviousSecretExpiresAt = c.SecretHash, time.Now().Add(grace).UTC()
+	}
+	secret := GenerateSecret()
+	c.SecretHash = p.hasher.sum([]byte(secret))
+	if err := p.store.UpdateClient(ctx, c); err != nil {
+		return "", nil, fmt.Errorf("oauth: rotate client secret: %w", err)
+	}
+	p.log.Info("oauth client secret rotated", "client_id", c.ID, "previous_valid_until", c.PreviousSecretExpiresAt)
+	return secret, c, nil
+}
+
 // checkRedirectURI accepts absolute https URIs, and http only on loopback
 // (RFC 8252), without fragments or userinfo.
 func checkRedirectURI(raw string) string {

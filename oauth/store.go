@@ -36,10 +36,20 @@ type client struct {
 var (
 	_ fosite.Client                         = (*client)(nil)
 	_ fosite.ClientWithCustomTokenLifespans = (*client)(nil)
+	_ fosite.ClientWithSecretRotation       = (*client)(nil)
 )
 
-func (c *client) GetID() string                      { return c.c.ID }
-func (c *client) GetHashedSecret() []byte            { return []byte(c.c.SecretHash) }
+func (c *client) GetID() string           { return c.c.ID }
+func (c *client) GetHashedSecret() []byte { return []byte(c.c.SecretHash) }
+
+// GetRotatedHashes is the secret before the last rotation, while it has
+// not expired: fosite tries it when the current secret does not match.
+func (c *client) GetRotatedHashes() [][]byte {
+	if c.c.PreviousSecretHash == "" || !time.Now().Before(c.c.PreviousSecretExpiresAt) {
+		return nil
+	}
+	return [][]byte{[]byte(c.c.PreviousSecretHash)}
+}
 func (c *client) GetRedirectURIs() []string          { return c.c.RedirectURIs }
 func (c *client) GetGrantTypes() fosite.Arguments    { return c.c.GrantTypes }
 func (c *client) GetResponseTypes() fosite.Arguments { return c.c.ResponseTypes }

@@ -215,6 +215,21 @@ func (p *Provider) blocked(ctx context.Context, account, ip string) (time.Durati
 	return wait, nil
 }
 
+// secretMatches checks a client secret against the client's current
+// secret and, until it expires, the one before its last rotation, as
+// fosite's own client authentication does.
+func (p *Provider) secretMatches(ctx context.Context, c *client, secret string) bool {
+	if p.hasher.Compare(ctx, c.GetHashedSecret(), []byte(secret)) == nil {
+		return true
+	}
+	for _, h := range c.GetRotatedHashes() {
+		if p.hasher.Compare(ctx, h, []byte(secret)) == nil {
+			return true
+		}
+	}
+	return false
+}
+
 // limitUncheckedError is a sign-in refused because its limit could not
 // be checked. It reports Unavailable() true, as storage.ErrUnavailable
 // does, so apierror answers it 503 with Retry-After.
@@ -423,8 +438,9 @@ func (p *Provider) authenticateClient(ctx context.Context, r *http.Request) (*cl
 	if err != nil {
 		return nil, fosite.ErrServerError.WithWrap(err)
 	}
-	if sc.Public || p.hasher.Compare(ctx, []byte(sc.SecretHash), []byte(secret)) != nil {
+	c := adaptClient(sc)
+	if sc.Public || !p.secretMatches(ctx, c, secret) {
 		return nil, fosite.ErrInvalidClient.WithHint("Client authentication failed.")
 	}
-	return adaptClient(sc), nil
+	return c, nil
 }

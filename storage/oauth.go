@@ -10,12 +10,17 @@ type Client struct {
 	ID string
 	// SecretHash is the encoded hash of the client secret; empty for a
 	// public client. Never the secret.
-	SecretHash     string
-	Name           string
-	OrganisationID string
-	RedirectURIs   []string
-	GrantTypes     []string
-	ResponseTypes  []string
+	SecretHash string
+	// PreviousSecretHash is the hash of the secret before the last
+	// rotation, which still authenticates the client until
+	// PreviousSecretExpiresAt; empty when there is none.
+	PreviousSecretHash      string
+	PreviousSecretExpiresAt time.Time
+	Name                    string
+	OrganisationID          string
+	RedirectURIs            []string
+	GrantTypes              []string
+	ResponseTypes           []string
 	// Scopes are the scopes the client may be granted.
 	Scopes []string
 	// Public clients (single-page and native apps) have no secret and must

@@ -29,6 +29,7 @@ const adminUsage = `usage:
   server admin org create --prefix acme --name "Acme Ltd" [--plan standard|enterprise|"5000/h,500/m"]
   server admin user create --org acme --email ada@example.com --password '…' [--first-name Ada --last-name Lovelace]
   server admin client create --org acme --name "Booking App" --redirect-uri URL [--redirect-uri URL …] --scopes "bookings:read" [--public] [--grants authorization_code,refresh_token]
+  server admin client rotate-secret --id CLIENT_ID [--grace 24h]
   server admin key create --org acme [--user ada@example.com] --name "CI" --scopes "bookings:read" [--env live|test] [--rate-limit "1000/h,100/m"] [--expires 720h]
   server admin key revoke --id ID
   server admin jwt-keys show | stage | promote --id KID | remove --id KID
@@ -65,7 +66,9 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&env, "env", "test", "key environment: live or test")
 	fs.StringVar(&rate, "rate-limit", "", "key rate-limit override such as 1000/h,100/m")
 	fs.StringVar(&expires, "expires", "", "key lifetime such as 720h")
-	fs.StringVar(&id, "id", "", "key id")
+	fs.StringVar(&id, "id", "", "key, client or JWT key id")
+	var grace time.Duration
+	fs.DurationVar(&grace, "grace", 24*time.Hour, "how long a rotated client secret keeps working (0: not at all)")
 	if err := fs.Parse(args[2:]); err != nil {
 		return err
 	}
@@ -133,6 +136,22 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		out := map[string]any{"client_id": c.ID, "client_secret": secret}
 		if public {
 			out["client_secret"] = nil
+		}
+		return printJSON(stdout, out)
+	case "client rotate-secret":
+		if id == "" {
+			return errors.New("--id is required")
+		}
+		secret, c, err := a.provider.RotateClientSecret(ctx, id, grace)
+		if errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("no client %q", id)
+		}
+		if err != nil {
+			return err
+		}
+		out := map[string]any{"client_id": c.ID, "client_secret": secret, "previous_secret_valid_until": nil}
+		if !c.PreviousSecretExpiresAt.IsZero() {
+			out["previous_secret_valid_until"] = c.PreviousSecretExpiresAt.Format(time.RFC3339)
 		}
 		return printJSON(stdout, out)
 	case "key create":

@@ -9,20 +9,20 @@ import (
 
 // CreateClient implements [storage.Clients].
 func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
-	_, err := s.conn(ctx).ExecContext(ctx, s.sql(`INSERT INTO {p}clients (id, secret_hash, name, organisation_id, redirect_uris, grant_types, response_types, scopes, public, access_ttl, refresh_ttl, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-		c.ID, c.SecretHash, c.Name, c.OrganisationID, jsonList(c.RedirectURIs), jsonList(c.GrantTypes), jsonList(c.ResponseTypes), jsonList(c.Scopes),
+	_, err := s.conn(ctx).ExecContext(ctx, s.sql(`INSERT INTO {p}clients (id, secret_hash, previous_secret_hash, previous_secret_expires_at, name, organisation_id, redirect_uris, grant_types, response_types, scopes, public, access_ttl, refresh_ttl, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		c.ID, c.SecretHash, c.PreviousSecretHash, micros(c.PreviousSecretExpiresAt), c.Name, c.OrganisationID, jsonList(c.RedirectURIs), jsonList(c.GrantTypes), jsonList(c.ResponseTypes), jsonList(c.Scopes),
 		c.Public, nanos(c.AccessTokenLifetime), nanos(c.RefreshTokenLifetime), micros(c.CreatedAt))
 	return Wrap("create client", err)
 }
 
-const clientCols = `id, secret_hash, name, organisation_id, redirect_uris, grant_types, response_types, scopes, public, access_ttl, refresh_ttl, created_at`
+const clientCols = `id, secret_hash, previous_secret_hash, previous_secret_expires_at, name, organisation_id, redirect_uris, grant_types, response_types, scopes, public, access_ttl, refresh_ttl, created_at`
 
 func scanClient(row interface{ Scan(...any) error }) (*storage.Client, error) {
 	var c storage.Client
 	var redirects, grants, responses, scopes string
-	var access, refresh, created int64
-	if err := row.Scan(&c.ID, &c.SecretHash, &c.Name, &c.OrganisationID, &redirects, &grants, &responses, &scopes, &c.Public, &access, &refresh, &created); err != nil {
+	var access, refresh, created, prevExpires int64
+	if err := row.Scan(&c.ID, &c.SecretHash, &c.PreviousSecretHash, &prevExpires, &c.Name, &c.OrganisationID, &redirects, &grants, &responses, &scopes, &c.Public, &access, &refresh, &created); err != nil {
 		return nil, err
 	}
 	var err error
@@ -39,6 +39,7 @@ func scanClient(row interface{ Scan(...any) error }) (*storage.Client, error) {
 		return nil, err
 	}
 	c.AccessTokenLifetime, c.RefreshTokenLifetime, c.CreatedAt = time.Duration(access), time.Duration(refresh), fromMicros(created)
+	c.PreviousSecretExpiresAt = fromMicros(prevExpires)
 	return &c, nil
 }
 
@@ -50,9 +51,9 @@ func (s *Store) GetClient(ctx context.Context, id string) (*storage.Client, erro
 
 // UpdateClient implements [storage.Clients].
 func (s *Store) UpdateClient(ctx context.Context, c *storage.Client) error {
-	res, err := s.conn(ctx).ExecContext(ctx, s.sql(`UPDATE {p}clients SET secret_hash = ?, name = ?, organisation_id = ?, redirect_uris = ?, grant_types = ?, response_types = ?, scopes = ?, public = ?, access_ttl = ?, refresh_ttl = ?
+	res, err := s.conn(ctx).ExecContext(ctx, s.sql(`UPDATE {p}clients SET secret_hash = ?, previous_secret_hash = ?, previous_secret_expires_at = ?, name = ?, organisation_id = ?, redirect_uris = ?, grant_types = ?, response_types = ?, scopes = ?, public = ?, access_ttl = ?, refresh_ttl = ?
 		WHERE id = ?`),
-		c.SecretHash, c.Name, c.OrganisationID, jsonList(c.RedirectURIs), jsonList(c.GrantTypes), jsonList(c.ResponseTypes), jsonList(c.Scopes),
+		c.SecretHash, c.PreviousSecretHash, micros(c.PreviousSecretExpiresAt), c.Name, c.OrganisationID, jsonList(c.RedirectURIs), jsonList(c.GrantTypes), jsonList(c.ResponseTypes), jsonList(c.Scopes),
 		c.Public, nanos(c.AccessTokenLifetime), nanos(c.RefreshTokenLifetime), c.ID)
 	return mustAffect("update client", res, err)
 }

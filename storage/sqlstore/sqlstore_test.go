@@ -100,11 +100,15 @@ func dialects(t *testing.T, fn func(t *testing.T, open opener)) {
 func TestMigrateTwiceIsNoOp(t *testing.T) {
 	dialects(t, func(t *testing.T, open opener) {
 		s := open(t, sqlstore.Config{})
+		applied := func() int {
+			var n int
+			require.NoError(t, s.DB().QueryRowContext(t.Context(), strings.ReplaceAll(`SELECT COUNT(*) FROM PREFIXschema_migrations`, "PREFIX", s.TablePrefix())).Scan(&n))
+			return n
+		}
 		require.NoError(t, s.Migrate(t.Context()))
+		assert.Equal(t, 2, applied(), "one row per migration (0001, 0002)")
 		require.NoError(t, s.Migrate(t.Context()))
-		var n int
-		require.NoError(t, s.DB().QueryRowContext(t.Context(), strings.ReplaceAll(`SELECT COUNT(*) FROM PREFIXschema_migrations`, "PREFIX", s.TablePrefix())).Scan(&n))
-		assert.Equal(t, 1, n)
+		assert.Equal(t, 2, applied(), "none applied twice")
 	})
 }
 

@@ -244,8 +244,20 @@ func testClients(t *testing.T, newStore NewStore) {
 		eq(t, got.Public, false, "public")
 		eq(t, got.AccessTokenLifetime, 2*time.Hour, "access lifetime")
 		eq(t, got.RefreshTokenLifetime, 48*time.Hour, "refresh lifetime")
+		eq(t, got.PreviousSecretHash, "", "no previous secret")
+		eq(t, got.PreviousSecretExpiresAt.IsZero(), true, "no previous secret expiry")
 		is(t, s.CreateClient(ctxT(t), c), storage.ErrConflict, "duplicate")
 
+		// A rotation keeps the previous secret's hash until it expires.
+		c.PreviousSecretHash, c.SecretHash, c.PreviousSecretExpiresAt = c.SecretHash, "sha256$def", epoch.Add(24*time.Hour)
+		ok(t, s.UpdateClient(ctxT(t), c), "rotate")
+		got, err = s.GetClient(ctxT(t), c.ID)
+		ok(t, err, "get rotated")
+		eq(t, got.SecretHash, "sha256$def", "new secret hash")
+		eq(t, got.PreviousSecretHash, "sha256$abc", "previous secret hash")
+		sameTime(t, got.PreviousSecretExpiresAt, epoch.Add(24*time.Hour), "previous secret expiry")
+
+		c.PreviousSecretHash, c.PreviousSecretExpiresAt = "", time.Time{}
 		c.Name, c.Public, c.SecretHash, c.Scopes, c.AccessTokenLifetime = "Renamed", true, "", []string{"staff:read"}, storage.NoExpiry
 		c.CreatedAt = epoch.Add(time.Hour) // ignored
 		ok(t, s.UpdateClient(ctxT(t), c), "update")
@@ -254,6 +266,7 @@ func testClients(t *testing.T, newStore NewStore) {
 		eq(t, got.Name, "Renamed", "name")
 		eq(t, got.Public, true, "public")
 		eq(t, got.SecretHash, "", "secret cleared")
+		eq(t, got.PreviousSecretHash, "", "previous secret cleared")
 		eq(t, got.AccessTokenLifetime, storage.NoExpiry, "no expiry")
 		sameStrings(t, got.Scopes, []string{"staff:read"}, "scopes")
 		sameTime(t, got.CreatedAt, epoch, "created unchanged")

@@ -1,0 +1,43 @@
+package main_test
+
+import (
+	"os/exec"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestAdminRotatesClientSecret: `admin client rotate-secret` prints a new
+// secret; the old one keeps working for --grace, and a rotation with
+// --grace 0 stops the current one at once.
+func TestAdminRotatesClientSecret(t *testing.T) {
+	t.Parallel()
+	db := "sqlite:" + t.TempDir() + "/gatehouse.db"
+	s := start(t, db)
+	status := func(secret string) int {
+		form := s.demoPasswordForm()
+		form.Set("client_secret", secret)
+		res, err := s.http.PostForm(s.base+"/oauth/token", form)
+		require.NoError(t, err)
+		res.Body.Close()
+		return res.StatusCode
+	}
+	old := s.demo["client secret"]
+	rotated := admin(t, db, "client", "rotate-secret", "--id", s.demo["OAuth client"], "--grace", "1h")
+	second := rotated["client_secret"].(string)
+	assert.NotEqual(t, old, second)
+	assert.NotNil(t, rotated["previous_secret_valid_until"])
+	assert.Equal(t, 200, status(second), "the new secret")
+	assert.Equal(t, 200, status(old), "the old one, during the grace")
+
+	third := admin(t, db, "client", "rotate-secret", "--id", s.demo["OAuth client"], "--grace", "0")
+	assert.Nil(t, third["previous_secret_valid_until"])
+	assert.Equal(t, 401, status(second), "--grace 0: the replaced secret stops at once")
+	assert.Equal(t, 401, status(old))
+	assert.Equal(t, 200, status(third["client_secret"].(string)))
+
+	out, err := exec.Command(binary, "admin", "client", "rotate-secret", "--id", "nope", "-db", db).CombinedOutput()
+	require.Error(t, err)
+	assert.Contains(t, string(out), `no client "nope"`)
+}
