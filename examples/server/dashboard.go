@@ -99,6 +99,7 @@ func (a *app) dashboard(doc *openAPIDoc) http.Handler {
 	mux.HandleFunc("GET /dashboard/apps", signed(a.appsPage))
 	mux.HandleFunc("POST /dashboard/apps", signed(a.createApp))
 	mux.HandleFunc("POST /dashboard/apps/{id}/delete", signed(a.deleteApp))
+	mux.HandleFunc("POST /dashboard/apps/{id}/rotate", signed(a.rotateApp))
 	mux.HandleFunc("GET /dashboard/webhooks", signed(a.hooksPage))
 	mux.HandleFunc("POST /dashboard/webhooks/{id}/deliveries/{delivery}/redeliver", signed(a.dashboardRedeliver))
 	mux.HandleFunc("POST /dashboard/explorer-key", signed(a.explorerKey))
@@ -418,6 +419,29 @@ func (a *app) createApp(w http.ResponseWriter, r *http.Request, u *storage.User)
 	}
 	a.renderApps(w, r, u, dashboardPage{NewClientID: c.ID, NewClientSecret: secret, Notice: notice,
 		Form: url.Values{"type": {"confidential"}, "grant": {oauth.GrantAuthorizationCode, oauth.GrantRefreshToken}}})
+}
+
+// rotateApp gives a confidential application a new secret, shown once;
+// the old one keeps working for a day, so its deployments can move over.
+func (a *app) rotateApp(w http.ResponseWriter, r *http.Request, u *storage.User) {
+	c, err := a.store.GetClient(r.Context(), r.PathValue("id"))
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && c.OrganisationID != u.OrganisationID) {
+		err = apierror.NotFound("application")
+	}
+	var secret string
+	if err == nil {
+		secret, c, err = a.provider.RotateClientSecret(r.Context(), c.ID, 24*time.Hour)
+	}
+	if fe := (*oauth.FieldError)(nil); errors.As(err, &fe) {
+		err = apierror.InvalidRequest("A public application has no secret to rotate", "", "")
+	}
+	if err != nil {
+		a.pageError(w, r, err)
+		return
+	}
+	a.renderApps(w, r, u, dashboardPage{NewClientID: c.ID, NewClientSecret: secret,
+		Notice: "New secret issued. Copy it now: it is shown only once. The previous secret keeps working until " + c.PreviousSecretExpiresAt.Format("2 Jan 2006 15:04 MST") + ".",
+		Form:   url.Values{"type": {"confidential"}, "grant": {oauth.GrantAuthorizationCode, oauth.GrantRefreshToken}}})
 }
 
 func (a *app) deleteApp(w http.ResponseWriter, r *http.Request, u *storage.User) {

@@ -111,6 +111,20 @@ func TestDashboard(t *testing.T) {
 	require.NoError(t, err)
 	res.Body.Close()
 	require.Equal(t, 200, res.StatusCode)
+	// Rotating its secret shows a new one once; the old one still works.
+	status, _, body = fetchPage(t, c, "POST", s.base+"/dashboard/apps/"+serverID+"/rotate", url.Values{})
+	require.Equal(t, 200, status, body)
+	assert.Contains(t, body, "The previous secret keeps working until")
+	newSecret := newSecretRE.FindStringSubmatch(body)[1]
+	assert.NotEqual(t, serverSecret, newSecret)
+	for _, secret := range []string{newSecret, serverSecret} {
+		res, err := http.PostForm(s.base+"/oauth/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {serverID}, "client_secret": {secret}})
+		require.NoError(t, err)
+		res.Body.Close()
+		assert.Equal(t, 200, res.StatusCode)
+	}
+	status, _, _ = fetchPage(t, c, "POST", s.base+"/dashboard/apps/"+spaID+"/rotate", url.Values{})
+	assert.Equal(t, 400, status, "a public application has no secret")
 
 	// Another organisation's user sees none of it.
 	admin(t, db, "org", "create", "--prefix", "acme", "--name", "Acme")
@@ -129,6 +143,8 @@ func TestDashboard(t *testing.T) {
 	assert.Equal(t, 200, s.do("GET", "/v1/customers", rotated, nil).status)
 	status, _, _ = fetchPage(t, eve, "POST", s.base+"/dashboard/apps/"+spaID+"/delete", url.Values{})
 	assert.Equal(t, 404, status)
+	status, _, _ = fetchPage(t, eve, "POST", s.base+"/dashboard/apps/"+serverID+"/rotate", url.Values{})
+	assert.Equal(t, 404, status, "eve rotating demo's application")
 	status, _, _ = fetchPage(t, c, "POST", s.base+"/dashboard/apps/"+spaID+"/delete", url.Values{})
 	assert.Equal(t, 200, status)
 	_, _, body = fetchPage(t, c, "GET", s.base+"/dashboard/apps", nil)
