@@ -121,6 +121,14 @@ type Tokens interface {
 	// DeleteExpiredTokens removes tokens that expired before t and returns
 	// how many.
 	DeleteExpiredTokens(ctx context.Context, before time.Time) (int, error)
+	// GrantedClients returns, each once and in no particular order, the
+	// ids of the clients that hold an active access or refresh token of
+	// subject unexpired at now: the applications a user has authorized.
+	GrantedClients(ctx context.Context, subject string, now time.Time) ([]string, error)
+	// DeactivateGrantTokens deactivates every active authorization code,
+	// access token and refresh token that subject granted clientID, and
+	// returns how many.
+	DeactivateGrantTokens(ctx context.Context, subject, clientID string) (int, error)
 }
 
 // Consent is a user's remembered permission for a client.
@@ -142,4 +150,6 @@ type Consents interface {
 	SaveConsent(ctx context.Context, c *Consent) error
 	// DeleteConsent forgets a consent. ErrNotFound when there is none.
 	DeleteConsent(ctx context.Context, subject, clientID string) error
+	// ListConsents returns subject's consents, newest first.
+	ListConsents(ctx context.Context, subject string) ([]*Consent, error)
 }

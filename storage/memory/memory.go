@@ -371,6 +371,40 @@ func (s *Store) DeactivateTokensByRequest(_ context.Context, kind storage.TokenK
 	return n, nil
 }
 
+// grantKinds are the token kinds a user's authorization of a client
+// consists of.
+var grantKinds = []storage.TokenKind{storage.KindAuthorizeCode, storage.KindAccessToken, storage.KindRefreshToken}
+
+// GrantedClients implements [storage.Tokens].
+func (s *Store) GrantedClients(_ context.Context, subject string, now time.Time) ([]string, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	seen := map[string]bool{}
+	var ids []string
+	for _, t := range s.tokens {
+		if t.Subject == subject && t.Active && (t.Kind == storage.KindAccessToken || t.Kind == storage.KindRefreshToken) &&
+			(t.ExpiresAt.IsZero() || t.ExpiresAt.After(now)) && !seen[t.ClientID] {
+			seen[t.ClientID] = true
+			ids = append(ids, t.ClientID)
+		}
+	}
+	return ids, nil
+}
+
+// DeactivateGrantTokens implements [storage.Tokens].
+func (s *Store) DeactivateGrantTokens(_ context.Context, subject, clientID string) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, t := range s.tokens {
+		if t.Subject == subject && t.ClientID == clientID && t.Active && slices.Contains(grantKinds, t.Kind) {
+			t.Active = false
+			n++
+		}
+	}
+	return n, nil
+}
+
 // DeleteTokensByRequest implements [storage.Tokens].
 func (s *Store) DeleteTokensByRequest(_ context.Context, kind storage.TokenKind, req string) (int, error) {
 	s.mu.Lock()
@@ -431,6 +465,24 @@ func (s *Store) DeleteConsent(_ context.Context, subject, clientID string) error
 	}
 	delete(s.consents, k)
 	return nil
+}
+
+// ListConsents implements [storage.Consents].
+func (s *Store) ListConsents(_ context.Context, subject string) ([]*storage.Consent, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []*storage.Consent
+	for k, c := range s.consents {
+		if k[0] == subject {
+			n := *c
+			n.Scopes = slices.Clone(c.Scopes)
+			out = append(out, &n)
+		}
+	}
+	slices.SortFunc(out, func(a, b *storage.Consent) int {
+		return cmp.Or(b.GrantedAt.Compare(a.GrantedAt), cmp.Compare(a.ClientID, b.ClientID))
+	})
+	return out, nil
 }
 
 // ---- API keys

@@ -171,6 +171,52 @@ func (s *Store) DeleteExpiredTokens(ctx context.Context, before time.Time) (int,
 	return affected("delete expired tokens", res, err)
 }
 
+// GrantedClients implements [storage.Tokens].
+func (s *Store) GrantedClients(ctx context.Context, subject string, now time.Time) ([]string, error) {
+	rows, err := s.conn(ctx).QueryContext(ctx, s.sql(`SELECT DISTINCT client_id FROM {p}tokens WHERE subject = ? AND active = ? AND kind IN (?, ?)
+		AND (expires_at = 0 OR expires_at > ?)`), subject, true, string(storage.KindAccessToken), string(storage.KindRefreshToken), micros(now))
+	if err != nil {
+		return nil, Wrap("granted clients", err)
+	}
+	ids, err := collect(rows, func(r interface{ Scan(...any) error }) (*string, error) {
+		var id string
+		return &id, r.Scan(&id)
+	})
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = *id
+	}
+	return out, Wrap("granted clients", err)
+}
+
+// DeactivateGrantTokens implements [storage.Tokens].
+func (s *Store) DeactivateGrantTokens(ctx context.Context, subject, clientID string) (int, error) {
+	res, err := s.conn(ctx).ExecContext(ctx, s.sql(`UPDATE {p}tokens SET active = ? WHERE subject = ? AND client_id = ? AND active = ? AND kind IN (?, ?, ?)`),
+		false, subject, clientID, true, string(storage.KindAuthorizeCode), string(storage.KindAccessToken), string(storage.KindRefreshToken))
+	return affected("deactivate grant tokens", res, err)
+}
+
+// ListConsents implements [storage.Consents].
+func (s *Store) ListConsents(ctx context.Context, subject string) ([]*storage.Consent, error) {
+	rows, err := s.conn(ctx).QueryContext(ctx, s.sql(`SELECT client_id, scopes, granted_at FROM {p}consents WHERE subject = ? ORDER BY granted_at DESC, client_id`), subject)
+	if err != nil {
+		return nil, Wrap("list consents", err)
+	}
+	out, err := collect(rows, func(r interface{ Scan(...any) error }) (*storage.Consent, error) {
+		c := &storage.Consent{Subject: subject}
+		var scopes string
+		var at int64
+		if err := r.Scan(&c.ClientID, &scopes, &at); err != nil {
+			return nil, err
+		}
+		c.GrantedAt = fromMicros(at)
+		var err error
+		c.Scopes, err = parseList(scopes)
+		return c, err
+	})
+	return out, Wrap("list consents", err)
+}
+
 // GetConsent implements [storage.Consents].
 func (s *Store) GetConsent(ctx context.Context, subject, clientID string) (*storage.Consent, error) {
 	c := storage.Consent{Subject: subject, ClientID: clientID}

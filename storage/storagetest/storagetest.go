@@ -322,6 +322,47 @@ func mkToken(kind storage.TokenKind, req string, exp time.Time) *storage.Token {
 
 func testTokens(t *testing.T, newStore NewStore) {
 	kinds := []storage.TokenKind{storage.KindAuthorizeCode, storage.KindAccessToken, storage.KindRefreshToken, storage.KindPKCE}
+	t.Run("GrantsOfASubject", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		tok := func(kind storage.TokenKind, subject, client string, exp time.Time, active bool) *storage.Token {
+			tk := mkToken(kind, storage.NewID(), exp)
+			tk.Subject, tk.ClientID, tk.Active = subject, client, active
+			ok(t, s.CreateToken(ctxT(t), tk), "create token")
+			return tk
+		}
+		later := epoch.Add(time.Hour)
+		tok(storage.KindAccessToken, "u", "app-a", later, true)
+		tok(storage.KindRefreshToken, "u", "app-a", time.Time{}, true) // never expires
+		tok(storage.KindRefreshToken, "u", "app-b", time.Time{}, true)
+		code := tok(storage.KindAuthorizeCode, "u", "app-b", later, true)
+		tok(storage.KindAccessToken, "u", "expired", epoch.Add(-time.Second), true)
+		tok(storage.KindRefreshToken, "u", "revoked", time.Time{}, false)
+		tok(storage.KindAuthorizeCode, "u", "code-only", later, true)
+		tok(storage.KindSession, "u", "", later, true)
+		other := tok(storage.KindAccessToken, "someone-else", "app-b", later, true)
+
+		ids, err := s.GrantedClients(ctxT(t), "u", epoch)
+		ok(t, err, "granted clients")
+		slices.Sort(ids)
+		sameStrings(t, ids, []string{"app-a", "app-b"}, "clients with a live access or refresh token, each once")
+
+		n, err := s.DeactivateGrantTokens(ctxT(t), "u", "app-b")
+		ok(t, err, "deactivate")
+		eq(t, n, 2, "app-b's refresh token and code")
+		got, err := s.GetToken(ctxT(t), storage.KindAuthorizeCode, code.Signature)
+		ok(t, err, "get code")
+		eq(t, got.Active, false, "the code is inactive")
+		got, err = s.GetToken(ctxT(t), storage.KindAccessToken, other.Signature)
+		ok(t, err, "get other user's")
+		eq(t, got.Active, true, "another user's token for the same client is untouched")
+		ids, err = s.GrantedClients(ctxT(t), "u", epoch)
+		ok(t, err, "granted clients after")
+		sameStrings(t, ids, []string{"app-a"}, "app-b is gone")
+		n, err = s.DeactivateGrantTokens(ctxT(t), "u", "app-b")
+		ok(t, err, "deactivate again")
+		eq(t, n, 0, "nothing left to deactivate")
+	})
 	t.Run("CreateGetDelete", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
@@ -477,6 +518,24 @@ func testConsents(t *testing.T, newStore NewStore) {
 		is(t, err, storage.ErrNotFound, "other client")
 		ok(t, s.DeleteConsent(ctxT(t), "u", "c"), "delete")
 		is(t, s.DeleteConsent(ctxT(t), "u", "c"), storage.ErrNotFound, "delete twice")
+	})
+	t.Run("ListBySubject", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		none, err := s.ListConsents(ctxT(t), "u")
+		ok(t, err, "list none")
+		eq(t, len(none), 0, "no consents yet")
+		ok(t, s.SaveConsent(ctxT(t), &storage.Consent{Subject: "u", ClientID: "old", Scopes: []string{"a"}, GrantedAt: epoch}), "save old")
+		ok(t, s.SaveConsent(ctxT(t), &storage.Consent{Subject: "u", ClientID: "new", Scopes: []string{"a", "b"}, GrantedAt: epoch.Add(time.Hour)}), "save new")
+		ok(t, s.SaveConsent(ctxT(t), &storage.Consent{Subject: "someone-else", ClientID: "old", Scopes: []string{"a"}, GrantedAt: epoch}), "save other user's")
+		got, err := s.ListConsents(ctxT(t), "u")
+		ok(t, err, "list")
+		eq(t, len(got), 2, "only the subject's")
+		eq(t, got[0].ClientID, "new", "newest first")
+		eq(t, got[0].Subject, "u", "subject")
+		sameStrings(t, got[0].Scopes, []string{"a", "b"}, "scopes")
+		sameTime(t, got[0].GrantedAt, epoch.Add(time.Hour), "granted")
+		eq(t, got[1].ClientID, "old", "then the older")
 	})
 }
 
