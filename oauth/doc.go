@@ -42,6 +42,11 @@
 // Config.LoginLimiter: give every instance the same Redis limiter and
 // they share one count.
 //
+// [Provider.ConnectedApps] lists the applications a user has authorized
+// (remembered consents, and clients holding the user's tokens);
+// [Provider.Disconnect] ends one application's tokens and forgets its
+// consent.
+//
 // # Tokens
 //
 // Tokens are opaque HMAC tokens with prefixes (gate_at_, gate_rt_,
