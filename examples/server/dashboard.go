@@ -50,6 +50,7 @@ type dashboardPage struct {
 	Scopes                               []scopeChoice
 	Keys                                 []keyRow
 	Apps                                 []*storage.Client
+	Connected                            []oauth.ConnectedApp
 	Hooks                                []hookRow
 	Form                                 url.Values
 	Next                                 string
@@ -100,6 +101,7 @@ func (a *app) dashboard(doc *openAPIDoc) http.Handler {
 	mux.HandleFunc("POST /dashboard/apps", signed(a.createApp))
 	mux.HandleFunc("POST /dashboard/apps/{id}/delete", signed(a.deleteApp))
 	mux.HandleFunc("POST /dashboard/apps/{id}/rotate", signed(a.rotateApp))
+	mux.HandleFunc("POST /dashboard/connected/{id}/disconnect", signed(a.disconnectApp))
 	mux.HandleFunc("GET /dashboard/webhooks", signed(a.hooksPage))
 	mux.HandleFunc("POST /dashboard/webhooks/{id}/deliveries/{delivery}/redeliver", signed(a.dashboardRedeliver))
 	mux.HandleFunc("POST /dashboard/explorer-key", signed(a.explorerKey))
@@ -368,7 +370,12 @@ func (a *app) renderApps(w http.ResponseWriter, r *http.Request, u *storage.User
 		return
 	}
 	slices.Reverse(apps)
-	p.Title, p.Section, p.User, p.Apps, p.Scopes, p.Grants = "Applications", "apps", u, apps, a.scopeChoices(), grantChoices
+	connected, err := a.provider.ConnectedApps(r.Context(), u.ID)
+	if err != nil {
+		a.pageError(w, r, err)
+		return
+	}
+	p.Title, p.Section, p.User, p.Apps, p.Connected, p.Scopes, p.Grants = "Applications", "apps", u, apps, connected, a.scopeChoices(), grantChoices
 	status := http.StatusOK
 	if p.Error != "" {
 		status = http.StatusUnprocessableEntity
@@ -419,6 +426,16 @@ func (a *app) createApp(w http.ResponseWriter, r *http.Request, u *storage.User)
 	}
 	a.renderApps(w, r, u, dashboardPage{NewClientID: c.ID, NewClientSecret: secret, Notice: notice,
 		Form: url.Values{"type": {"confidential"}, "grant": {oauth.GrantAuthorizationCode, oauth.GrantRefreshToken}}})
+}
+
+// disconnectApp ends what the signed-in user granted an application (of
+// any organisation: the user's own grant is theirs to revoke).
+func (a *app) disconnectApp(w http.ResponseWriter, r *http.Request, u *storage.User) {
+	if _, err := a.provider.Disconnect(r.Context(), u.ID, r.PathValue("id")); err != nil {
+		a.pageError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/dashboard/apps", http.StatusSeeOther)
 }
 
 // rotateApp gives a confidential application a new secret, shown once;

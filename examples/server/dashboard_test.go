@@ -126,6 +126,18 @@ func TestDashboard(t *testing.T) {
 	status, _, _ = fetchPage(t, c, "POST", s.base+"/dashboard/apps/"+spaID+"/rotate", url.Values{})
 	assert.Equal(t, 400, status, "a public application has no secret")
 
+	// The user's own authorized applications: the demo application, once
+	// it holds the user's token; disconnecting it ends the token at once.
+	userToken := s.passwordToken(t)
+	require.Equal(t, 200, s.do("GET", "/v1/contacts/me", userToken, nil).status)
+	_, _, body = fetchPage(t, c, "GET", s.base+"/dashboard/apps", nil)
+	assert.Contains(t, body, `data-connected-id="`+s.demo["OAuth client"]+`"`)
+	status, _, body = fetchPage(t, c, "POST", s.base+"/dashboard/connected/"+s.demo["OAuth client"]+"/disconnect", url.Values{})
+	require.Equal(t, 200, status, body)
+	assert.NotContains(t, body, `data-connected-id="`+s.demo["OAuth client"]+`"`, "no longer listed")
+	assert.Contains(t, body, "You have not authorized any application")
+	assert.Equal(t, 401, s.do("GET", "/v1/contacts/me", userToken, nil).status, "its token ends at once")
+
 	// Another organisation's user sees none of it.
 	admin(t, db, "org", "create", "--prefix", "acme", "--name", "Acme")
 	admin(t, db, "user", "create", "--org", "acme", "--email", "eve@acme.test", "--password", "eve's long password")
