@@ -181,3 +181,63 @@ func ExampleParseKeySet() {
 	// false
 	// true
 }
+
+// Rotate a client's secret: the new one is shown once, and the old one
+// keeps working for a day while the client's deployments move over.
+func ExampleProvider_RotateClientSecret() {
+	ctx := context.Background()
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	p, err := oauth.New(memory.New(), oauth.Config{Issuer: srv.URL, Secret: []byte("a secret of at least thirty-two bytes!")})
+	if err != nil {
+		panic(err)
+	}
+	mux.Handle("/", p.Handler())
+	old, client, _ := p.RegisterClient(ctx, oauth.ClientParams{OrganisationID: "acme", Name: "Backend", Grants: []string{oauth.GrantClientCredentials}})
+
+	fresh, _, err := p.RotateClientSecret(ctx, client.ID, 24*time.Hour)
+	if err != nil {
+		panic(err)
+	}
+	for _, secret := range []string{fresh, old} {
+		res, _ := http.PostForm(srv.URL+"/oauth/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {client.ID}, "client_secret": {secret}})
+		res.Body.Close()
+		fmt.Println(res.StatusCode)
+	}
+	// Output:
+	// 200
+	// 200
+}
+
+// List the applications a user has authorized, and disconnect one.
+func ExampleProvider_ConnectedApps() {
+	ctx := context.Background()
+	store := memory.New()
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	p, err := oauth.New(store, oauth.Config{Issuer: srv.URL, Secret: []byte("a secret of at least thirty-two bytes!"),
+		PasswordParams: oauth.PasswordParams{Time: 1, Memory: 64, Threads: 1}})
+	if err != nil {
+		panic(err)
+	}
+	mux.Handle("/", p.Handler())
+	_ = store.CreateOrganisation(ctx, &storage.Organisation{ID: "acme", DomainPrefix: "acme", Name: "Acme", CreatedAt: time.Now()})
+	user, _ := p.CreateUser(ctx, oauth.UserParams{OrganisationID: "acme", Email: "ada@example.com", Password: "correct horse battery"})
+	secret, client, _ := p.RegisterClient(ctx, oauth.ClientParams{OrganisationID: "acme", Name: "Booking App", Grants: []string{oauth.GrantPassword}})
+	res, _ := http.PostForm(srv.URL+"/oauth/token", url.Values{"grant_type": {"password"}, "domain_prefix": {"acme"},
+		"username": {"ada@example.com"}, "password": {"correct horse battery"}, "client_id": {client.ID}, "client_secret": {secret}})
+	res.Body.Close()
+
+	apps, _ := p.ConnectedApps(ctx, user.ID)
+	for _, a := range apps {
+		fmt.Println(a.Client.Name)
+	}
+	n, _ := p.Disconnect(ctx, user.ID, client.ID)
+	apps, _ = p.ConnectedApps(ctx, user.ID)
+	fmt.Println(n > 0, len(apps))
+	// Output:
+	// Booking App
+	// true 0
+}
