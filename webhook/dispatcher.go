@@ -169,8 +169,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 }
 
-// RunOnce claims what is due now (up to the free workers) and delivers it,
-// returning when those deliveries are done. For tests and cron-style use.
+// RunOnce claims what is due now (up to the free workers, and PerEndpoint
+// to one endpoint) and delivers it, returning when those deliveries are
+// done. For tests and cron-style use.
 func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 	n, err := d.claimAndStart(ctx)
 	d.wg.Wait()
