@@ -149,12 +149,12 @@ func NewDispatcher(store Store, mgr *Manager, cfg DispatcherConfig) (*Dispatcher
 func (d *Dispatcher) Run(ctx context.Context) error {
 	defer d.wg.Wait()
 	for {
-		n, err := d.claimAndStart(ctx)
+		_, claimed, err := d.claimAndStart(ctx)
 		if err != nil && ctx.Err() == nil {
 			d.log.Error("webhook claim failed", "err", err)
 		}
-		if n > 0 && err == nil {
-			continue // there may be more due
+		if claimed > 0 && err == nil {
+			continue // there may be more due (also when all were given back)
 		}
 		wait := d.cfg.PollInterval
 		if len(d.sem) == cap(d.sem) {
@@ -170,22 +170,25 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 }
 
 // RunOnce claims what is due now (up to the free workers, and PerEndpoint
-// to one endpoint) and delivers it, returning when those deliveries are
-// done. For tests and cron-style use.
+// to one endpoint) and delivers it, returning how many it delivered (or
+// tried to) when those deliveries are done. For tests and cron-style use.
 func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
-	n, err := d.claimAndStart(ctx)
+	started, _, err := d.claimAndStart(ctx)
 	d.wg.Wait()
-	return n, err
+	return started, err
 }
 
-func (d *Dispatcher) claimAndStart(ctx context.Context) (int, error) {
+// claimAndStart claims due deliveries and starts those within the
+// per-endpoint bound; it returns how many it started and how many it
+// claimed (the rest were given back).
+func (d *Dispatcher) claimAndStart(ctx context.Context) (started, claimed int, err error) {
 	free := cap(d.sem) - len(d.sem)
 	if free == 0 || ctx.Err() != nil {
-		return 0, ctx.Err()
+		return 0, 0, ctx.Err()
 	}
 	ds, err := d.store.ClaimDeliveries(ctx, d.cfg.Owner, d.cfg.Now(), d.cfg.Lease, free, d.atLimit())
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	for _, dl := range ds {
 		if !d.take(dl.SubscriptionID) {
@@ -198,6 +201,7 @@ func (d *Dispatcher) claimAndStart(ctx context.Context) (int, error) {
 			}
 			continue
 		}
+		started++
 		d.sem <- struct{}{}
 		d.wg.Add(1)
 		go func() {
@@ -214,7 +218,7 @@ func (d *Dispatcher) claimAndStart(ctx context.Context) (int, error) {
 			d.deliver(context.WithoutCancel(ctx), dl)
 		}()
 	}
-	return len(ds), nil
+	return started, len(ds), nil
 }
 
 // take counts a delivery to sub in flight, unless sub has PerEndpoint

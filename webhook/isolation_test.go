@@ -64,3 +64,29 @@ func TestSlowEndpointDoesNotHoldEveryWorker(t *testing.T) {
 	require.Eventually(t, func() bool { return slow.count() == 6 }, 10*time.Second, 5*time.Millisecond, "the backlog drains")
 	assert.Equal(t, int32(1), most.Load(), "never more than PerEndpoint in flight to one endpoint")
 }
+
+// TestRunOnceCountsWhatItDelivered: RunOnce reports the deliveries it made,
+// not those it claimed and gave back for being over PerEndpoint.
+func TestRunOnceCountsWhatItDelivered(t *testing.T) {
+	t.Parallel()
+	st := memory.New()
+	mgr, err := webhook.New(st, webhook.Config{Events: events, Guard: loopback})
+	require.NoError(t, err)
+	rv := newReceiver(t, func(int, http.ResponseWriter) {})
+	_, err = mgr.Create(t.Context(), webhook.SubscriptionParams{OrganisationID: "org", URL: rv.srv.URL, Events: []string{"*"}})
+	require.NoError(t, err)
+	for range 5 {
+		require.NoError(t, mgr.Enqueue(t.Context(), webhook.Event{OrganisationID: "org", Type: "booking.created", Data: 1}))
+	}
+	d, err := webhook.NewDispatcher(st, mgr, webhook.DispatcherConfig{Guard: loopback, Workers: 4, PerEndpoint: 2})
+	require.NoError(t, err)
+	total := 0
+	for range 3 {
+		n, err := d.RunOnce(t.Context())
+		require.NoError(t, err)
+		assert.LessOrEqual(t, n, 2, "at most PerEndpoint to the one endpoint")
+		total += n
+	}
+	assert.Equal(t, 5, total, "every delivery once; none lost by being given back")
+	assert.Equal(t, 5, rv.count())
+}
