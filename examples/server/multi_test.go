@@ -2,7 +2,9 @@ package main_test
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
@@ -20,8 +22,11 @@ import (
 // their own) and one Redis, as a deployment that outgrew one machine does.
 func TestTwoInstances(t *testing.T) {
 	redisURL := testenv.Redis(t)
-	a, pg := pgServer(t, "-redis", redisURL)
-	b := start(t, pg, "-redis", redisURL)
+	// Loopback is a trusted proxy, so the failed sign-ins below can come
+	// from an address of their own: the per-address budget lives in the
+	// Redis every run of the suite shares.
+	a, pg := pgServer(t, "-redis", redisURL, "-trusted-proxies", "127.0.0.0/8")
+	b := start(t, pg, "-redis", redisURL, "-trusted-proxies", "127.0.0.0/8")
 	require.NotEmpty(t, a.demo["test API key (sandbox)"], "the first instance seeds the demo data")
 	require.Empty(t, b.demo, "the second finds it there")
 	key := a.demo["test API key (sandbox)"]
@@ -61,10 +66,14 @@ func TestTwoInstances(t *testing.T) {
 	// passwords on each are the account's ten a minute, and then the
 	// right one is refused on either.
 	testenv.ClearOfMinuteBoundary(20 * time.Second)
+	client := fmt.Sprintf("2001:db8:%x:%x::1", rand.IntN(1<<16), rand.IntN(1<<16)) // this run's own /64
 	signIn := func(s *server, password string) int {
 		f := a.demoPasswordForm() // B did not seed the demo data, so knows none of it
 		f.Set("password", password)
-		res, err := s.http.PostForm(s.base+"/oauth/token", f)
+		req, _ := http.NewRequest("POST", s.base+"/oauth/token", strings.NewReader(f.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-For", client)
+		res, err := s.http.Do(req)
 		require.NoError(t, err)
 		res.Body.Close()
 		return res.StatusCode
