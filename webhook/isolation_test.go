@@ -56,6 +56,7 @@ func TestSlowEndpointDoesNotHoldEveryWorker(t *testing.T) {
 	go func() { _ = d.Run(runCtx); close(ran) }()
 	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }); stop(); <-ran })
 
+	require.Eventually(t, func() bool { return slow.count() >= 1 }, 10*time.Second, 5*time.Millisecond, "the slow endpoint's first delivery hangs")
 	require.Eventually(t, func() bool { return fast.count() == 1 }, 10*time.Second, 5*time.Millisecond,
 		"the other endpoint's delivery waits behind the slow endpoint's backlog")
 	assert.Equal(t, 1, slow.count(), "the slow endpoint holds one worker of two, not both")
