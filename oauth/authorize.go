@@ -18,6 +18,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/gatehouse-go/gatehouse/apierror"
 	"github.com/gatehouse-go/gatehouse/scope"
 	"github.com/gatehouse-go/gatehouse/storage"
 )
@@ -130,7 +131,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 			p.renderLogin(w, r, csrf, c, form, blocked.Error(), http.StatusTooManyRequests)
 		case errors.Is(err, storage.ErrNotFound):
 			p.renderLogin(w, r, csrf, c, form, "The organisation, email or password is not right.", http.StatusUnauthorized)
-		case unavailable(err):
+		case apierror.From(err).Status == http.StatusServiceUnavailable:
 			p.log.Error("sign-in unavailable", "err", err)
 			w.Header().Set("Retry-After", "5")
 			p.renderLogin(w, r, csrf, c, form, "Signing in is unavailable for a moment. Try again in a few seconds.", http.StatusServiceUnavailable)

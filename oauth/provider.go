@@ -132,9 +132,7 @@ type Provider struct {
 	cookie  []byte
 	tokens  tokenCache
 	fails   ratelimit.Limiter
-	// signinKey keys the hash that names an account in fails.
-	signinKey []byte
-	strat     prefixedStrategy
+	strat   prefixedStrategy
 	// jwtVerify checks JWT access tokens against the provider's own keys.
 	jwtVerify *JWTVerifier
 }
@@ -188,9 +186,6 @@ func New(store Store, cfg Config) (*Provider, error) {
 	m := hmac.New(sha256.New, cfg.Secret)
 	m.Write([]byte("gatehouse cookie key"))
 	p.cookie = m.Sum(nil)
-	m = hmac.New(sha256.New, cfg.Secret)
-	m.Write([]byte("gatehouse sign-in limit key"))
-	p.signinKey = m.Sum(nil)
 
 	secret := sha256.Sum256(cfg.Secret) // fosite uses the first 32 bytes
 	var rotated [][]byte

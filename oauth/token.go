@@ -2,9 +2,6 @@ package oauth
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -190,10 +187,8 @@ type signinLimit struct {
 // sign-ins. The account (domain prefix and email) is named by a keyed
 // hash, so a shared limiter never holds an email.
 func (p *Provider) signinLimits(account, ip string) [2]signinLimit {
-	m := hmac.New(sha256.New, p.signinKey)
-	m.Write([]byte(account))
 	return [2]signinLimit{
-		{"signin:acct:" + base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:18]), *p.cfg.LoginAttempts},
+		{"signin:acct:" + p.mac("signin", account), *p.cfg.LoginAttempts},
 		{"signin:ip:" + ratelimit.AddressKey(ip), *p.cfg.LoginAttemptsPerIP},
 	}
 }
@@ -240,13 +235,6 @@ func (e *limitUncheckedError) Error() string {
 }
 func (e *limitUncheckedError) Unwrap() error     { return e.err }
 func (e *limitUncheckedError) Unavailable() bool { return true }
-
-// unavailable reports whether err is a dependency's outage (storage, the
-// sign-in limiter): worth a 503 and a retry, not a 500.
-func unavailable(err error) bool {
-	var down interface{ Unavailable() bool }
-	return errors.As(err, &down) && down.Unavailable()
-}
 
 // recordFailure counts a failed sign-in against the account and the
 // address, even when the client has hung up.
