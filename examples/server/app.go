@@ -493,25 +493,37 @@ func serverSecret(ctx context.Context, db *sql.DB, dialect sqlstore.Dialect, fro
 		}
 		return []byte(fromEnv), nil
 	}
-	var b [48]byte
-	_, _ = rand.Read(b[:])
-	v, err := appSetting(ctx, db, dialect, "token_secret", base64.RawStdEncoding.EncodeToString(b[:]))
+	v, err := appSetting(ctx, db, dialect, "token_secret", func() (string, error) {
+		var b [48]byte
+		_, _ = rand.Read(b[:])
+		return base64.RawStdEncoding.EncodeToString(b[:]), nil
+	})
 	return []byte(v), err
 }
 
 // appSetting returns the value of a setting that every instance on the
-// database shares, storing fresh first when there is none: the first
-// instance to start decides it, and the others read the same value.
-func appSetting(ctx context.Context, db *sql.DB, dialect sqlstore.Dialect, name, fresh string) (string, error) {
+// database shares. When there is none it stores what fresh makes (called
+// only then): the first instance to start decides it, and the others read
+// the same value.
+func appSetting(ctx context.Context, db *sql.DB, dialect sqlstore.Dialect, name string, fresh func() (string, error)) (string, error) {
 	if err := ensureSettings(ctx, db); err != nil {
 		return "", err
 	}
-	if _, err := db.ExecContext(ctx, placeholders(dialect, `INSERT INTO app_settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`), name, fresh); err != nil {
+	read := func() (string, error) {
+		var v string
+		return v, db.QueryRowContext(ctx, placeholders(dialect, `SELECT value FROM app_settings WHERE name = ?`), name).Scan(&v)
+	}
+	v, err := read()
+	if !errors.Is(err, sql.ErrNoRows) {
+		return v, err
+	}
+	if v, err = fresh(); err != nil {
 		return "", err
 	}
-	var v string
-	err := db.QueryRowContext(ctx, placeholders(dialect, `SELECT value FROM app_settings WHERE name = ?`), name).Scan(&v)
-	return v, err
+	if _, err := db.ExecContext(ctx, placeholders(dialect, `INSERT INTO app_settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`), name, v); err != nil {
+		return "", err
+	}
+	return read() // another instance's value, if it stored one first
 }
 
 func ensureSettings(ctx context.Context, db *sql.DB) error {
@@ -549,15 +561,14 @@ func jwtKeys(ctx context.Context, db *sql.DB, dialect sqlstore.Dialect, fromEnv 
 		}
 		return ks, nil
 	}
-	fresh, err := oauth.NewKeySet()
-	if err != nil {
-		return nil, err
-	}
-	exported, err := fresh.Export()
-	if err != nil {
-		return nil, err
-	}
-	v, err := appSetting(ctx, db, dialect, "jwt_keys", string(exported))
+	v, err := appSetting(ctx, db, dialect, "jwt_keys", func() (string, error) {
+		fresh, err := oauth.NewKeySet()
+		if err != nil {
+			return "", err
+		}
+		exported, err := fresh.Export()
+		return string(exported), err
+	})
 	if err != nil {
 		return nil, err
 	}
