@@ -18,10 +18,7 @@ func TestAdminRotatesClientSecret(t *testing.T) {
 	status := func(secret string) int {
 		form := s.demoPasswordForm()
 		form.Set("client_secret", secret)
-		res, err := s.http.PostForm(s.base+"/oauth/token", form)
-		require.NoError(t, err)
-		res.Body.Close()
-		return res.StatusCode
+		return s.postForm(t, "/oauth/token", form)
 	}
 	old := s.demo["client secret"]
 	rotated := admin(t, db, "client", "rotate-secret", "--id", s.demo["OAuth client"], "--grace", "1h")

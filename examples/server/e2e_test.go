@@ -132,6 +132,22 @@ func (s *server) passwordToken(t *testing.T) string {
 	return s.tokenFor(t, s.demoPasswordForm())
 }
 
+// postForm POSTs form to path on s with the extra headers (name, value,
+// …) and returns the status.
+func (s *server) postForm(t *testing.T, path string, form url.Values, hdr ...string) int {
+	t.Helper()
+	req, err := http.NewRequest("POST", s.base+path, strings.NewReader(form.Encode()))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	res, err := s.http.Do(req)
+	require.NoError(t, err)
+	res.Body.Close()
+	return res.StatusCode
+}
+
 // tokenFor runs a grant on s that must succeed, and returns its access
 // token.
 func (s *server) tokenFor(t *testing.T, form url.Values) string {

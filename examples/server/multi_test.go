@@ -70,13 +70,7 @@ func TestTwoInstances(t *testing.T) {
 	signIn := func(s *server, password string) int {
 		f := a.demoPasswordForm() // B did not seed the demo data, so knows none of it
 		f.Set("password", password)
-		req, _ := http.NewRequest("POST", s.base+"/oauth/token", strings.NewReader(f.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("X-Forwarded-For", client)
-		res, err := s.http.Do(req)
-		require.NoError(t, err)
-		res.Body.Close()
-		return res.StatusCode
+		return s.postForm(t, "/oauth/token", f, "X-Forwarded-For", client)
 	}
 	for i := range 10 {
 		require.Equal(t, 400, signIn([]*server{a, b}[i%2], "guess"))

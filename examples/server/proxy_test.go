@@ -26,14 +26,7 @@ func TestTrustedProxies(t *testing.T) {
 	t.Parallel()
 	tokenPost := func(s *server, client string) int {
 		form := url.Values{"grant_type": {"client_credentials"}, "client_id": {"nobody"}, "client_secret": {"x"}}
-		req, err := http.NewRequest("POST", s.base+"/oauth/token", strings.NewReader(form.Encode()))
-		require.NoError(t, err)
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("X-Forwarded-For", client)
-		res, err := s.http.Do(req)
-		require.NoError(t, err)
-		res.Body.Close()
-		return res.StatusCode
+		return s.postForm(t, "/oauth/token", form, "X-Forwarded-For", client)
 	}
 	const waitFor, tick = 5 * time.Second, 20 * time.Millisecond
 	t.Run("behind a trusted proxy", func(t *testing.T) {
