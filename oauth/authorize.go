@@ -95,7 +95,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	q.Method, q.Body, q.Form, q.PostForm = http.MethodGet, http.NoBody, nil, nil
 	ar, err := p.fosite.NewAuthorizeRequest(ctx, q)
 	if err != nil {
-		p.logFositeError(r, err)
+		p.logFositeError(r.URL.Path, err)
 		p.fosite.WriteAuthorizeError(ctx, w, ar, err)
 		return
 	}
@@ -236,7 +236,7 @@ func (p *Provider) finishAuthorize(ctx context.Context, w http.ResponseWriter, a
 	}
 	resp, err := p.fosite.NewAuthorizeResponse(ctx, ar, sess)
 	if err != nil {
-		p.log.Error("authorize response failed", "err", err)
+		p.logFositeError("authorize response", err)
 		p.fosite.WriteAuthorizeError(ctx, w, ar, err)
 		return
 	}

@@ -148,7 +148,7 @@ func grantRequested(ar fosite.Requester, c *client) {
 }
 
 func (p *Provider) writeTokenError(w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
-	p.logFositeError(r, err)
+	p.logFositeError(r.URL.Path, err)
 	err = unavailableAs503(err)
 	if errors.Is(err, fosite.ErrInvalidClient) {
 		if _, _, basic := r.BasicAuth(); basic {
@@ -168,13 +168,19 @@ func unavailableAs503(err error) error {
 	return err
 }
 
-func (p *Provider) logFositeError(r *http.Request, err error) {
+func (p *Provider) logFositeError(path string, err error) {
 	var rfc *fosite.RFC6749Error
 	if errors.As(err, &rfc) && rfc.CodeField < 500 {
-		p.log.Info("oauth request refused", "path", r.URL.Path, "error", rfc.ErrorField, "hint", rfc.HintField)
+		p.log.Info("oauth request refused", "path", path, "error", rfc.ErrorField, "hint", rfc.HintField)
 		return
 	}
-	p.log.Error("oauth server error", "path", r.URL.Path, "err", err)
+	// An RFC6749Error prints as its code alone ("server_error"): log what
+	// caused it, or nothing here says why the request failed.
+	cause := err
+	if rfc != nil && rfc.Cause() != nil {
+		cause = rfc.Cause()
+	}
+	p.log.Error("oauth server error", "path", path, "err", err, "cause", cause)
 }
 
 // signinLimit is one of the two limits on failed sign-ins.
@@ -323,7 +329,7 @@ func (p *Provider) RevokeHandler() http.Handler {
 		}
 		err := p.fosite.NewRevocationRequest(ctx, r)
 		if err != nil {
-			p.logFositeError(r, err)
+			p.logFositeError(r.URL.Path, err)
 			if errors.Is(err, fosite.ErrInvalidClient) {
 				if _, _, basic := r.BasicAuth(); basic {
 					w.Header().Set("WWW-Authenticate", `Basic realm="oauth"`)
