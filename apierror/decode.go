@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 )
 
 // DefaultMaxBodyBytes is the body size limit of [DecodeJSON]: 1 MiB.
@@ -83,6 +84,12 @@ func (d Decoder) Decode(w http.ResponseWriter, r *http.Request, dst any) error {
 	if dec.More() {
 		return InvalidRequest("The request body is not valid JSON", "body", "unexpected data after the JSON value")
 	}
+	// encoding/json turns bytes that are not UTF-8 and unpaired surrogate
+	// escapes into U+FFFD without a word, and keeps \u0000, which
+	// PostgreSQL's text cannot hold: refuse all three, naming the member.
+	if field, issue := textIssue(buf); issue != "" {
+		return InvalidRequest("The request body contains text that is not allowed", field, issue)
+	}
 	if v, ok := dst.(Validator); ok {
 		return v.Validate()
 	}
@@ -98,6 +105,124 @@ func isJSONContentType(ct string) bool {
 		return false
 	}
 	return mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
+}
+
+// textIssue scans buf, a JSON text that decoded without error, for a
+// string (a value or a member name) that would not round-trip: bytes that
+// are not UTF-8, the escape \u0000, or a UTF-16 surrogate escape without
+// its pair. It returns the dotted path of members that holds the first
+// ("body" at the top level) and what is wrong, or "" for the issue.
+func textIssue(buf []byte) (field, issue string) {
+	var path []string // one entry per open object or array; "" in arrays
+	for i := 0; i < len(buf); i++ {
+		switch buf[i] {
+		case '{', '[':
+			path = append(path, "")
+		case '}', ']':
+			path = path[:len(path)-1]
+		case '"':
+			start := i + 1
+			end, issue := scanString(buf, start)
+			i = end
+			isKey := len(path) > 0 && nextByte(buf, end+1) == ':'
+			if isKey {
+				var name string
+				if json.Unmarshal(buf[start-1:end+1], &name) != nil {
+					name = string(buf[start:end])
+				}
+				path[len(path)-1] = name
+			}
+			if issue != "" {
+				return memberPath(path), issue
+			}
+		}
+	}
+	return "", ""
+}
+
+// scanString returns the index of the quote that closes the string whose
+// contents start at buf[i], and the first issue within it.
+func scanString(buf []byte, i int) (end int, issue string) {
+	for ; i < len(buf); i++ {
+		c := buf[i]
+		switch {
+		case c == '"':
+			return i, issue
+		case c == '\\':
+			i++
+			if i >= len(buf) || buf[i] != 'u' || i+4 >= len(buf) {
+				continue
+			}
+			r := hex4(buf[i+1 : i+5])
+			switch {
+			case r == 0 && issue == "":
+				issue = `must not contain the character U+0000`
+			case r >= 0xd800 && r < 0xe000:
+				// A high surrogate needs a low one right after it.
+				if j := i + 5; r < 0xdc00 && j+5 < len(buf) && buf[j] == '\\' && buf[j+1] == 'u' {
+					if lo := hex4(buf[j+2 : j+6]); lo >= 0xdc00 && lo < 0xe000 {
+						i = j + 5
+						continue
+					}
+				}
+				if issue == "" {
+					issue = "contains an unpaired UTF-16 surrogate escape (\\u" + string(buf[i+1:i+5]) + ")"
+				}
+			}
+			i += 4
+		case c >= utf8.RuneSelf:
+			r, size := utf8.DecodeRune(buf[i:])
+			if r == utf8.RuneError && size == 1 && issue == "" {
+				issue = "is not valid UTF-8"
+			}
+			i += size - 1
+		}
+	}
+	return i, issue
+}
+
+// hex4 is the value of four hex digits (valid: the JSON has decoded).
+func hex4(b []byte) rune {
+	var r rune
+	for _, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		default:
+			c -= 'A' - 10
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
+}
+
+// nextByte is the first byte at or after i that is not JSON whitespace.
+func nextByte(buf []byte, i int) byte {
+	for ; i < len(buf); i++ {
+		switch buf[i] {
+		case ' ', '\t', '\n', '\r':
+		default:
+			return buf[i]
+		}
+	}
+	return 0
+}
+
+// memberPath joins the member names of path with dots, leaving out the
+// levels of arrays; "body" when there are none.
+func memberPath(path []string) string {
+	var names []string
+	for _, p := range path {
+		if p != "" {
+			names = append(names, p)
+		}
+	}
+	if len(names) == 0 {
+		return "body"
+	}
+	return strings.Join(names, ".")
 }
 
 // unknownField recognises encoding/json's error for DisallowUnknownFields,

@@ -214,6 +214,9 @@ func (m *Manager) Create(ctx context.Context, p CreateParams) (Secret, *storage.
 	if len(p.Name) > 200 {
 		return "", nil, &FieldError{Field: "name", Issue: "must be at most 200 characters"}
 	}
+	if !storage.ValidText(p.Name) {
+		return "", nil, &FieldError{Field: "name", Issue: storage.TextIssue}
+	}
 	if p.Environment == "" {
 		p.Environment = gatehouse.Test
 	}
@@ -281,6 +284,9 @@ func (m *Manager) Update(ctx context.Context, id string, p UpdateParams) (*stora
 		if p.Name != nil {
 			if len(*p.Name) > 200 {
 				return &FieldError{Field: "name", Issue: "must be at most 200 characters"}
+			}
+			if !storage.ValidText(*p.Name) {
+				return &FieldError{Field: "name", Issue: storage.TextIssue}
 			}
 			k.Name = *p.Name
 		}

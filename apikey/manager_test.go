@@ -119,6 +119,8 @@ func TestCreateValidation(t *testing.T) {
 		{"bad env", apikey.CreateParams{OrganisationID: "o", Environment: "prod"}, "environment", ""},
 		{"past expiry", apikey.CreateParams{OrganisationID: "o", ExpiresAt: time.Now().Add(-time.Hour)}, "expires_at", ""},
 		{"negative uses", apikey.CreateParams{OrganisationID: "o", Uses: &apikey.UsesBudget{Remaining: -1}}, "uses", ""},
+		{"NUL in the name", apikey.CreateParams{OrganisationID: "o", Name: "ci\x00"}, "name", storage.TextIssue},
+		{"name not UTF-8", apikey.CreateParams{OrganisationID: "o", Name: "ci\xff"}, "name", storage.TextIssue},
 	}
 	for _, tc := range cases {
 		_, _, err := m.Create(t.Context(), tc.p)
@@ -130,7 +132,14 @@ func TestCreateValidation(t *testing.T) {
 		}
 		assert.ErrorIs(t, err, apikey.ErrInvalidParams)
 	}
-	_, err := apikey.New(memStore(), apikey.Config{Prefix: "Bad_Prefix"})
+	_, k, err := m.Create(t.Context(), apikey.CreateParams{OrganisationID: "o", Name: "ci"})
+	require.NoError(t, err)
+	bad := "ci\x00"
+	_, err = m.Update(t.Context(), k.ID, apikey.UpdateParams{Name: &bad})
+	var fe *apikey.FieldError
+	require.ErrorAs(t, err, &fe, "update")
+	assert.Equal(t, apikey.FieldError{Field: "name", Issue: storage.TextIssue}, *fe)
+	_, err = apikey.New(memStore(), apikey.Config{Prefix: "Bad_Prefix"})
 	assert.Error(t, err)
 	_, err = apikey.New(nil, apikey.Config{})
 	assert.Error(t, err)

@@ -659,10 +659,22 @@ func TestConfigValidation(t *testing.T) {
 		{OrganisationID: "o", Name: "x", Grants: []string{"client_credentials"}, Scopes: []string{"nope:read"}},
 		{OrganisationID: "o", Name: "x", Grants: []string{"device_code"}},
 		{OrganisationID: "o", Name: "x", Grants: []string{"client_credentials"}, Public: true},
+		{OrganisationID: "o", Name: "x\x00", Grants: []string{"client_credentials"}},
+		{OrganisationID: "o", Name: "x", RedirectURIs: []string{"https://example.com/cb\xff"}},
 	} {
 		_, _, err := p.RegisterClient(t.Context(), cp)
 		var fe *oauth.FieldError
 		assert.True(t, errors.As(err, &fe), "%+v: %v", cp, err)
+	}
+	for _, up := range []oauth.UserParams{
+		{OrganisationID: "o", Email: "ada\x00@example.com", Password: "long enough"},
+		{OrganisationID: "o", Email: "ada@example.com\xc3", Password: "long enough"},
+		{OrganisationID: "o", Email: "ada@example.com", Password: "long enough", FirstName: "Ada\x00"},
+		{OrganisationID: "o", Email: "ada@example.com", Password: "long enough", LastName: "\xffLovelace"},
+	} {
+		_, err := p.CreateUser(t.Context(), up)
+		var fe *oauth.FieldError
+		assert.True(t, errors.As(err, &fe), "%+v: %v", up, err)
 	}
 }
 

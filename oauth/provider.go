@@ -347,6 +347,9 @@ func (p *Provider) RegisterClient(ctx context.Context, cp ClientParams) (string,
 	if strings.TrimSpace(cp.Name) == "" || len(cp.Name) > 200 {
 		return "", nil, &FieldError{"name", "is required (at most 200 characters)"}
 	}
+	if !storage.ValidText(cp.Name) {
+		return "", nil, &FieldError{"name", storage.TextIssue}
+	}
 	if len(cp.Grants) == 0 {
 		cp.Grants = []string{GrantAuthorizationCode, GrantRefreshToken}
 	}
@@ -434,6 +437,8 @@ func (p *Provider) RotateClientSecret(ctx context.Context, clientID string, grac
 func checkRedirectURI(raw string) string {
 	u, err := url.Parse(raw)
 	switch {
+	case !storage.ValidText(raw):
+		return fmt.Sprintf("%q %s", raw, storage.TextIssue)
 	case err != nil || !u.IsAbs() || u.Host == "":
 		return fmt.Sprintf("%q is not an absolute URL", raw)
 	case u.Fragment != "" || strings.Contains(raw, "#"):
@@ -465,8 +470,13 @@ func (p *Provider) CreateUser(ctx context.Context, up UserParams) (*storage.User
 	if up.OrganisationID == "" {
 		return nil, &FieldError{"organisation", "is required"}
 	}
-	if !strings.Contains(up.Email, "@") || len(up.Email) > 254 {
+	if !strings.Contains(up.Email, "@") || len(up.Email) > 254 || !storage.ValidText(up.Email) {
 		return nil, &FieldError{"email", "must be an email address"}
+	}
+	for field, v := range map[string]string{"first_name": up.FirstName, "last_name": up.LastName} {
+		if !storage.ValidText(v) {
+			return nil, &FieldError{field, storage.TextIssue}
+		}
 	}
 	if len(up.Password) < 8 || len(up.Password) > 1024 {
 		return nil, &FieldError{"password", "must be 8 to 1024 characters"}

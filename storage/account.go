@@ -43,6 +43,24 @@ func NormalizePrefix(p string) string { return strings.ToLower(strings.TrimSpace
 // lowercased.
 func NormalizeEmail(e string) string { return strings.ToLower(strings.TrimSpace(e)) }
 
+// ValidPrefix reports whether p, normalised, is a domain prefix new
+// organisations may take: a DNS label of 1–63 lowercase letters, digits
+// and hyphens, neither first nor last a hyphen (as in acme.example.com).
+// Adapters do not enforce it; the code that creates organisations does.
+func ValidPrefix(p string) bool {
+	p = NormalizePrefix(p)
+	if len(p) == 0 || len(p) > 63 || p[0] == '-' || p[len(p)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
 // Organisations stores tenants.
 type Organisations interface {
 	// CreateOrganisation stores o. ErrConflict when the id or the

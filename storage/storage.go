@@ -6,14 +6,18 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Sentinel errors. Adapters return errors for which errors.Is holds with
 // one of these, so callers can branch without knowing the adapter.
 var (
 	// ErrNotFound: no record matches (or, for a conditional update, no
-	// record is in the state the update requires).
+	// record is in the state the update requires). A lookup by text that
+	// is not [ValidText] matches nothing and is ErrNotFound too, on every
+	// adapter (the conformance suite checks it).
 	ErrNotFound = errors.New("storage: not found")
 	// ErrConflict: the record would violate a uniqueness rule (an id, a
 	// domain prefix, an email within an organisation, a key hash).
@@ -31,6 +35,18 @@ var (
 )
 
 type unavailable struct{}
+
+// ValidText reports whether s is text every adapter can store and look
+// up: valid UTF-8 without U+0000. PostgreSQL's text type refuses both (a
+// statement with such a parameter fails, and a lookup by it would be a
+// 500 rather than "not found"), so code that takes text from a client
+// checks it before it reaches a store.
+func ValidText(s string) bool {
+	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
+}
+
+// TextIssue is what to say of a field whose text is not [ValidText].
+const TextIssue = "must be UTF-8 text without the character U+0000"
 
 func (unavailable) Error() string     { return "storage: unavailable" }
 func (unavailable) Unavailable() bool { return true }

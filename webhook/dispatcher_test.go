@@ -122,6 +122,7 @@ func TestCreateValidation(t *testing.T) {
 		{webhook.SubscriptionParams{URL: "http://[::ffff:127.0.0.1]/h", Events: []string{"*"}}, []string{"url"}},
 		{webhook.SubscriptionParams{URL: "http://localhost:8080/h", Events: []string{"*"}}, []string{"url"}},
 		{webhook.SubscriptionParams{URL: "https://user:pw@example.com/h", Events: []string{"*"}}, []string{"url"}},
+		{webhook.SubscriptionParams{URL: "https://93.184.215.14/h\xff", Events: []string{"*"}}, []string{"url"}},
 		{webhook.SubscriptionParams{URL: "ftp://x", Events: []string{"nope"}, Secret: "x", Environment: "prod"}, []string{"environment", "url", "events", "secret"}},
 	}
 	for _, tc := range cases {

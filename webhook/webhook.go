@@ -138,7 +138,9 @@ func (m *Manager) Create(ctx context.Context, p SubscriptionParams) (*storage.Su
 		p.Environment = "live"
 	}
 	v.Check(p.Environment == "live" || p.Environment == "test", "environment", "must be live or test")
-	if err := m.cfg.Guard.CheckURL(ctx, p.URL); err != nil {
+	if !storage.ValidText(p.URL) {
+		v.Add("url", storage.TextIssue)
+	} else if err := m.cfg.Guard.CheckURL(ctx, p.URL); err != nil {
 		v.Add("url", strings.TrimPrefix(err.Error(), "webhook: "))
 	}
 	if v.Check(len(p.Events) > 0 && len(p.Events) <= 100, "events", "must list 1 to 100 event types") {

@@ -99,13 +99,19 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if prefix == "" || name == "" {
 			return errors.New("--prefix and --name are required")
 		}
+		if !storage.ValidPrefix(prefix) {
+			return fmt.Errorf("--prefix %q must be 1 to 63 letters, digits and hyphens, not starting or ending with a hyphen", prefix)
+		}
+		if !storage.ValidText(name) {
+			return fmt.Errorf("--name %s", storage.TextIssue)
+		}
 		if plan != "standard" && plan != "enterprise" {
 			// A custom plan: the seed's "custom limits per customer".
 			if _, err := ratelimit.ParsePolicy(plan); err != nil {
 				return fmt.Errorf("--plan must be standard, enterprise or a policy such as 5000/h,500/m: %w", err)
 			}
 		}
-		o := &storage.Organisation{ID: storage.NewID(), DomainPrefix: prefix, Name: name, Plan: plan, CreatedAt: time.Now().UTC()}
+		o := &storage.Organisation{ID: storage.NewID(), DomainPrefix: storage.NormalizePrefix(prefix), Name: name, Plan: plan, CreatedAt: time.Now().UTC()}
 		if err := store.CreateOrganisation(ctx, o); err != nil {
 			if errors.Is(err, storage.ErrConflict) {
 				return fmt.Errorf("the domain prefix %q is taken", prefix)

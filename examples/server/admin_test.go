@@ -2,11 +2,32 @@ package main_test
 
 import (
 	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
+
+// TestAdminOrgCreateChecksThePrefix: a new organisation's domain prefix
+// is a DNS label, refused otherwise with the rule; its name is text a
+// store can hold.
+func TestAdminOrgCreateChecksThePrefix(t *testing.T) {
+	t.Parallel()
+	db := "sqlite:" + t.TempDir() + "/gatehouse.db"
+	start(t, db).stop()
+	for _, bad := range []string{"-acme", "acme-", "ac me", "acme_ltd", "acme.example", "ümlaut", strings.Repeat("a", 64)} {
+		out, err := exec.Command(binary, "admin", "org", "create", "--prefix", bad, "--name", "X", "-db", db).CombinedOutput()
+		require.Error(t, err, bad)
+		assert.Contains(t, string(out), "must be 1 to 63 letters, digits and hyphens", bad)
+	}
+	out, err := exec.Command(binary, "admin", "org", "create", "--prefix", "ok", "--name", "Bad \xff name", "-db", db).CombinedOutput()
+	require.Error(t, err)
+	assert.Contains(t, string(out), "--name must be UTF-8 text")
+	got := admin(t, db, "org", "create", "--prefix", "Acme-2", "--name", "Acme 2")
+	assert.Equal(t, "acme-2", got["domain_prefix"], "stored normalised")
+	admin(t, db, "org", "create", "--prefix", strings.Repeat("a", 63), "--name", "Long")
+}
 
 // TestAdminRotatesClientSecret: `admin client rotate-secret` prints a new
 // secret; the old one keeps working for --grace, and a rotation with

@@ -205,6 +205,14 @@ func (a *app) form(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
 		a.pageError(w, r, apierror.InvalidRequest("The form could not be read", "", ""))
 		return nil, false
 	}
+	for k, vs := range r.PostForm {
+		for _, v := range vs {
+			if !storage.ValidText(k) || !storage.ValidText(v) {
+				a.pageError(w, r, apierror.InvalidRequest("The form has text that cannot be saved: use UTF-8 text without NUL characters.", "", ""))
+				return nil, false
+			}
+		}
+	}
 	return r.PostForm, true
 }
 

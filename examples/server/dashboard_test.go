@@ -65,6 +65,11 @@ func TestDashboard(t *testing.T) {
 	status, _, body = fetchPage(t, c, "POST", s.base+"/dashboard/keys", url.Values{"name": {"Dash"}, "environment": {"test"}, "scope": {"customers:reed"}})
 	assert.Equal(t, 422, status)
 	assert.Contains(t, body, "The scopes must all be known; unknown: customers:reed.", "a sentence, not a Go error chain")
+	for _, bad := range []string{"Dash\x00", "Dash\xff"} {
+		status, _, body = fetchPage(t, c, "POST", s.base+"/dashboard/keys", url.Values{"name": {bad}, "environment": {"test"}, "scope": {"customers:read"}})
+		assert.Equal(t, 400, status, "%q", bad)
+		assert.Contains(t, body, "The form has text that cannot be saved", "%q", bad)
+	}
 	status, _, body = fetchPage(t, c, "POST", s.base+"/dashboard/keys", url.Values{"name": {"Dash"}, "environment": {"test"}, "scope": {"customers:read"}, "expires": {"30d"}})
 	require.Equal(t, 200, status, body)
 	key := newKeyRE.FindStringSubmatch(body)[1]

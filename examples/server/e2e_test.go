@@ -290,6 +290,18 @@ func endToEnd(t *testing.T, s *server, db string) {
 	r = s.do("POST", "/v1/webhooks", testKey, map[string]any{"url": "http://169.254.169.254/latest", "events": []string{"nope.event"}, "secret": "plain"})
 	assert.Equal(t, 422, r.status)
 
+	// Text no store can hold is the client's error, never a 500 (it was
+	// one on PostgreSQL): a NUL in a JSON field, and in the password
+	// grant's lookups of the organisation and the user.
+	r = s.do("POST", "/v1/customers", testKey, map[string]any{"first_name": "Ada\x00", "last_name": "Lovelace", "email": "ada@example.com"})
+	assert.Equal(t, 400, r.status, string(r.body))
+	assert.Equal(t, map[string]any{"field": "first_name", "issue": "must not contain the character U+0000"}, r.json(t)["error"].(map[string]any)["details"])
+	for field, bad := range map[string]string{"domain_prefix": "\x00", "username": "\xff"} {
+		form := s.demoPasswordForm()
+		form.Set(field, form.Get(field)+bad)
+		assert.Equal(t, 400, s.postForm(t, "/oauth/token", form), "%q in %s: invalid_grant", bad, field)
+	}
+
 	// Customers: create, mass assignment refused, validation, get, update, list.
 	r = s.do("POST", "/v1/customers", testKey, map[string]any{"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"})
 	require.Equal(t, 201, r.status, string(r.body))

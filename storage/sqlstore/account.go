@@ -28,12 +28,18 @@ func scanOrg(row interface{ Scan(...any) error }) (*storage.Organisation, error)
 
 // GetOrganisation implements [storage.Organisations].
 func (s *Store) GetOrganisation(ctx context.Context, id string) (*storage.Organisation, error) {
+	if err := lookable("get organisation", id); err != nil {
+		return nil, err
+	}
 	o, err := scanOrg(s.conn(ctx).QueryRowContext(ctx, s.sql(`SELECT `+orgCols+` FROM {p}organisations WHERE id = ?`), id))
 	return o, Wrap("get organisation", err)
 }
 
 // GetOrganisationByPrefix implements [storage.Organisations].
 func (s *Store) GetOrganisationByPrefix(ctx context.Context, prefix string) (*storage.Organisation, error) {
+	if err := lookable("get organisation by prefix", prefix); err != nil {
+		return nil, err
+	}
 	o, err := scanOrg(s.conn(ctx).QueryRowContext(ctx, s.sql(`SELECT `+orgCols+` FROM {p}organisations WHERE domain_prefix = ?`), storage.NormalizePrefix(prefix)))
 	return o, Wrap("get organisation by prefix", err)
 }
@@ -66,12 +72,18 @@ func scanUser(row interface{ Scan(...any) error }) (*storage.User, error) {
 
 // GetUser implements [storage.Users].
 func (s *Store) GetUser(ctx context.Context, id string) (*storage.User, error) {
+	if err := lookable("get user", id); err != nil {
+		return nil, err
+	}
 	u, err := scanUser(s.conn(ctx).QueryRowContext(ctx, s.sql(`SELECT `+userCols+` FROM {p}users WHERE id = ?`), id))
 	return u, Wrap("get user", err)
 }
 
 // GetUserByEmail implements [storage.Users].
 func (s *Store) GetUserByEmail(ctx context.Context, org, email string) (*storage.User, error) {
+	if err := lookable("get user by email", org, email); err != nil {
+		return nil, err
+	}
 	u, err := scanUser(s.conn(ctx).QueryRowContext(ctx, s.sql(`SELECT `+userCols+` FROM {p}users WHERE organisation_id = ? AND email_key = ?`),
 		org, storage.NormalizeEmail(email)))
 	return u, Wrap("get user by email", err)

@@ -45,12 +45,18 @@ func scanKey(row interface{ Scan(...any) error }) (*storage.APIKey, error) {
 
 // GetAPIKey implements [storage.APIKeys].
 func (s *Store) GetAPIKey(ctx context.Context, id string) (*storage.APIKey, error) {
+	if err := lookable("get api key", id); err != nil {
+		return nil, err
+	}
 	k, err := scanKey(s.conn(ctx).QueryRowContext(ctx, s.sql(`SELECT `+keyCols+` FROM {p}api_keys WHERE id = ?`), id))
 	return k, Wrap("get api key", err)
 }
 
 // GetAPIKeyByHash implements [storage.APIKeys].
 func (s *Store) GetAPIKeyByHash(ctx context.Context, hash string) (*storage.APIKey, error) {
+	if err := lookable("get api key by hash", hash); err != nil {
+		return nil, err
+	}
 	k, err := scanKey(s.conn(ctx).QueryRowContext(ctx, s.sql(`SELECT `+keyCols+` FROM {p}api_keys WHERE hash = ?`), hash))
 	return k, Wrap("get api key by hash", err)
 }

@@ -45,6 +45,9 @@ func scanClient(row interface{ Scan(...any) error }) (*storage.Client, error) {
 
 // GetClient implements [storage.Clients].
 func (s *Store) GetClient(ctx context.Context, id string) (*storage.Client, error) {
+	if err := lookable("get client", id); err != nil {
+		return nil, err
+	}
 	c, err := scanClient(s.conn(ctx).QueryRowContext(ctx, s.sql(`SELECT `+clientCols+` FROM {p}clients WHERE id = ?`), id))
 	return c, Wrap("get client", err)
 }

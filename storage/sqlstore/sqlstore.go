@@ -556,6 +556,19 @@ func Wrap(op string, err error) error {
 	return fmt.Errorf("sqlstore: %s: %w", op, err)
 }
 
+// lookable returns storage.ErrNotFound, named by op, when a lookup key is
+// text no row can hold (a NUL, bytes that are not UTF-8): PostgreSQL
+// refuses such a parameter with an error, and a lookup that cannot match
+// must say "not found" on every adapter, not fail.
+func lookable(op string, keys ...string) error {
+	for _, k := range keys {
+		if !storage.ValidText(k) {
+			return Wrap(op, sql.ErrNoRows)
+		}
+	}
+	return nil
+}
+
 // IsUnavailable reports whether err, from either driver, means the
 // database could not be reached or is going away rather than that the
 // statement failed: connection refused, reset or closed, an I/O timeout,

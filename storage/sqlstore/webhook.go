@@ -45,6 +45,9 @@ func (s *Store) scanSub(row interface{ Scan(...any) error }) (*storage.Subscript
 
 // GetSubscription implements [storage.Subscriptions].
 func (s *Store) GetSubscription(ctx context.Context, id string) (*storage.Subscription, error) {
+	if err := lookable("get subscription", id); err != nil {
+		return nil, err
+	}
 	x, err := s.scanSub(s.conn(ctx).QueryRowContext(ctx, s.sql(`SELECT `+subCols+` FROM {p}subscriptions WHERE id = ?`), id))
 	return x, Wrap("get subscription", err)
 }
@@ -243,6 +246,9 @@ func (s *Store) ReleaseDelivery(ctx context.Context, id, leaseID string) error {
 
 // GetDelivery implements [storage.Outbox].
 func (s *Store) GetDelivery(ctx context.Context, id string) (*storage.Delivery, error) {
+	if err := lookable("get delivery", id); err != nil {
+		return nil, err
+	}
 	d, err := scanDelivery(s.conn(ctx).QueryRowContext(ctx, s.sql(`SELECT `+deliveryCols+deliveryFrom+`WHERE d.id = ?`), id))
 	return d, Wrap("get delivery", err)
 }

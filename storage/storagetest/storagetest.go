@@ -49,6 +49,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"APIKeys", testAPIKeys},
 		{"Subscriptions", testSubscriptions},
 		{"Outbox", testOutbox},
+		{"Lookups", testLookups},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) { g.fn(t, newStore) })
@@ -156,6 +157,35 @@ func testOrganisations(t *testing.T, newStore NewStore) {
 		eq(t, got.Name, "Renamed", "name")
 		eq(t, got.Plan, "enterprise", "plan")
 		is(t, s.UpdateOrganisation(ctxT(t), &storage.Organisation{ID: storage.NewID()}), storage.ErrNotFound, "update missing")
+	})
+}
+
+// testLookups: a lookup by text no store can hold (a NUL, bytes that are
+// not UTF-8; PostgreSQL refuses both as parameters) is ErrNotFound, as
+// any lookup that matches nothing, never another error.
+func testLookups(t *testing.T, newStore NewStore) {
+	t.Run("TextNoStoreHoldsIsNotFound", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		o := mkOrg(t, s, "lookups")
+		mkUser(t, s, o.ID, "ada@example.com")
+		ctx := ctxT(t)
+		for _, bad := range []string{"ada\x00@example.com", "look\x00ups", "\xff\xfe", "ada@example.com\xc3"} {
+			for what, get := range map[string]func() error{
+				"organisation":           func() error { _, err := s.GetOrganisation(ctx, bad); return err },
+				"organisation by prefix": func() error { _, err := s.GetOrganisationByPrefix(ctx, bad); return err },
+				"user":                   func() error { _, err := s.GetUser(ctx, bad); return err },
+				"user by email":          func() error { _, err := s.GetUserByEmail(ctx, o.ID, bad); return err },
+				"user in organisation":   func() error { _, err := s.GetUserByEmail(ctx, bad, "ada@example.com"); return err },
+				"client":                 func() error { _, err := s.GetClient(ctx, bad); return err },
+				"api key":                func() error { _, err := s.GetAPIKey(ctx, bad); return err },
+				"api key by hash":        func() error { _, err := s.GetAPIKeyByHash(ctx, bad); return err },
+				"subscription":           func() error { _, err := s.GetSubscription(ctx, bad); return err },
+				"delivery":               func() error { _, err := s.GetDelivery(ctx, bad); return err },
+			} {
+				is(t, get(), storage.ErrNotFound, fmt.Sprintf("%s %q", what, bad))
+			}
+		}
 	})
 }
 
