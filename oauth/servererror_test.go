@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -68,4 +69,22 @@ func TestServerErrorIsLoggedWithItsCause(t *testing.T) {
 	assert.NotContains(t, body, "disk on fire", "the cause is not sent")
 	assert.Contains(t, logs.String(), "disk on fire", "the cause is logged")
 	assert.NotContains(t, logs.String(), "correct horse battery", "no password in the log")
+}
+
+// TestFormBodiesAreBounded: the token, revocation and introspection
+// endpoints read at most 64 KiB of form (net/http alone reads 10 MB): a
+// larger body is a 413 invalid_request, one within the limit is read.
+func TestFormBodiesAreBounded(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	big := strings.Repeat("a", 64<<10)
+	for _, path := range []string{"/oauth/token", "/oauth/revoke", "/oauth/introspect"} {
+		res, body := e.post(path, url.Values{"grant_type": {"client_credentials"}, "token": {"x"}, "pad": {big}}, e.ccID, e.ccSec)
+		assert.Equal(t, 413, res.StatusCode, path)
+		assert.Equal(t, "invalid_request", body["error"], path)
+		assert.Contains(t, body["error_description"], "larger than 64 KiB", path)
+
+		res, _ = e.post(path, url.Values{"grant_type": {"client_credentials"}, "token": {"x"}, "pad": {big[:60<<10]}}, e.ccID, e.ccSec)
+		assert.Equal(t, 200, res.StatusCode, "%s: 60 KiB is within the limit", path)
+	}
 }

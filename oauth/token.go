@@ -38,8 +38,8 @@ func (p *Provider) TokenHandler() http.Handler {
 			p.writeTokenError(w, r, nil, fosite.ErrInvalidRequest.WithHint("The token endpoint takes an application/x-www-form-urlencoded body (RFC 6749 §3.2)."))
 			return
 		}
-		if err := r.ParseForm(); err != nil {
-			p.writeTokenError(w, r, nil, fosite.ErrInvalidRequest.WithHint("The request body could not be parsed."))
+		if err := parseForm(w, r); err != nil {
+			p.writeTokenError(w, r, nil, err)
 			return
 		}
 		switch r.PostForm.Get("grant_type") {
@@ -128,6 +128,25 @@ func (p *Provider) TokenHandler() http.Handler {
 type clientIPKey struct{}
 
 // withStatus returns a copy of e answered with another HTTP status.
+// maxFormBytes bounds the form bodies of the token, revocation and
+// introspection endpoints, whose forms are a few hundred bytes (net/http
+// alone would read 10 MB).
+const maxFormBytes = 64 << 10
+
+// parseForm reads r's form, its body limited to maxFormBytes. Its error is
+// an OAuth error: 413 for a body over the limit, else invalid_request.
+func parseForm(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return withStatus(fosite.ErrInvalidRequest.WithHint("The request body is larger than 64 KiB."), http.StatusRequestEntityTooLarge)
+		}
+		return fosite.ErrInvalidRequest.WithHint("The request body could not be parsed.")
+	}
+	return nil
+}
+
 func withStatus(e *fosite.RFC6749Error, status int) *fosite.RFC6749Error {
 	c := *e
 	c.CodeField = status
@@ -318,7 +337,12 @@ func (p *Provider) checkPassword(ctx context.Context, username, password string)
 func (p *Provider) RevokeHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
-		if r.Method == http.MethodPost && r.ParseForm() == nil {
+		if r.Method == http.MethodPost {
+			if err := parseForm(w, r); err != nil {
+				// fosite's revocation response would answer it 200.
+				p.writeTokenError(w, r, nil, err)
+				return
+			}
 			if tok := r.PostForm.Get("token"); tok != "" {
 				if _, ar, err := p.fosite.IntrospectToken(ctx, tok, fosite.AccessToken, &Session{}); err == nil {
 					defer p.tokens.dropRequest(ar.GetID())
@@ -349,8 +373,12 @@ func (p *Provider) IntrospectHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		w.Header().Set("Cache-Control", "no-store")
-		if r.Method != http.MethodPost || r.ParseForm() != nil {
+		if r.Method != http.MethodPost {
 			p.writeTokenError(w, r, nil, fosite.ErrInvalidRequest.WithHint("POST a form with the token parameter."))
+			return
+		}
+		if err := parseForm(w, r); err != nil {
+			p.writeTokenError(w, r, nil, err)
 			return
 		}
 		caller, err := p.authenticateClient(ctx, r)

@@ -346,17 +346,17 @@ func (a *app) oauthPaths(doc *openAPIDoc) {
 			"code": str, "redirect_uri": str, "code_verifier": str, "username": str, "password": str, "domain_prefix": schema{"type": "string", "description": "The organisation, for the password grant"},
 			"refresh_token": str, "scope": str, "client_id": str, "client_secret": str}, "grant_type"),
 		Responses: map[string]*openAPIResponse{"200": jsonOf("The tokens", "Token"), "400": oauthErr("invalid_request, invalid_grant, unsupported_grant_type, invalid_scope"),
-			"401": oauthErr("invalid_client"), "403": oauthErr("The client may not use this grant"),
+			"401": oauthErr("invalid_client"), "403": oauthErr("The client may not use this grant"), "413": oauthErr("invalid_request: the form is larger than 64 KiB"),
 			"429": {Description: "The address's token-request limit (the error envelope) or the account's failed sign-ins (an OAuth error)", Headers: map[string]schema{"Retry-After": ref("headers", "Retry-After")},
 				Content: map[string]mediaType{"application/json": {Schema: schema{"oneOf": []any{ref("schemas", "Error"), ref("schemas", "OAuthError")}}}}}, "500": oauthErr("server_error"),
 			"503": {Description: "Storage or the sign-in limiter is down (temporarily_unavailable), or the address's token-request limiter is, with -redis-failure closed (the error envelope)", Headers: map[string]schema{"Retry-After": ref("headers", "Retry-After")},
 				Content: map[string]mediaType{"application/json": {Schema: schema{"oneOf": []any{ref("schemas", "Error"), ref("schemas", "OAuthError")}}}}}}}}
 	doc.Paths["/oauth/revoke"] = &pathItem{"post": &openAPIOperation{OperationID: "revoke", Summary: "RFC 7009 revocation; a refresh token revokes its whole grant", Tags: []string{"OAuth"}, Security: clientAuth,
 		RequestBody: form(schema{"token": str, "token_type_hint": str, "client_id": str, "client_secret": str}, "token"),
-		Responses:   map[string]*openAPIResponse{"200": {Description: "Revoked (or unknown)"}, "400": oauthErr("Malformed"), "401": oauthErr("invalid_client"), "500": oauthErr("server_error"), "503": oauthErr("temporarily_unavailable")}}}
+		Responses:   map[string]*openAPIResponse{"200": {Description: "Revoked (or unknown)"}, "400": oauthErr("Malformed"), "401": oauthErr("invalid_client"), "413": oauthErr("invalid_request: the form is larger than 64 KiB"), "500": oauthErr("server_error"), "503": oauthErr("temporarily_unavailable")}}}
 	doc.Paths["/oauth/introspect"] = &pathItem{"post": &openAPIOperation{OperationID: "introspect", Summary: "RFC 7662 introspection", Tags: []string{"OAuth"}, Security: clientAuth,
 		RequestBody: form(schema{"token": str, "token_type_hint": str, "client_id": str, "client_secret": str}, "token"),
-		Responses:   map[string]*openAPIResponse{"200": jsonOf("The token's state", "Introspection"), "400": oauthErr("Malformed"), "401": oauthErr("invalid_client"), "500": oauthErr("server_error"), "503": oauthErr("temporarily_unavailable")}}}
+		Responses:   map[string]*openAPIResponse{"200": jsonOf("The token's state", "Introspection"), "400": oauthErr("Malformed"), "401": oauthErr("invalid_client"), "413": oauthErr("invalid_request: the form is larger than 64 KiB"), "500": oauthErr("server_error"), "503": oauthErr("temporarily_unavailable")}}}
 	doc.Paths["/.well-known/oauth-authorization-server"] = &pathItem{"get": &openAPIOperation{OperationID: "metadata", Summary: "RFC 8414 authorization server metadata", Tags: []string{"OAuth"}, Security: none,
 		Responses: map[string]*openAPIResponse{"200": jsonOf("The metadata", "Metadata")}}}
 	if a.jwt {
