@@ -133,6 +133,10 @@ type Provider struct {
 	tokens  tokenCache
 	fails   ratelimit.Limiter
 	strat   prefixedStrategy
+	// dummyHash is checked when the account does not exist, so that an
+	// unknown email costs what a wrong password costs: it is made with
+	// the provider's own PasswordParams, as its users' hashes are.
+	dummyHash string
 	// jwtVerify checks JWT access tokens against the provider's own keys.
 	jwtVerify *JWTVerifier
 }
@@ -182,6 +186,9 @@ func New(store Store, cfg Config) (*Provider, error) {
 	}
 	if p.fails == nil {
 		p.fails = ratelimit.NewMemory(ratelimit.MemoryConfig{})
+	}
+	if p.dummyHash, err = HashPassword("gatehouse-dummy-password", cfg.PasswordParams); err != nil {
+		return nil, err
 	}
 	m := hmac.New(sha256.New, cfg.Secret)
 	m.Write([]byte("gatehouse cookie key"))

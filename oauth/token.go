@@ -272,10 +272,6 @@ func (p *Provider) recordFailure(ctx context.Context, account, ip string) {
 	}
 }
 
-// dummyHash is compared against when the user does not exist, so that an
-// unknown email costs the same time as a wrong password.
-var dummyHash, _ = HashPassword("gatehouse-dummy-password", DefaultPasswordParams)
-
 // verifyUser checks an email and password within an organisation named
 // by its domain prefix. Every failure is storage.ErrNotFound, whatever
 // was wrong, and is counted against the account and the address.
@@ -288,7 +284,7 @@ func (p *Provider) verifyUser(ctx context.Context, prefix, email, password, ip s
 	}
 	org, err := p.store.GetOrganisationByPrefix(ctx, prefix)
 	if errors.Is(err, storage.ErrNotFound) {
-		CheckPassword(dummyHash, password)
+		CheckPassword(p.dummyHash, password)
 		return fail("unknown organisation")
 	}
 	if err != nil {
@@ -296,7 +292,7 @@ func (p *Provider) verifyUser(ctx context.Context, prefix, email, password, ip s
 	}
 	u, err := p.store.GetUserByEmail(ctx, org.ID, email)
 	if errors.Is(err, storage.ErrNotFound) {
-		CheckPassword(dummyHash, password)
+		CheckPassword(p.dummyHash, password)
 		return fail("unknown user")
 	}
 	if err != nil {
