@@ -81,7 +81,9 @@ func (d Decoder) Decode(w http.ResponseWriter, r *http.Request, dst any) error {
 		}
 		return From(err)
 	}
-	if dec.More() {
+	// Only whitespace may follow the value. (dec.More is false before a
+	// stray "}" or "]", so it would let "{} }" through.)
+	if len(bytes.TrimSpace(buf[dec.InputOffset():])) > 0 {
 		return InvalidRequest("The request body is not valid JSON", "body", "unexpected data after the JSON value")
 	}
 	// encoding/json turns bytes that are not UTF-8 and unpaired surrogate
@@ -119,7 +121,9 @@ func textIssue(buf []byte) (field, issue string) {
 		case '{', '[':
 			path = append(path, "")
 		case '}', ']':
-			path = path[:len(path)-1]
+			if len(path) > 0 {
+				path = path[:len(path)-1]
+			}
 		case '"':
 			start := i + 1
 			end, issue := scanString(buf, start)

@@ -84,6 +84,10 @@ type appConfig struct {
 	TrustedProxies []netip.Prefix
 	// JWTKeys, when set, makes access tokens JWTs signed by these keys.
 	JWTKeys *oauth.KeySet
+	// PasswordParams are the argon2id parameters of passwords; the zero
+	// value is oauth.DefaultPasswordParams (the fuzz targets use cheap
+	// ones).
+	PasswordParams oauth.PasswordParams
 }
 
 func newApp(ctx context.Context, s *sqlstore.Store, cfg appConfig) (*app, error) {
@@ -95,7 +99,7 @@ func newApp(ctx context.Context, s *sqlstore.Store, cfg appConfig) (*app, error)
 		return nil, err
 	}
 	a.provider, err = oauth.New(s, oauth.Config{Issuer: cfg.Issuer, Secret: cfg.Secret, Catalog: a.catalog, Logger: cfg.Logger, InsecureCookies: cfg.Insecure,
-		ClientIP: a.clientIP, LoginLimiter: cfg.Limiter, JWTKeys: cfg.JWTKeys}) // with -redis, failed sign-ins are counted once for all instances
+		ClientIP: a.clientIP, LoginLimiter: cfg.Limiter, JWTKeys: cfg.JWTKeys, PasswordParams: cfg.PasswordParams}) // with -redis, failed sign-ins are counted once for all instances
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package main_test
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver of sql.Open
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -140,26 +138,8 @@ func runLoad(ctx context.Context, s *server, key string, workers int, faulty fun
 
 // pgServer starts the server on a fresh PostgreSQL schema.
 func pgServer(t *testing.T, extra ...string) (*server, string) {
-	dsn := testenv.Postgres(t)
-	schema := testenv.Name("fault_")
-	db, err := sql.Open("pgx", dsn)
-	require.NoError(t, err)
-	_, err = db.Exec(`CREATE SCHEMA ` + schema)
-	require.NoError(t, err)
-	db.Close()
-	t.Cleanup(func() {
-		db, err := sql.Open("pgx", dsn)
-		if err == nil {
-			_, _ = db.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
-			db.Close()
-		}
-	})
-	u, err := url.Parse(dsn)
-	require.NoError(t, err)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return start(t, u.String(), extra...), u.String()
+	db := testenv.PostgresSchema(t, "fault_")
+	return start(t, db, extra...), db
 }
 
 // TestFaultPostgresRestartUnderLoad stops PostgreSQL for a few seconds

@@ -5,24 +5,42 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
+	"github.com/gatehouse-go/gatehouse"
+	"github.com/gatehouse-go/gatehouse/apikey"
+	"github.com/gatehouse-go/gatehouse/internal/testenv"
+	"github.com/gatehouse-go/gatehouse/oauth"
 	"github.com/gatehouse-go/gatehouse/ratelimit"
 )
 
-// fuzzApp builds the real handler on a temporary SQLite database.
+// FuzzStoreEnv set to "postgres" makes the fuzz targets run on a
+// PostgreSQL schema of their own (testenv.PostgresSchema) rather than on
+// SQLite: slower, and the way to find what only PostgreSQL refuses.
+const FuzzStoreEnv = "GATEHOUSE_FUZZ_STORE"
+
+// fuzzApp builds the real handler on a temporary SQLite database, or
+// PostgreSQL with GATEHOUSE_FUZZ_STORE=postgres.
 func fuzzApp(f *testing.F) (http.Handler, *demoCredentials) {
 	ctx := context.Background()
-	store, err := openStore(ctx, "sqlite:"+filepath.Join(f.TempDir(), "fuzz.db"))
+	db := "sqlite:" + filepath.Join(f.TempDir(), "fuzz.db")
+	if os.Getenv(FuzzStoreEnv) == "postgres" {
+		db = testenv.PostgresSchema(f, "fuzz_")
+	}
+	store, err := openStore(ctx, db)
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { _ = store.Close() })
 	big := ratelimit.NewMemory(ratelimit.MemoryConfig{})
-	a, err := newApp(ctx, store, appConfig{Issuer: "http://127.0.0.1:8080", Secret: make([]byte, 32), Limiter: big, Logger: slog.New(slog.DiscardHandler), Insecure: true})
+	a, err := newApp(ctx, store, appConfig{Issuer: "http://127.0.0.1:8080", Secret: make([]byte, 32), Limiter: big, Logger: slog.New(slog.DiscardHandler), Insecure: true,
+		PasswordParams: oauth.PasswordParams{Time: 1, Memory: 64, Threads: 1}})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -30,6 +48,23 @@ func fuzzApp(f *testing.F) (http.Handler, *demoCredentials) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	// The demo key's plan allows 100 requests a minute: past them every
+	// input would meet the same 429 and the fuzzer would test nothing
+	// else. A key of the demo's, with every scope and a limit no run
+	// reaches, takes its place.
+	org, err := store.GetOrganisationByPrefix(ctx, "demo")
+	if err != nil {
+		f.Fatal(err)
+	}
+	var all []string
+	for _, s := range a.catalog.Scopes() {
+		all = append(all, s.Name)
+	}
+	key, _, err := a.keys.Create(ctx, apikey.CreateParams{OrganisationID: org.ID, Name: "fuzz", Scopes: all, Environment: gatehouse.Test, RateLimit: "1000000000/h,1000000000/m"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	demo.TestKey = key.Reveal()
 	h, err := a.handler()
 	if err != nil {
 		f.Fatal(err)
@@ -63,6 +98,9 @@ func FuzzAPIBodies(f *testing.F) {
 		if rec.Code >= 500 {
 			t.Fatalf("%s %s %q: %d %s", method, path, body, rec.Code, rec.Body.String())
 		}
+		if rec.Code == http.StatusTooManyRequests {
+			t.Fatalf("rate limited: the fuzzer would meet only 429s from here on")
+		}
 	})
 }
 
@@ -75,12 +113,17 @@ func FuzzTokenForm(f *testing.F) {
 	f.Add("DEMO", "Demo@Example.com", "wrong")
 	f.Add("de\x00mo", "%%%", "\xff")
 	f.Add(strings.Repeat("a", 5000), "a@b", "c")
+	// Each input comes from an address of its own: past the per-address
+	// budgets of the token endpoint and of failed sign-ins (30 a minute)
+	// every input from one address would meet the same 429.
+	var n atomic.Uint32
 	f.Fuzz(func(t *testing.T, prefix, user, pass string) {
 		form := url.Values{"grant_type": {"password"}, "domain_prefix": {prefix}, "username": {user}, "password": {pass},
 			"client_id": {demo.ClientID}, "client_secret": {demo.ClientSecret}}
 		req := httptest.NewRequest("POST", "/oauth/token", strings.NewReader(form.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.RemoteAddr = "192.0.2.1:1234"
+		i := n.Add(1)
+		req.RemoteAddr = netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}).String() + ":1234"
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		if rec.Code >= 500 {

@@ -7,12 +7,15 @@ package testenv
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"net"
 	"net/url"
 	"os"
 	"testing"
 	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // the pgx database/sql driver
 )
 
 // Environment variables that override the default addresses.
@@ -70,6 +73,36 @@ func Postgres(t testing.TB) string {
 		unavailable(t, "PostgreSQL", "`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` ("+PostgresEnv+")", err)
 	}
 	return dsn
+}
+
+// PostgresSchema returns the URL of Postgres(t) with its search_path set
+// to a schema of its own, made for t (named by prefix and a random part)
+// and dropped with everything in it when t ends.
+func PostgresSchema(t testing.TB, prefix string) string {
+	t.Helper()
+	dsn := Postgres(t)
+	schema := Name(prefix)
+	exec := func(q string) error {
+		db, err := sql.Open("pgx", dsn)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		_, err = db.Exec(q)
+		return err
+	}
+	if err := exec(`CREATE SCHEMA ` + schema); err != nil {
+		t.Fatalf("create schema %s: %v", schema, err)
+	}
+	t.Cleanup(func() { _ = exec(`DROP SCHEMA ` + schema + ` CASCADE`) })
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatalf("%s: %v", PostgresEnv, err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // Redis returns the URL of the test Redis server, or skips (fails under
