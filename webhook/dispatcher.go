@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -259,6 +260,15 @@ func (d *Dispatcher) atLimit() []string {
 // maxRecorded is how much of a response body an attempt records.
 const maxRecorded = 4 << 10
 
+// recordable is what an attempt keeps of a receiver's response body: its
+// bytes that are not UTF-8 (a binary body, a character cut at
+// maxRecorded) and its NULs as U+FFFD, so that every store can hold it.
+// (PostgreSQL refused the attempt otherwise, the delivery stayed leased,
+// and it was sent again each time the lease ran out.)
+func recordable(b []byte) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(string(b), "\uFFFD"), "\x00", "\uFFFD")
+}
+
 func (d *Dispatcher) deliver(ctx context.Context, dl *storage.Delivery) {
 	now := d.cfg.Now()
 	sub, err := d.store.GetSubscription(ctx, dl.SubscriptionID)
@@ -368,7 +378,7 @@ func (d *Dispatcher) send(ctx context.Context, url string, dl *storage.Delivery,
 			ra = t.Sub(now)
 		}
 	}
-	return res.StatusCode, ra, string(b), nil
+	return res.StatusCode, ra, recordable(b), nil
 }
 
 func (d *Dispatcher) finish(ctx context.Context, dl *storage.Delivery, a storage.Attempt, st storage.DeliveryStatus, next time.Time) {

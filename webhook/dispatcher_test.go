@@ -649,3 +649,41 @@ func TestMisbehavingReceiversDoNotStallOthers(t *testing.T) {
 		}
 	}
 }
+
+// TestResponseBodiesAreRecordedAsText: whatever bytes a receiver answers
+// with (NULs, bytes that are not UTF-8, a character cut at the 4 KiB the
+// attempt keeps), the attempt is recorded and the delivery ends, on
+// PostgreSQL too, where such text used to fail the record: the delivery
+// then stayed leased and was sent again every time its lease ran out.
+func TestResponseBodiesAreRecordedAsText(t *testing.T) {
+	t.Parallel()
+	pg, err := sqlstore.Open(t.Context(), testenv.PostgresSchema(t, "whtext_"), sqlstore.Config{MaxOpenConns: 4})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = pg.Close() })
+	require.NoError(t, pg.Migrate(t.Context()))
+	body := "ok!\x00\xff" + strings.Repeat("é", 3000) // 6,005 bytes: the cut at 4,096 splits an é
+	for name, store := range map[string]storage.Store{"memory": memory.New(), "postgres": pg} {
+		t.Run(name, func(t *testing.T) {
+			rv := newReceiver(t, func(_ int, w http.ResponseWriter) {
+				w.Header().Set("Content-Type", "application/octet-stream")
+				_, _ = io.WriteString(w, body)
+			})
+			f := newFixture(t, store, rv.srv.URL+"/hooks", loopback)
+			f.enqueue(t, "booking.created")
+			n, err := f.dispatcher(t, webhook.DispatcherConfig{}).RunOnce(t.Context())
+			require.NoError(t, err)
+			require.Equal(t, 1, n)
+			ds := f.deliveries(t)
+			require.Len(t, ds, 1)
+			assert.Equal(t, storage.DeliveryDelivered, ds[0].Status, "the delivery ended")
+			atts, err := f.store.ListAttempts(t.Context(), ds[0].ID)
+			require.NoError(t, err)
+			require.Len(t, atts, 1)
+			got := atts[0].ResponseBody
+			assert.True(t, storage.ValidText(got), "recorded as text a store holds")
+			assert.True(t, strings.HasPrefix(got, "ok!\ufffd\ufffdéé"), "%.20q", got)
+			assert.True(t, strings.HasSuffix(got, "é\ufffd"), "the cut character replaced: %q", got[len(got)-8:])
+			assert.Equal(t, 1, rv.count())
+		})
+	}
+}
