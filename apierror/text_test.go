@@ -117,3 +117,30 @@ func walkStrings(v any, f func(string)) {
 		}
 	}
 }
+
+// TestDecodeNamesWhatIsWrongWithANumber: a number that does not fit its
+// field is a 400 saying why, not "must be a number, not number 1e400".
+func TestDecodeNamesWhatIsWrongWithANumber(t *testing.T) {
+	type body struct {
+		N int     `json:"n"`
+		U uint8   `json:"u"`
+		F float32 `json:"f"`
+	}
+	for _, tc := range []struct{ body, field, issue string }{
+		{`{"n":1.5}`, "n", "must be a whole number, not 1.5"},
+		{`{"n":1e3}`, "n", "must be a whole number, not 1e3"},
+		{`{"n":99999999999999999999}`, "n", "is out of range: 99999999999999999999"},
+		{`{"u":256}`, "u", "is out of range: 256"},
+		{`{"u":-1}`, "u", "is out of range: -1"},
+		{`{"f":1e400}`, "f", "is out of range: 1e400"},
+		{`{"n":"12"}`, "n", "must be a number, not string"},
+		{`{"f":true}`, "f", "must be a number, not bool"},
+	} {
+		r := httptest.NewRequest("POST", "/", strings.NewReader(tc.body))
+		r.Header.Set("Content-Type", "application/json")
+		var b body
+		e := apierror.From(apierror.DecodeJSON(nil, r, &b))
+		assert.Equal(t, 400, e.Status, tc.body)
+		assert.Equal(t, apierror.FieldIssue{Field: tc.field, Issue: tc.issue}, e.Details, tc.body)
+	}
+}

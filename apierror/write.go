@@ -193,8 +193,7 @@ func From(err error) *Error {
 		if field == "" {
 			field = "body"
 		}
-		return InvalidRequest("The request body has a field of the wrong type", field,
-			"must be "+jsonKind(typ.Type.Kind().String())+", not "+typ.Value)
+		return InvalidRequest("The request body has a field of the wrong type", field, typeIssue(typ))
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		return InvalidRequest("The request body is not valid JSON", "body", "unexpected end of input")
@@ -203,6 +202,20 @@ func From(err error) *Error {
 		err = errors.New("apierror: Write called with a nil error")
 	}
 	return Internal(err)
+}
+
+// typeIssue says what is wrong with a value of the wrong type. A number
+// where one is wanted fails only by its size or its fraction, and says so
+// rather than "must be a number, not number 1e400".
+func typeIssue(typ *json.UnmarshalTypeError) string {
+	k := typ.Type.Kind().String()
+	if lit, ok := strings.CutPrefix(typ.Value, "number "); ok && jsonKind(k) == "a number" {
+		if !strings.HasPrefix(k, "float") && strings.ContainsAny(lit, ".eE") {
+			return "must be a whole number, not " + lit
+		}
+		return "is out of range: " + lit
+	}
+	return "must be " + jsonKind(k) + ", not " + typ.Value
 }
 
 func jsonKind(k string) string {
