@@ -130,9 +130,9 @@ func textIssue(buf []byte) (field, issue string) {
 			i = end
 			isKey := len(path) > 0 && nextByte(buf, end+1) == ':'
 			if isKey {
-				var name string
-				if json.Unmarshal(buf[start-1:end+1], &name) != nil {
-					name = string(buf[start:end])
+				name := string(buf[start:end])
+				if bytes.IndexByte(buf[start:end], '\\') >= 0 {
+					_ = json.Unmarshal(buf[start-1:end+1], &name) // it decoded once already
 				}
 				path[len(path)-1] = name
 			}
