@@ -104,6 +104,10 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		p.fosite.WriteAuthorizeError(ctx, w, ar, fosite.ErrInvalidRequest.WithHint("The redirect URI must use https (or http on loopback)."))
 		return
 	}
+	if err := once(r.URL.Query(), authorizeParams); err != nil {
+		p.fosite.WriteAuthorizeError(ctx, w, ar, err)
+		return
+	}
 	c := ar.GetClient().(*client)
 	if err := checkPKCE(ar, c); err != nil {
 		// fosite checks PKCE only when it issues the code; refuse before
@@ -222,8 +226,26 @@ func checkPKCE(ar fosite.AuthorizeRequester, c *client) error {
 		return fosite.ErrInvalidRequest.WithHint("Clients must include a code_challenge when performing the authorize code flow (PKCE is required for public clients).")
 	case method != "S256":
 		return fosite.ErrInvalidRequest.WithHint("The code_challenge_method must be S256; plain is not allowed.")
+	case !isS256Challenge(challenge):
+		return fosite.ErrInvalidRequest.WithHint("The code_challenge must be the base64url encoding of a SHA-256 digest: 43 characters of A-Z, a-z, 0-9, - and _ (RFC 7636 §4.2).")
 	}
 	return nil
+}
+
+// isS256Challenge reports whether c can be BASE64URL(SHA256(verifier)):
+// no verifier matches any other challenge, so a code issued for one could
+// never be exchanged.
+func isS256Challenge(c string) bool {
+	if len(c) != 43 {
+		return false
+	}
+	for i := 0; i < len(c); i++ {
+		b := c[i]
+		if (b < 'A' || b > 'Z') && (b < 'a' || b > 'z') && (b < '0' || b > '9') && b != '-' && b != '_' {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *Provider) finishAuthorize(ctx context.Context, w http.ResponseWriter, ar fosite.AuthorizeRequester, u *storage.User, granted scope.Set) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -39,6 +40,10 @@ func (p *Provider) TokenHandler() http.Handler {
 			return
 		}
 		if err := parseForm(w, r); err != nil {
+			p.writeTokenError(w, r, nil, err)
+			return
+		}
+		if err := once(r.PostForm, tokenParams); err != nil {
 			p.writeTokenError(w, r, nil, err)
 			return
 		}
@@ -128,6 +133,26 @@ func (p *Provider) TokenHandler() http.Handler {
 type clientIPKey struct{}
 
 // withStatus returns a copy of e answered with another HTTP status.
+// The parameters of each endpoint, which RFC 6749 §3.1 and §3.2 say
+// "MUST NOT be included more than once" (fosite reads the first and
+// ignores the rest).
+var (
+	tokenParams     = []string{"grant_type", "code", "redirect_uri", "code_verifier", "username", "password", "domain_prefix", "refresh_token", "scope", "client_id", "client_secret"}
+	authorizeParams = []string{"response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge", "code_challenge_method", "response_mode", "nonce", "prompt"}
+	tokenFormParams = []string{"token", "token_type_hint", "client_id", "client_secret"}
+)
+
+// once returns an invalid_request naming the first of names that v holds
+// more than once, or nil.
+func once(v url.Values, names []string) error {
+	for _, n := range names {
+		if len(v[n]) > 1 {
+			return fosite.ErrInvalidRequest.WithHintf("The %s parameter is sent more than once.", n)
+		}
+	}
+	return nil
+}
+
 // maxFormBytes bounds the form bodies of the token, revocation and
 // introspection endpoints, whose forms are a few hundred bytes (net/http
 // alone would read 10 MB).
@@ -339,6 +364,10 @@ func (p *Provider) RevokeHandler() http.Handler {
 				p.writeTokenError(w, r, nil, err)
 				return
 			}
+			if err := once(r.PostForm, tokenFormParams); err != nil {
+				p.writeTokenError(w, r, nil, err)
+				return
+			}
 			if tok := r.PostForm.Get("token"); tok != "" {
 				if _, ar, err := p.fosite.IntrospectToken(ctx, tok, fosite.AccessToken, &Session{}); err == nil {
 					defer p.tokens.dropRequest(ar.GetID())
@@ -373,7 +402,11 @@ func (p *Provider) IntrospectHandler() http.Handler {
 			p.writeTokenError(w, r, nil, fosite.ErrInvalidRequest.WithHint("POST a form with the token parameter."))
 			return
 		}
-		if err := parseForm(w, r); err != nil {
+		err := parseForm(w, r)
+		if err == nil {
+			err = once(r.PostForm, tokenFormParams)
+		}
+		if err != nil {
 			p.writeTokenError(w, r, nil, err)
 			return
 		}

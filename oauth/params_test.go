@@ -1,0 +1,77 @@
+package oauth_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+)
+
+// TestParametersSentTwiceAreRefused: RFC 6749 §3.1 and §3.2 say a
+// parameter "MUST NOT be included more than once"; fosite reads the
+// first and ignores the rest, so a request meaning two things would go
+// through as one of them. Each endpoint answers invalid_request naming
+// the parameter (the authorization endpoint at the client's redirect URI,
+// with the state).
+func TestParametersSentTwiceAreRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	cc := url.Values{"grant_type": {"client_credentials"}, "client_id": {e.ccID}, "client_secret": {e.ccSec}}
+	for _, tc := range []struct {
+		path, param string
+		form        url.Values
+	}{
+		{"/oauth/token", "grant_type", url.Values{"grant_type": {"client_credentials", "password"}, "client_id": {e.ccID}, "client_secret": {e.ccSec}}},
+		{"/oauth/token", "scope", url.Values{"grant_type": {"client_credentials"}, "scope": {"staff:read", "staff:write"}, "client_id": {e.ccID}, "client_secret": {e.ccSec}}},
+		{"/oauth/token", "client_id", url.Values{"grant_type": {"client_credentials"}, "client_id": {e.ccID, e.confID}, "client_secret": {e.ccSec}}},
+		{"/oauth/revoke", "token", url.Values{"token": {"a", "b"}, "client_id": {e.ccID}, "client_secret": {e.ccSec}}},
+		{"/oauth/introspect", "token", url.Values{"token": {"a", "b"}, "client_id": {e.ccID}, "client_secret": {e.ccSec}}},
+	} {
+		res, body := e.post(tc.path, tc.form, "", "")
+		assert.Equal(t, http.StatusBadRequest, res.StatusCode, "%s %s", tc.path, tc.param)
+		assert.Equal(t, "invalid_request", body["error"], "%s %s", tc.path, tc.param)
+		assert.Contains(t, body["error_description"], "The "+tc.param+" parameter is sent more than once.", tc.path)
+	}
+	res, body := e.post("/oauth/token", cc, "", "")
+	require.Equal(t, http.StatusOK, res.StatusCode, "each once: %v", body)
+
+	conf := e.conf(e.confID, e.confSec, "bookings:read")
+	for _, twice := range [][2]string{{"response_type", "token"}, {"state", "other-state-1"}, {"code_challenge", strings.Repeat("b", 43)}} {
+		u, err := url.Parse(conf.AuthCodeURL("state-twice1", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
+		require.NoError(t, err)
+		q := u.Query()
+		q.Add(twice[0], twice[1])
+		u.RawQuery = q.Encode()
+		res, _ := newBrowser(t).get(u.String())
+		require.Equal(t, http.StatusSeeOther, res.StatusCode, twice[0])
+		loc, _ := url.Parse(res.Header.Get("Location"))
+		assert.Equal(t, "invalid_request", loc.Query().Get("error"), twice[0])
+		assert.Contains(t, loc.Query().Get("error_description"), "The "+twice[0]+" parameter is sent more than once.")
+		assert.Equal(t, "state-twice1", loc.Query().Get("state"), "the first state, as fosite reads it")
+	}
+}
+
+// TestMalformedCodeChallengeIsRefusedBeforeSignIn: a code_challenge that
+// no verifier's S256 can equal (not 43 base64url characters) would let the
+// user sign in and consent for a code that can never be exchanged; the
+// authorization endpoint refuses it at once.
+func TestMalformedCodeChallengeIsRefusedBeforeSignIn(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	conf := e.conf(e.confID, e.confSec, "bookings:read")
+	for _, challenge := range []string{"\x00", "short", strings.Repeat("a", 42), strings.Repeat("a", 44), strings.Repeat("a", 42) + "=", strings.Repeat("a", 42) + "+"} {
+		u := conf.AuthCodeURL("state-pkce12", oauth2.SetAuthURLParam("code_challenge", challenge), oauth2.SetAuthURLParam("code_challenge_method", "S256"))
+		res, _ := newBrowser(t).get(u)
+		require.Equal(t, http.StatusSeeOther, res.StatusCode, "%q", challenge)
+		loc, _ := url.Parse(res.Header.Get("Location"))
+		assert.Equal(t, "invalid_request", loc.Query().Get("error"), "%q", challenge)
+		assert.Contains(t, loc.Query().Get("error_description"), "43 characters", "%q", challenge)
+	}
+	res, page := newBrowser(t).get(conf.AuthCodeURL("state-pkce12", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
+	assert.Equal(t, http.StatusOK, res.StatusCode, "a real S256 challenge: the sign-in page")
+	assert.Contains(t, page, `value="login"`)
+}
