@@ -75,3 +75,39 @@ func TestMalformedCodeChallengeIsRefusedBeforeSignIn(t *testing.T) {
 	assert.Equal(t, http.StatusOK, res.StatusCode, "a real S256 challenge: the sign-in page")
 	assert.Contains(t, page, `value="login"`)
 }
+
+// TestRefreshRefusesScopeBeyondTheGrant: RFC 6749 §6 says a refresh's
+// scope "MUST NOT include any scope not originally granted"; fosite
+// ignored the parameter and answered 200. Beyond the grant is
+// invalid_scope, and the refresh token is not spent by it; the grant's own
+// scopes, or ones they imply, go through.
+func TestRefreshRefusesScopeBeyondTheGrant(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	_, body := e.post("/oauth/token", url.Values{"grant_type": {"password"}, "domain_prefix": {"demo"}, "username": {"ada@example.com"},
+		"password": {"correct horse battery"}, "scope": {"bookings:write"}}, e.confID, e.confSec)
+	rt, _ := body["refresh_token"].(string)
+	require.NotEmpty(t, rt, "%v", body)
+	refresh := func(scope string) (int, map[string]any) {
+		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}
+		if scope != "" {
+			form.Set("scope", scope)
+		}
+		res, body := e.post("/oauth/token", form, e.confID, e.confSec)
+		if res.StatusCode == http.StatusOK {
+			rt = body["refresh_token"].(string)
+		}
+		return res.StatusCode, body
+	}
+	for _, beyond := range []string{"customers:read", "bookings:write customers:read", "bookings:*"} {
+		status, body := refresh(beyond)
+		assert.Equal(t, http.StatusBadRequest, status, beyond)
+		assert.Equal(t, "invalid_scope", body["error"], beyond)
+		assert.Contains(t, body["error_description"], "The refresh token was not granted", beyond)
+	}
+	for _, within := range []string{"", "bookings:write", "bookings:read"} { // bookings:write implies bookings:read
+		status, body := refresh(within)
+		require.Equal(t, http.StatusOK, status, "%q: %v (the refused ones spent nothing)", within, body)
+		assert.Equal(t, "bookings:write", body["scope"], "the grant's scope, named in the response")
+	}
+}
