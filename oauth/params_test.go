@@ -111,3 +111,36 @@ func TestRefreshRefusesScopeBeyondTheGrant(t *testing.T) {
 		assert.Equal(t, "bookings:write", body["scope"], "the grant's scope, named in the response")
 	}
 }
+
+// TestClientAuthenticatesOneWay: RFC 6749 §2.3 allows one client
+// authentication method per request, and §5.2 names a second one
+// invalid_request. fosite read the Authorization header and ignored the
+// body, so a wrong client_secret beside a right Basic header went
+// through. Each endpoint refuses both, and a body client_id naming
+// another client than the header; the same client_id in both is fine.
+func TestClientAuthenticatesOneWay(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, path := range []string{"/oauth/token", "/oauth/revoke", "/oauth/introspect"} {
+		for _, tc := range []struct {
+			name string
+			form url.Values
+			hint string
+		}{
+			{"Basic and a body secret", url.Values{"client_secret": {"wrong"}}, "not both"},
+			{"Basic and the same body secret", url.Values{"client_secret": {e.ccSec}}, "not both"},
+			{"another body client_id", url.Values{"client_id": {e.confID}}, "is not the client of the Authorization header"},
+		} {
+			form := url.Values{"grant_type": {"client_credentials"}, "token": {"x"}}
+			for k, v := range tc.form {
+				form[k] = v
+			}
+			res, body := e.post(path, form, e.ccID, e.ccSec)
+			assert.Equal(t, http.StatusBadRequest, res.StatusCode, "%s: %s", path, tc.name)
+			assert.Equal(t, "invalid_request", body["error"], "%s: %s", path, tc.name)
+			assert.Contains(t, body["error_description"], tc.hint, "%s: %s", path, tc.name)
+		}
+		res, body := e.post(path, url.Values{"grant_type": {"client_credentials"}, "token": {"x"}, "client_id": {e.ccID}}, e.ccID, e.ccSec)
+		assert.Equal(t, http.StatusOK, res.StatusCode, "%s: Basic and the same client_id in the body: %v", path, body)
+	}
+}

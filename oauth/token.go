@@ -44,7 +44,7 @@ func (p *Provider) TokenHandler() http.Handler {
 			p.writeTokenError(w, r, nil, err)
 			return
 		}
-		if err := once(r.PostForm, tokenParams); err != nil {
+		if err := checkForm(r, tokenParams); err != nil {
 			p.writeTokenError(w, r, nil, err)
 			return
 		}
@@ -161,6 +161,32 @@ func once(v url.Values, names []string) error {
 	for _, n := range names {
 		if len(v[n]) > 1 {
 			return fosite.ErrInvalidRequest.WithHintf("The %s parameter is sent more than once.", n)
+		}
+	}
+	return nil
+}
+
+// checkForm refuses what fosite lets through in the form of the token,
+// revocation and introspection endpoints: a parameter sent more than once,
+// and a client that authenticates twice, with HTTP Basic and with a
+// client_secret in the body, or names another client_id in the body than
+// in the header (RFC 6749 §2.3: one method per request; §5.2 names this
+// invalid_request). fosite takes the header and ignores the body, so a
+// wrong body secret went unnoticed.
+func checkForm(r *http.Request, names []string) error {
+	if err := once(r.PostForm, names); err != nil {
+		return err
+	}
+	id, _, basic := r.BasicAuth()
+	if !basic {
+		return nil
+	}
+	if _, both := r.PostForm["client_secret"]; both {
+		return fosite.ErrInvalidRequest.WithHint("Authenticate the client one way: HTTP Basic or client_secret in the body, not both.")
+	}
+	if body := r.PostForm.Get("client_id"); body != "" {
+		if header, err := urlUnescape(id); err != nil || header != body {
+			return fosite.ErrInvalidRequest.WithHint("The client_id in the body is not the client of the Authorization header.")
 		}
 	}
 	return nil
@@ -377,7 +403,7 @@ func (p *Provider) RevokeHandler() http.Handler {
 				p.writeTokenError(w, r, nil, err)
 				return
 			}
-			if err := once(r.PostForm, tokenFormParams); err != nil {
+			if err := checkForm(r, tokenFormParams); err != nil {
 				p.writeTokenError(w, r, nil, err)
 				return
 			}
@@ -417,7 +443,7 @@ func (p *Provider) IntrospectHandler() http.Handler {
 		}
 		err := parseForm(w, r)
 		if err == nil {
-			err = once(r.PostForm, tokenFormParams)
+			err = checkForm(r, tokenFormParams)
 		}
 		if err != nil {
 			p.writeTokenError(w, r, nil, err)
