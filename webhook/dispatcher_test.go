@@ -164,6 +164,33 @@ func TestEnqueueRouting(t *testing.T) {
 // TestEnqueueRefusesOversizedPayloads: an event whose JSON body is over
 // Config.MaxPayload is refused with its size and the limit, and nothing is
 // stored; one at the limit goes.
+// TestEnqueueRefusesBadIDsAndEnvironments: an event id goes out in the
+// webhook-id header and into the signed content, so one with a space, a
+// control character or more than 255 bytes is refused at Enqueue (it
+// failed every attempt at send time); an environment other than live or
+// test is refused (no subscription could match it, and the event was
+// dropped without a word).
+func TestEnqueueRefusesBadIDsAndEnvironments(t *testing.T) {
+	t.Parallel()
+	st := memory.New()
+	mgr, err := webhook.New(st, webhook.Config{Events: events})
+	require.NoError(t, err)
+	sub, err := mgr.Create(t.Context(), webhook.SubscriptionParams{OrganisationID: "org", URL: "https://93.184.215.14/a", Events: []string{"*"}})
+	require.NoError(t, err)
+	for _, id := range []string{"a b", "a\r\nX-Injected: 1", "a\x00", "é", strings.Repeat("a", 256)} {
+		err := mgr.Enqueue(t.Context(), webhook.Event{ID: id, OrganisationID: "org", Type: "booking.created"})
+		assert.ErrorContains(t, err, "must be 1 to 255 printable ASCII characters without spaces", "%q", id)
+	}
+	for _, env := range []string{"prod", "Live", " test"} {
+		err := mgr.Enqueue(t.Context(), webhook.Event{OrganisationID: "org", Environment: env, Type: "booking.created"})
+		assert.ErrorContains(t, err, "must be live or test", "%q", env)
+	}
+	require.NoError(t, mgr.Enqueue(t.Context(), webhook.Event{ID: "evt_01J:abc-._~" + strings.Repeat("z", 240), OrganisationID: "org", Type: "booking.created"}))
+	ds, err := st.ListDeliveries(t.Context(), sub.ID, storage.Page{})
+	require.NoError(t, err)
+	assert.Len(t, ds, 1, "only the valid event is stored")
+}
+
 func TestEnqueueRefusesOversizedPayloads(t *testing.T) {
 	t.Parallel()
 	st := memory.New()

@@ -200,14 +200,29 @@ func (m *Manager) RotateSecret(ctx context.Context, id, secret string) (*storage
 // Event is something to deliver.
 type Event struct {
 	// ID is the event's id, which receivers see as webhook-id; generated
-	// when empty.
+	// when empty. At most 255 printable ASCII characters, no spaces: it
+	// goes out in a header and into the signed content.
 	ID             string
 	OrganisationID string
-	Environment    string
-	Type           string
-	Data           any
+	// Environment is "live" (the default) or "test": only subscriptions
+	// of that environment receive the event.
+	Environment string
+	Type        string
+	Data        any
 	// At defaults to now.
 	At time.Time
+}
+
+func validEventID(id string) bool {
+	if len(id) == 0 || len(id) > 255 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] <= ' ' || id[i] > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 // payload is the JSON body receivers get.
@@ -223,12 +238,18 @@ func (m *Manager) prepare(ctx context.Context, e Event) (*storage.Event, []strin
 	}
 	if e.ID == "" {
 		e.ID = storage.NewID()
+	} else if !validEventID(e.ID) {
+		return nil, nil, fmt.Errorf("webhook: event id %q must be 1 to 255 printable ASCII characters without spaces", e.ID)
 	}
 	if e.At.IsZero() {
 		e.At = m.cfg.Now()
 	}
 	if e.Environment == "" {
 		e.Environment = "live"
+	} else if e.Environment != "live" && e.Environment != "test" {
+		// Else no subscription would match, and the event would be dropped
+		// without a word.
+		return nil, nil, fmt.Errorf("webhook: event environment %q must be live or test", e.Environment)
 	}
 	body, err := json.Marshal(payload{Type: e.Type, Timestamp: e.At.UTC().Format(time.RFC3339), Data: e.Data})
 	if err != nil {
