@@ -145,7 +145,6 @@ func (p *Provider) TokenHandler() http.Handler {
 
 type clientIPKey struct{}
 
-// withStatus returns a copy of e answered with another HTTP status.
 // The parameters of each endpoint, which RFC 6749 §3.1 and §3.2 say
 // "MUST NOT be included more than once" (fosite reads the first and
 // ignores the rest).
@@ -211,6 +210,7 @@ func parseForm(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// withStatus returns a copy of e answered with another HTTP status.
 func withStatus(e *fosite.RFC6749Error, status int) *fosite.RFC6749Error {
 	c := *e
 	c.CodeField = status
