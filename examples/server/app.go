@@ -141,6 +141,18 @@ func (a *app) planOf(ctx context.Context, org string) string {
 }
 
 // handler builds the whole HTTP surface.
+// privateResponses marks every /v1 response as TidyHQ's API does,
+// Cache-Control: max-age=0, private, must-revalidate: each is one
+// caller's data, which no shared cache may keep and no browser may reuse
+// without asking again. A handler may set its own (the error envelope
+// sets no-store).
+func privateResponses(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=0, private, must-revalidate")
+		next.ServeHTTP(w, r)
+	})
+}
+
 func (a *app) handler() (http.Handler, error) {
 	// Refused credentials on /v1 spend a budget per client address, on
 	// each instance (it bounds the storage lookups each instance can be
@@ -185,7 +197,7 @@ func (a *app) handler() (http.Handler, error) {
 		}
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/v1/", a.cors.handler(methods, apierror.Negotiate(authFails.Handler(chain.Handler(apiLimits.Handler(api))))))
+	mux.Handle("/v1/", a.cors.handler(methods, privateResponses(apierror.Negotiate(authFails.Handler(chain.Handler(apiLimits.Handler(api)))))))
 	mux.Handle("/oauth/token", a.cors.handler([]string{"POST"}, tokenLimits.Handler(a.provider.Handler())))
 	mux.Handle("/oauth/revoke", a.cors.handler([]string{"POST"}, a.provider.Handler()))
 	mux.Handle("/oauth/", a.provider.Handler())

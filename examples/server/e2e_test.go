@@ -253,6 +253,9 @@ func endToEnd(t *testing.T, s *server, db string) {
 	assert.NotEmpty(t, me.header.Get("X-RateLimit-Limit"))
 	assert.NotEmpty(t, me.header.Get("X-RateLimit-Remaining"))
 	assert.NotEmpty(t, me.header.Get("X-RateLimit-Reset"))
+	// TidyHQ's responses are private to their caller; errors are no-store.
+	assert.Equal(t, "max-age=0, private, must-revalidate", me.header.Get("Cache-Control"))
+	assert.Equal(t, "no-store", s.do("GET", "/v1/customers", "", nil).header.Get("Cache-Control"), "a 401")
 	// Tiquo's standard plan: 1000/hour and 100/minute; the minute binds first.
 	assert.Equal(t, "100", me.header.Get("X-RateLimit-Limit"))
 	assert.Contains(t, me.header.Get("RateLimit-Policy"), "q=1000;w=3600")
@@ -449,8 +452,8 @@ func endToEnd(t *testing.T, s *server, db string) {
 	require.NoError(t, err)
 	res.Body.Close()
 	assert.Equal(t, 200, res.StatusCode)
-	assert.Equal(t, "private", res.Header.Get("Cache-Control"), "RFC 6750 §2.3: no shared cache keeps a response whose URL carries the token")
-	assert.Empty(t, r.header.Get("Cache-Control"), "the same request with the token in the header")
+	assert.Equal(t, "max-age=0, private, must-revalidate", res.Header.Get("Cache-Control"), "RFC 6750 §2.3: no shared cache keeps a response whose URL carries the token")
+	assert.Equal(t, "max-age=0, private, must-revalidate", r.header.Get("Cache-Control"), "the same request with the token in the header")
 	assert.Equal(t, 0, len(s.do("GET", "/v1/customers", at, nil).body)-len(s.do("GET", "/v1/customers", liveKey, nil).body), "OAuth tokens see live data")
 	form.Set("domain_prefix", "acme")
 	res, _ = s.http.PostForm(s.base+"/oauth/token", form)
