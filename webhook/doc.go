@@ -7,9 +7,11 @@
 // (organisation), an environment and an enabled flag. Events are
 // dot-separated types from the application's catalog ([Config].Events);
 // subscriptions name types or wildcards ("booking.*", "*"). [Manager.Create]
-// refuses unknown types, malformed or forbidden URLs and secrets not of
-// the whsec_ form with a 422 naming the field, and generates a secret when
-// none is given.
+// refuses unknown types, malformed or forbidden URLs and secrets that are
+// neither of the whsec_ form nor 24 to 64 characters of text (a plain
+// secret such as the seed's is kept in the whsec_ form of its bytes:
+// [NormalizeSecret]) with a 422 naming the field, and generates a secret
+// when none is given.
 //
 // # Signing
 //

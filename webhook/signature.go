@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gatehouse-go/gatehouse/apierror"
 )
@@ -38,8 +40,34 @@ func GenerateSecret() string {
 }
 
 // ErrSecret is returned for a secret that is not "whsec_" and the base64
-// of 24 to 64 bytes.
-var ErrSecret = errors.New(`webhook: the secret must be "whsec_" followed by the base64 of 24 to 64 bytes`)
+// of 24 to 64 bytes (by NormalizeSecret: nor 24 to 64 characters of text).
+var ErrSecret = errors.New("webhook: the secret " + SecretIssue)
+
+// SecretIssue is what is wrong with a secret [NormalizeSecret] refuses.
+const SecretIssue = `must be "whsec_" followed by the base64 of 24 to 64 bytes, or 24 to 64 characters of text`
+
+// NormalizeSecret returns the whsec_ form of a secret a subscriber chose:
+// a whsec_ secret as it is, or a plain one of 24 to 64 characters of text
+// (the seed's "webhook_secret_for_verification") as "whsec_" and the
+// base64 of its bytes. Both forms name one HMAC key, so a receiver
+// verifies with the whsec_ form (standardwebhooks.NewWebhook) or with its
+// plain secret as the raw key (NewWebhookRaw). Anything else is
+// [ErrSecret].
+func NormalizeSecret(s string) (string, error) {
+	if strings.HasPrefix(s, SecretPrefix) {
+		_, err := ParseSecret(s)
+		return s, err
+	}
+	if len(s) < 24 || len(s) > 64 || !utf8.ValidString(s) {
+		return "", ErrSecret
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return "", ErrSecret
+		}
+	}
+	return SecretPrefix + base64.StdEncoding.EncodeToString([]byte(s)), nil
+}
 
 // ParseSecret returns the key bytes of a "whsec_…" secret.
 func ParseSecret(s string) ([]byte, error) {

@@ -19,7 +19,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/gatehouse-go/gatehouse/apierror"
 	"github.com/gatehouse-go/gatehouse/internal/testenv"
+	"github.com/gatehouse-go/gatehouse/storage/memory"
 	"github.com/gatehouse-go/gatehouse/webhook"
 )
 
@@ -61,6 +63,39 @@ func TestSignaturesInteroperateWithTheOfficialLibrary(t *testing.T) {
 	require.NoError(t, wh.Verify(body, headers("msg_3", now, both)), "old secret")
 	wh2, _ := standardwebhooks.NewWebhook(next)
 	require.NoError(t, wh2.Verify(body, headers("msg_3", now, both)), "new secret")
+}
+
+// TestTheSeedsPlainSecretIsAccepted: the seed's subscription example
+// sends "secret": "webhook_secret_for_verification", a plain string. It is
+// kept in the whsec_ form of its bytes, so the receiver verifies with
+// that form or with its plain secret as the raw key, in the official
+// library, and with Verify; a rotation to a plain secret works alike.
+func TestTheSeedsPlainSecretIsAccepted(t *testing.T) {
+	t.Parallel()
+	const plain = "webhook_secret_for_verification"
+	mgr, err := webhook.New(memory.New(), webhook.Config{Events: []string{"booking.created", "payment.completed"}})
+	require.NoError(t, err)
+	sub, err := mgr.Create(t.Context(), webhook.SubscriptionParams{OrganisationID: "org", URL: "https://93.184.215.14/webhooks/tiquo",
+		Events: []string{"booking.created", "payment.completed"}, Secret: plain})
+	require.NoError(t, err)
+	assert.Equal(t, "whsec_"+base64.StdEncoding.EncodeToString([]byte(plain)), sub.Secret)
+
+	body := []byte(`{"type":"booking.created","timestamp":"2026-11-22T10:00:00Z","data":{"id":"b1"}}`)
+	now := time.Now()
+	sig := webhook.Sign("msg_1", now, body, key(t, sub.Secret))
+	raw, err := standardwebhooks.NewWebhookRaw([]byte(plain))
+	require.NoError(t, err)
+	require.NoError(t, raw.Verify(body, headers("msg_1", now, sig)), "the plain secret as the raw key")
+	std, err := standardwebhooks.NewWebhook(sub.Secret)
+	require.NoError(t, err)
+	require.NoError(t, std.Verify(body, headers("msg_1", now, sig)), "the whsec_ form")
+	require.NoError(t, webhook.Verify(headers("msg_1", now, sig), body, now, 0, sub.Secret))
+
+	rotated, err := mgr.RotateSecret(t.Context(), sub.ID, "another plain secret, long enough")
+	require.NoError(t, err)
+	assert.Equal(t, "whsec_"+base64.StdEncoding.EncodeToString([]byte("another plain secret, long enough")), rotated.Secret)
+	_, err = mgr.RotateSecret(t.Context(), sub.ID, "too short")
+	assert.Equal(t, 422, apierror.From(err).Status)
 }
 
 func TestVerifyErrors(t *testing.T) {

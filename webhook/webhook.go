@@ -152,8 +152,10 @@ func (m *Manager) Create(ctx context.Context, p SubscriptionParams) (*storage.Su
 	}
 	if p.Secret == "" {
 		p.Secret = GenerateSecret()
-	} else if _, err := ParseSecret(p.Secret); err != nil {
-		v.Add("secret", `must be "whsec_" followed by the base64 of 24 to 64 bytes`)
+	} else if s, err := NormalizeSecret(p.Secret); err != nil {
+		v.Add("secret", SecretIssue)
+	} else {
+		p.Secret = s
 	}
 	if err := v.Err(); err != nil {
 		return nil, err
@@ -182,8 +184,10 @@ func (m *Manager) knownPattern(p string) bool {
 func (m *Manager) RotateSecret(ctx context.Context, id, secret string) (*storage.Subscription, error) {
 	if secret == "" {
 		secret = GenerateSecret()
-	} else if _, err := ParseSecret(secret); err != nil {
-		return nil, apierror.Unprocessable(apierror.FieldIssue{Field: "secret", Issue: `must be "whsec_" followed by the base64 of 24 to 64 bytes`})
+	} else if s, err := NormalizeSecret(secret); err != nil {
+		return nil, apierror.Unprocessable(apierror.FieldIssue{Field: "secret", Issue: SecretIssue})
+	} else {
+		secret = s
 	}
 	s, err := m.store.GetSubscription(ctx, id)
 	if err != nil {

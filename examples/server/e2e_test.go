@@ -3,6 +3,7 @@ package main_test
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -292,6 +293,12 @@ func endToEnd(t *testing.T, s *server, db string) {
 	assert.Nil(t, s.do("GET", "/v1/webhooks/"+webhookID, testKey, nil).json(t)["secret"], "the secret is shown once")
 	r = s.do("POST", "/v1/webhooks", testKey, map[string]any{"url": "http://169.254.169.254/latest", "events": []string{"nope.event"}, "secret": "plain"})
 	assert.Equal(t, 422, r.status)
+	// The seed's own example, its plain secret kept in the whsec_ form of
+	// its bytes (then removed, before any event could reach it).
+	r = s.do("POST", "/v1/webhooks", testKey, map[string]any{"url": "http://" + ln.Addr().String() + "/webhooks/tiquo", "events": []string{"booking.created", "payment.completed"}, "secret": "webhook_secret_for_verification"})
+	require.Equal(t, 201, r.status, string(r.body))
+	assert.Equal(t, "whsec_"+base64.StdEncoding.EncodeToString([]byte("webhook_secret_for_verification")), r.json(t)["secret"])
+	assert.Equal(t, 204, s.do("DELETE", "/v1/webhooks/"+r.json(t)["id"].(string), testKey, nil).status)
 
 	// Text no store can hold is the client's error, never a 500 (it was
 	// one on PostgreSQL): a NUL in a JSON field, and in the password
