@@ -69,6 +69,16 @@ func NormalizeSecret(s string) (string, error) {
 	return SecretPrefix + base64.StdEncoding.EncodeToString([]byte(s)), nil
 }
 
+// secretKey is the HMAC key of a secret in either form NormalizeSecret
+// takes, so a receiver may hold the plain secret it chose.
+func secretKey(s string) ([]byte, error) {
+	n, err := NormalizeSecret(s)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSecret(n)
+}
+
 // ParseSecret returns the key bytes of a "whsec_…" secret.
 func ParseSecret(s string) ([]byte, error) {
 	raw, ok := strings.CutPrefix(s, SecretPrefix)
@@ -129,7 +139,9 @@ const DefaultTolerance = 5 * time.Minute
 // Verify checks a received message: the three headers are present, the
 // timestamp is within tolerance of now (DefaultTolerance when zero), and
 // one of the v1 signatures matches one of the secrets (compared in
-// constant time). It returns one of the errors above, naming what failed.
+// constant time). A secret is of the whsec_ form or the plain one a
+// subscriber chose ([NormalizeSecret]). It returns one of the errors
+// above, naming what failed.
 func Verify(h http.Header, body []byte, now time.Time, tolerance time.Duration, secrets ...string) error {
 	id, tsRaw, sigs := first(h, canonicalID), first(h, canonicalTimestamp), first(h, canonicalSignature)
 	if id == "" || tsRaw == "" || sigs == "" {
@@ -150,7 +162,7 @@ func Verify(h http.Header, body []byte, now time.Time, tolerance time.Duration, 
 	}
 	var buf [64]byte
 	for _, s := range secrets {
-		key, err := ParseSecret(s)
+		key, err := secretKey(s)
 		if err != nil {
 			return fmt.Errorf("webhook: verify: %w", err)
 		}
@@ -190,7 +202,8 @@ func first(h http.Header, k string) string {
 // read (up to MaxBytes) and restored for next. Safe for concurrent use.
 type Receiver struct {
 	// Secrets are accepted in turn (the current and, during a rotation,
-	// the previous one).
+	// the previous one), each of the whsec_ form or the plain one the
+	// subscriber chose.
 	Secrets []string
 	// Tolerance bounds the age of a message. Default: 5 minutes.
 	Tolerance time.Duration
@@ -214,7 +227,7 @@ func (rc Receiver) Handler(next http.Handler) http.Handler {
 		misconfigured = errors.New("webhook: Receiver has no secrets")
 	}
 	for i, s := range rc.Secrets {
-		if _, err := ParseSecret(s); err != nil {
+		if _, err := secretKey(s); err != nil {
 			misconfigured = fmt.Errorf("webhook: Receiver secret %d: %w", i, err)
 		}
 	}

@@ -90,6 +90,17 @@ func TestTheSeedsPlainSecretIsAccepted(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, std.Verify(body, headers("msg_1", now, sig)), "the whsec_ form")
 	require.NoError(t, webhook.Verify(headers("msg_1", now, sig), body, now, 0, sub.Secret))
+	require.NoError(t, webhook.Verify(headers("msg_1", now, sig), body, now, 0, plain), "Verify with the plain secret")
+	got := 0
+	h := webhook.Receiver{Secrets: []string{plain}}.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { got++ }))
+	req := httptest.NewRequest("POST", "/webhooks/tiquo", bytes.NewReader(body))
+	for k, v := range headers("msg_1", now, sig) {
+		req.Header[k] = v
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	assert.Equal(t, 200, rec.Code, "a Receiver holding the plain secret: %s", rec.Body)
+	assert.Equal(t, 1, got)
 
 	rotated, err := mgr.RotateSecret(t.Context(), sub.ID, "another plain secret, long enough")
 	require.NoError(t, err)
