@@ -480,9 +480,9 @@ func (p *Provider) CreateUser(ctx context.Context, up UserParams) (*storage.User
 	if !strings.Contains(up.Email, "@") || len(up.Email) > 254 || !storage.ValidText(up.Email) {
 		return nil, &FieldError{"email", "must be an email address"}
 	}
-	for field, v := range map[string]string{"first_name": up.FirstName, "last_name": up.LastName} {
-		if !storage.ValidText(v) {
-			return nil, &FieldError{field, storage.TextIssue}
+	for _, f := range [...][2]string{{"first_name", up.FirstName}, {"last_name", up.LastName}} {
+		if !storage.ValidText(f[1]) {
+			return nil, &FieldError{f[0], storage.TextIssue}
 		}
 	}
 	if len(up.Password) < 8 || len(up.Password) > 1024 {

@@ -40,11 +40,7 @@ func (p *Provider) TokenHandler() http.Handler {
 			p.writeTokenError(w, r, nil, fosite.ErrInvalidRequest.WithHint("The token endpoint takes an application/x-www-form-urlencoded body (RFC 6749 §3.2)."))
 			return
 		}
-		if err := parseForm(w, r); err != nil {
-			p.writeTokenError(w, r, nil, err)
-			return
-		}
-		if err := checkForm(r, tokenParams); err != nil {
+		if err := readForm(w, r, tokenParams); err != nil {
 			p.writeTokenError(w, r, nil, err)
 			return
 		}
@@ -165,14 +161,24 @@ func once(v url.Values, names []string) error {
 	return nil
 }
 
-// checkForm refuses what fosite lets through in the form of the token,
-// revocation and introspection endpoints: a parameter sent more than once,
-// and a client that authenticates twice, with HTTP Basic and with a
-// client_secret in the body, or names another client_id in the body than
-// in the header (RFC 6749 §2.3: one method per request; §5.2 names this
+// readForm reads the form of the token, revocation and introspection
+// endpoints, its body limited to maxFormBytes, and refuses what fosite
+// lets through: a parameter of names sent more than once, and a client
+// that authenticates twice, with HTTP Basic and with a client_secret in
+// the body, or names another client_id in the body than in the header
+// (RFC 6749 §2.3: one method per request; §5.2 names this
 // invalid_request). fosite takes the header and ignores the body, so a
-// wrong body secret went unnoticed.
-func checkForm(r *http.Request, names []string) error {
+// wrong body secret went unnoticed. Its error is an OAuth error: 413 for
+// a body over the limit, else invalid_request.
+func readForm(w http.ResponseWriter, r *http.Request, names []string) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return withStatus(fosite.ErrInvalidRequest.WithHint("The request body is larger than 64 KiB."), http.StatusRequestEntityTooLarge)
+		}
+		return fosite.ErrInvalidRequest.WithHint("The request body could not be parsed.")
+	}
 	if err := once(r.PostForm, names); err != nil {
 		return err
 	}
@@ -195,20 +201,6 @@ func checkForm(r *http.Request, names []string) error {
 // introspection endpoints, whose forms are a few hundred bytes (net/http
 // alone would read 10 MB).
 const maxFormBytes = 64 << 10
-
-// parseForm reads r's form, its body limited to maxFormBytes. Its error is
-// an OAuth error: 413 for a body over the limit, else invalid_request.
-func parseForm(w http.ResponseWriter, r *http.Request) error {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return withStatus(fosite.ErrInvalidRequest.WithHint("The request body is larger than 64 KiB."), http.StatusRequestEntityTooLarge)
-		}
-		return fosite.ErrInvalidRequest.WithHint("The request body could not be parsed.")
-	}
-	return nil
-}
 
 // withStatus returns a copy of e answered with another HTTP status.
 func withStatus(e *fosite.RFC6749Error, status int) *fosite.RFC6749Error {
@@ -398,12 +390,8 @@ func (p *Provider) RevokeHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		if r.Method == http.MethodPost {
-			if err := parseForm(w, r); err != nil {
+			if err := readForm(w, r, tokenFormParams); err != nil {
 				// fosite's revocation response would answer it 200.
-				p.writeTokenError(w, r, nil, err)
-				return
-			}
-			if err := checkForm(r, tokenFormParams); err != nil {
 				p.writeTokenError(w, r, nil, err)
 				return
 			}
@@ -441,11 +429,7 @@ func (p *Provider) IntrospectHandler() http.Handler {
 			p.writeTokenError(w, r, nil, fosite.ErrInvalidRequest.WithHint("POST a form with the token parameter."))
 			return
 		}
-		err := parseForm(w, r)
-		if err == nil {
-			err = checkForm(r, tokenFormParams)
-		}
-		if err != nil {
+		if err := readForm(w, r, tokenFormParams); err != nil {
 			p.writeTokenError(w, r, nil, err)
 			return
 		}

@@ -54,29 +54,28 @@ const SecretIssue = `must be "whsec_" followed by the base64 of 24 to 64 bytes, 
 // plain secret as the raw key (NewWebhookRaw). Anything else is
 // [ErrSecret].
 func NormalizeSecret(s string) (string, error) {
-	if strings.HasPrefix(s, SecretPrefix) {
-		_, err := ParseSecret(s)
+	key, err := secretKey(s)
+	if err != nil || strings.HasPrefix(s, SecretPrefix) {
 		return s, err
 	}
-	if len(s) < 24 || len(s) > 64 || !utf8.ValidString(s) {
-		return "", ErrSecret
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			return "", ErrSecret
-		}
-	}
-	return SecretPrefix + base64.StdEncoding.EncodeToString([]byte(s)), nil
+	return SecretPrefix + base64.StdEncoding.EncodeToString(key), nil
 }
 
 // secretKey is the HMAC key of a secret in either form NormalizeSecret
 // takes, so a receiver may hold the plain secret it chose.
 func secretKey(s string) ([]byte, error) {
-	n, err := NormalizeSecret(s)
-	if err != nil {
-		return nil, err
+	if strings.HasPrefix(s, SecretPrefix) {
+		return ParseSecret(s)
 	}
-	return ParseSecret(n)
+	if len(s) < 24 || len(s) > 64 || !utf8.ValidString(s) {
+		return nil, ErrSecret
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return nil, ErrSecret
+		}
+	}
+	return []byte(s), nil
 }
 
 // ParseSecret returns the key bytes of a "whsec_…" secret.

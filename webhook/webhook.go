@@ -150,24 +150,30 @@ func (m *Manager) Create(ctx context.Context, p SubscriptionParams) (*storage.Su
 			}
 		}
 	}
-	if p.Secret == "" {
-		p.Secret = GenerateSecret()
-	} else if s, err := NormalizeSecret(p.Secret); err != nil {
+	secret, err := chosenSecret(p.Secret)
+	if err != nil {
 		v.Add("secret", SecretIssue)
-	} else {
-		p.Secret = s
 	}
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
 	now := m.cfg.Now().UTC()
 	s := &storage.Subscription{ID: storage.NewID(), OrganisationID: p.OrganisationID, Environment: p.Environment, URL: p.URL,
-		Events: slices.Compact(slices.Sorted(slices.Values(p.Events))), Secret: p.Secret, Enabled: true, CreatedAt: now, UpdatedAt: now}
+		Events: slices.Compact(slices.Sorted(slices.Values(p.Events))), Secret: secret, Enabled: true, CreatedAt: now, UpdatedAt: now}
 	if err := m.store.CreateSubscription(ctx, s); err != nil {
 		return nil, fmt.Errorf("webhook: create subscription: %w", err)
 	}
 	m.log.Info("webhook subscription created", "subscription_id", s.ID, "organisation", s.OrganisationID)
 	return s, nil
+}
+
+// chosenSecret is the whsec_ form of the secret a subscriber chose, or a
+// new one when it chose none.
+func chosenSecret(s string) (string, error) {
+	if s == "" {
+		return GenerateSecret(), nil
+	}
+	return NormalizeSecret(s)
 }
 
 func (m *Manager) knownPattern(p string) bool {
@@ -182,12 +188,9 @@ func (m *Manager) knownPattern(p string) bool {
 // RotateSecret gives a subscription a new secret (generated when empty);
 // the old one keeps signing beside it for Config.RotationOverlap.
 func (m *Manager) RotateSecret(ctx context.Context, id, secret string) (*storage.Subscription, error) {
-	if secret == "" {
-		secret = GenerateSecret()
-	} else if s, err := NormalizeSecret(secret); err != nil {
+	secret, err := chosenSecret(secret)
+	if err != nil {
 		return nil, apierror.Unprocessable(apierror.FieldIssue{Field: "secret", Issue: SecretIssue})
-	} else {
-		secret = s
 	}
 	s, err := m.store.GetSubscription(ctx, id)
 	if err != nil {

@@ -221,7 +221,7 @@ func jwtKeysCommand(ctx context.Context, store *sqlstore.Store, action, id strin
 	out := map[string]any{}
 	switch action {
 	case "show":
-		ks, _, err = storedJWTKeys(ctx, db)
+		ks, _, err = storedJWTKeys(ctx, db, dialect)
 	case "stage":
 		ks, err = changeJWTKeys(ctx, db, dialect, func(ks *oauth.KeySet) error {
 			kid, err := ks.Stage()

@@ -522,14 +522,7 @@ func serverSecret(ctx context.Context, db *sql.DB, dialect sqlstore.Dialect, fro
 // only then): the first instance to start decides it, and the others read
 // the same value.
 func appSetting(ctx context.Context, db *sql.DB, dialect sqlstore.Dialect, name string, fresh func() (string, error)) (string, error) {
-	if err := ensureSettings(ctx, db); err != nil {
-		return "", err
-	}
-	read := func() (string, error) {
-		var v string
-		return v, db.QueryRowContext(ctx, placeholders(dialect, `SELECT value FROM app_settings WHERE name = ?`), name).Scan(&v)
-	}
-	v, err := read()
+	v, err := readSetting(ctx, db, dialect, name)
 	if !errors.Is(err, sql.ErrNoRows) {
 		return v, err
 	}
@@ -539,12 +532,17 @@ func appSetting(ctx context.Context, db *sql.DB, dialect sqlstore.Dialect, name 
 	if _, err := db.ExecContext(ctx, placeholders(dialect, `INSERT INTO app_settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`), name, v); err != nil {
 		return "", err
 	}
-	return read() // another instance's value, if it stored one first
+	return readSetting(ctx, db, dialect, name) // another instance's value, if it stored one first
 }
 
-func ensureSettings(ctx context.Context, db *sql.DB) error {
-	_, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS app_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)`)
-	return err
+// readSetting returns the value of a shared setting; sql.ErrNoRows when
+// there is none.
+func readSetting(ctx context.Context, db *sql.DB, dialect sqlstore.Dialect, name string) (string, error) {
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS app_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)`); err != nil {
+		return "", err
+	}
+	var v string
+	return v, db.QueryRowContext(ctx, placeholders(dialect, `SELECT value FROM app_settings WHERE name = ?`), name).Scan(&v)
 }
 
 // placeholders turns a query's ? into PostgreSQL's $1, $2, … .
@@ -588,6 +586,23 @@ func jwtKeys(ctx context.Context, db *sql.DB, dialect sqlstore.Dialect, fromEnv 
 	if err != nil {
 		return nil, err
 	}
+	return parseJWTSetting(v)
+}
+
+// storedJWTKeys reads the set in app_settings, and its stored text.
+func storedJWTKeys(ctx context.Context, db *sql.DB, dialect sqlstore.Dialect) (*oauth.KeySet, string, error) {
+	v, err := readSetting(ctx, db, dialect, "jwt_keys")
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, "", errors.New("no JWT keys yet: start the server with -jwt once")
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	ks, err := parseJWTSetting(v)
+	return ks, v, err
+}
+
+func parseJWTSetting(v string) (*oauth.KeySet, error) {
 	ks, err := oauth.ParseKeySet([]byte(v))
 	if err != nil {
 		return nil, fmt.Errorf("the jwt_keys setting: %w", err)
@@ -595,30 +610,10 @@ func jwtKeys(ctx context.Context, db *sql.DB, dialect sqlstore.Dialect, fromEnv 
 	return ks, nil
 }
 
-// storedJWTKeys reads the set in app_settings, and its stored text.
-func storedJWTKeys(ctx context.Context, db *sql.DB) (*oauth.KeySet, string, error) {
-	if err := ensureSettings(ctx, db); err != nil {
-		return nil, "", err
-	}
-	var v string
-	err := db.QueryRowContext(ctx, `SELECT value FROM app_settings WHERE name = 'jwt_keys'`).Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, "", errors.New("no JWT keys yet: start the server with -jwt once")
-	}
-	if err != nil {
-		return nil, "", err
-	}
-	ks, err := oauth.ParseKeySet([]byte(v))
-	if err != nil {
-		return nil, "", fmt.Errorf("the jwt_keys setting: %w", err)
-	}
-	return ks, v, nil
-}
-
 // changeJWTKeys applies change to the set in app_settings and stores the
 // result, unless another change was stored meanwhile.
 func changeJWTKeys(ctx context.Context, db *sql.DB, dialect sqlstore.Dialect, change func(*oauth.KeySet) error) (*oauth.KeySet, error) {
-	ks, old, err := storedJWTKeys(ctx, db)
+	ks, old, err := storedJWTKeys(ctx, db, dialect)
 	if err != nil {
 		return nil, err
 	}
