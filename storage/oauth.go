@@ -93,6 +93,13 @@ type Token struct {
 	// revoked. Inactive tokens are still returned by GetToken, so reuse
 	// can be detected.
 	Active bool
+	// RotatedAt is when a refresh token was rotated by [Tokens.RotateToken]
+	// (used for a refresh), zero if it never was. Only the grant's most
+	// recently rotated token keeps it: RotateToken clears it on the
+	// grant's other tokens, and revoking the grant
+	// (DeactivateTokensByRequest, DeactivateGrantTokens) clears it on
+	// all. A provider's reuse grace period counts from it.
+	RotatedAt time.Time
 	// Data is the serialised request, opaque to the adapter.
 	Data []byte
 }
@@ -112,8 +119,15 @@ type Tokens interface {
 	// other gets ErrNotFound, as does a call for a missing or already
 	// inactive token. Used codes and rotated refresh tokens rely on it.
 	DeactivateToken(ctx context.Context, kind TokenKind, signature string) error
+	// RotateToken marks an active token inactive and records at as its
+	// RotatedAt, atomically as DeactivateToken does (ErrNotFound for a
+	// missing or already inactive token: of two concurrent rotations one
+	// wins), and clears the RotatedAt of every other token of kind in the
+	// token's grant. Rotated refresh tokens rely on it.
+	RotateToken(ctx context.Context, kind TokenKind, signature string, at time.Time) error
 	// DeactivateTokensByRequest marks every token of kind in the grant
-	// inactive and returns how many changed.
+	// inactive, clears the RotatedAt of all of them, and returns how many
+	// were active.
 	DeactivateTokensByRequest(ctx context.Context, kind TokenKind, requestID string) (int, error)
 	// DeleteTokensByRequest removes every token of kind in the grant and
 	// returns how many it removed.
@@ -126,8 +140,9 @@ type Tokens interface {
 	// subject unexpired at now: the applications a user has authorized.
 	GrantedClients(ctx context.Context, subject string, now time.Time) ([]string, error)
 	// DeactivateGrantTokens deactivates every active authorization code,
-	// access token and refresh token that subject granted clientID, and
-	// returns how many.
+	// access token and refresh token that subject granted clientID,
+	// clears the RotatedAt of all of them, and returns how many were
+	// active.
 	DeactivateGrantTokens(ctx context.Context, subject, clientID string) (int, error)
 }
 

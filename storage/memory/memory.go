@@ -357,16 +357,33 @@ func (s *Store) DeactivateToken(_ context.Context, kind storage.TokenKind, sig s
 	return nil
 }
 
+// RotateToken implements [storage.Tokens].
+func (s *Store) RotateToken(_ context.Context, kind storage.TokenKind, sig string, at time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.tokens[tokenKey{kind, sig}]
+	if !ok || !t.Active {
+		return notFound("rotate token", string(kind)+" missing or inactive")
+	}
+	for other := range s.tokensByReq[reqKey{kind, t.RequestID}] {
+		s.tokens[tokenKey{kind, other}].RotatedAt = time.Time{}
+	}
+	t.Active, t.RotatedAt = false, at
+	return nil
+}
+
 // DeactivateTokensByRequest implements [storage.Tokens].
 func (s *Store) DeactivateTokensByRequest(_ context.Context, kind storage.TokenKind, req string) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
 	for sig := range s.tokensByReq[reqKey{kind, req}] {
-		if t := s.tokens[tokenKey{kind, sig}]; t.Active {
+		t := s.tokens[tokenKey{kind, sig}]
+		if t.Active {
 			t.Active = false
 			n++
 		}
+		t.RotatedAt = time.Time{}
 	}
 	return n, nil
 }
@@ -397,10 +414,14 @@ func (s *Store) DeactivateGrantTokens(_ context.Context, subject, clientID strin
 	defer s.mu.Unlock()
 	n := 0
 	for _, t := range s.tokens {
-		if t.Subject == subject && t.ClientID == clientID && t.Active && slices.Contains(grantKinds, t.Kind) {
+		if t.Subject != subject || t.ClientID != clientID || !slices.Contains(grantKinds, t.Kind) {
+			continue
+		}
+		if t.Active {
 			t.Active = false
 			n++
 		}
+		t.RotatedAt = time.Time{}
 	}
 	return n, nil
 }

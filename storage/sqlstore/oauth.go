@@ -110,9 +110,9 @@ func collect[T any](rows interface {
 
 // CreateToken implements [storage.Tokens].
 func (s *Store) CreateToken(ctx context.Context, t *storage.Token) error {
-	_, err := s.conn(ctx).ExecContext(ctx, s.sql(`INSERT INTO {p}tokens (kind, signature, request_id, client_id, subject, organisation_id, scopes, requested_at, expires_at, active, data)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-		string(t.Kind), t.Signature, t.RequestID, t.ClientID, t.Subject, t.OrganisationID, jsonList(t.Scopes), micros(t.RequestedAt), micros(t.ExpiresAt), t.Active, t.Data)
+	_, err := s.conn(ctx).ExecContext(ctx, s.sql(`INSERT INTO {p}tokens (kind, signature, request_id, client_id, subject, organisation_id, scopes, requested_at, expires_at, active, rotated_at, data)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		string(t.Kind), t.Signature, t.RequestID, t.ClientID, t.Subject, t.OrganisationID, jsonList(t.Scopes), micros(t.RequestedAt), micros(t.ExpiresAt), t.Active, micros(t.RotatedAt), t.Data)
 	return Wrap("create token", err)
 }
 
@@ -120,14 +120,14 @@ func (s *Store) CreateToken(ctx context.Context, t *storage.Token) error {
 func (s *Store) GetToken(ctx context.Context, kind storage.TokenKind, sig string) (*storage.Token, error) {
 	var t storage.Token
 	var k, scopes string
-	var req, exp int64
-	err := s.conn(ctx).QueryRowContext(ctx, s.sql(`SELECT kind, signature, request_id, client_id, subject, organisation_id, scopes, requested_at, expires_at, active, data
+	var req, exp, rotated int64
+	err := s.conn(ctx).QueryRowContext(ctx, s.sql(`SELECT kind, signature, request_id, client_id, subject, organisation_id, scopes, requested_at, expires_at, active, rotated_at, data
 		FROM {p}tokens WHERE kind = ? AND signature = ?`), string(kind), sig).
-		Scan(&k, &t.Signature, &t.RequestID, &t.ClientID, &t.Subject, &t.OrganisationID, &scopes, &req, &exp, &t.Active, &t.Data)
+		Scan(&k, &t.Signature, &t.RequestID, &t.ClientID, &t.Subject, &t.OrganisationID, &scopes, &req, &exp, &t.Active, &rotated, &t.Data)
 	if err != nil {
 		return nil, Wrap("get token", err)
 	}
-	t.Kind, t.RequestedAt, t.ExpiresAt = storage.TokenKind(k), fromMicros(req), fromMicros(exp)
+	t.Kind, t.RequestedAt, t.ExpiresAt, t.RotatedAt = storage.TokenKind(k), fromMicros(req), fromMicros(exp), fromMicros(rotated)
 	if t.Scopes, err = parseList(scopes); err != nil {
 		return nil, Wrap("get token", err)
 	}
@@ -156,10 +156,35 @@ func affected(op string, res interface{ RowsAffected() (int64, error) }, err err
 	return int(n), Wrap(op, err)
 }
 
+// RotateToken implements [storage.Tokens]: the conditional update of
+// DeactivateToken, then the grant's other tokens lose their rotation
+// time, in one transaction.
+func (s *Store) RotateToken(ctx context.Context, kind storage.TokenKind, sig string, at time.Time) error {
+	return s.InTx(ctx, func(ctx context.Context) error {
+		res, err := s.conn(ctx).ExecContext(ctx, s.sql(`UPDATE {p}tokens SET active = ?, rotated_at = ? WHERE kind = ? AND signature = ? AND active = ?`),
+			false, micros(at), string(kind), sig, true)
+		if err := mustAffect("rotate token", res, err); err != nil {
+			return err
+		}
+		_, err = s.conn(ctx).ExecContext(ctx, s.sql(`UPDATE {p}tokens SET rotated_at = 0 WHERE kind = ? AND signature <> ? AND rotated_at <> 0
+			AND request_id = (SELECT request_id FROM {p}tokens WHERE kind = ? AND signature = ?)`), string(kind), sig, string(kind), sig)
+		return Wrap("rotate token", err)
+	})
+}
+
 // DeactivateTokensByRequest implements [storage.Tokens].
 func (s *Store) DeactivateTokensByRequest(ctx context.Context, kind storage.TokenKind, req string) (int, error) {
-	res, err := s.conn(ctx).ExecContext(ctx, s.sql(`UPDATE {p}tokens SET active = ? WHERE kind = ? AND request_id = ? AND active = ?`), false, string(kind), req, true)
-	return affected("deactivate tokens by request", res, err)
+	var n int
+	err := s.InTx(ctx, func(ctx context.Context) error {
+		_, err := s.conn(ctx).ExecContext(ctx, s.sql(`UPDATE {p}tokens SET rotated_at = 0 WHERE kind = ? AND request_id = ? AND rotated_at <> 0`), string(kind), req)
+		if err != nil {
+			return Wrap("deactivate tokens by request", err)
+		}
+		res, err := s.conn(ctx).ExecContext(ctx, s.sql(`UPDATE {p}tokens SET active = ? WHERE kind = ? AND request_id = ? AND active = ?`), false, string(kind), req, true)
+		n, err = affected("deactivate tokens by request", res, err)
+		return err
+	})
+	return n, err
 }
 
 // DeleteTokensByRequest implements [storage.Tokens].
@@ -194,9 +219,20 @@ func (s *Store) GrantedClients(ctx context.Context, subject string, now time.Tim
 
 // DeactivateGrantTokens implements [storage.Tokens].
 func (s *Store) DeactivateGrantTokens(ctx context.Context, subject, clientID string) (int, error) {
-	res, err := s.conn(ctx).ExecContext(ctx, s.sql(`UPDATE {p}tokens SET active = ? WHERE subject = ? AND client_id = ? AND active = ? AND kind IN (?, ?, ?)`),
-		false, subject, clientID, true, string(storage.KindAuthorizeCode), string(storage.KindAccessToken), string(storage.KindRefreshToken))
-	return affected("deactivate grant tokens", res, err)
+	kinds := []any{string(storage.KindAuthorizeCode), string(storage.KindAccessToken), string(storage.KindRefreshToken)}
+	var n int
+	err := s.InTx(ctx, func(ctx context.Context) error {
+		_, err := s.conn(ctx).ExecContext(ctx, s.sql(`UPDATE {p}tokens SET rotated_at = 0 WHERE subject = ? AND client_id = ? AND rotated_at <> 0 AND kind IN (?, ?, ?)`),
+			append([]any{subject, clientID}, kinds...)...)
+		if err != nil {
+			return Wrap("deactivate grant tokens", err)
+		}
+		res, err := s.conn(ctx).ExecContext(ctx, s.sql(`UPDATE {p}tokens SET active = ? WHERE subject = ? AND client_id = ? AND active = ? AND kind IN (?, ?, ?)`),
+			append([]any{false, subject, clientID, true}, kinds...)...)
+		n, err = affected("deactivate grant tokens", res, err)
+		return err
+	})
+	return n, err
 }
 
 // ListConsents implements [storage.Consents].

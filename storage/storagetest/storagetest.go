@@ -407,6 +407,7 @@ func testTokens(t *testing.T, newStore NewStore) {
 			eq(t, got.Subject, "user-1", "subject")
 			eq(t, got.OrganisationID, "org-1", "org")
 			eq(t, got.Active, true, "active")
+			eq(t, got.RotatedAt.IsZero(), true, "never rotated")
 			sameStrings(t, got.Scopes, tok.Scopes, "scopes")
 			sameTime(t, got.RequestedAt, epoch, "requested")
 			sameTime(t, got.ExpiresAt, epoch.Add(time.Hour), "expires")
@@ -445,33 +446,91 @@ func testTokens(t *testing.T, newStore NewStore) {
 		is(t, s.DeactivateToken(ctxT(t), storage.KindAuthorizeCode, code.Signature), storage.ErrNotFound, "second deactivate")
 		is(t, s.DeactivateToken(ctxT(t), storage.KindAuthorizeCode, "missing"), storage.ErrNotFound, "missing")
 	})
-	t.Run("ConcurrentDeactivateHasOneWinner", func(t *testing.T) {
+	for _, end := range []struct {
+		name string
+		call func(ctx context.Context, s storage.Store, sig string) error
+	}{
+		{"Deactivate", func(ctx context.Context, s storage.Store, sig string) error {
+			return s.DeactivateToken(ctx, storage.KindRefreshToken, sig)
+		}},
+		{"Rotate", func(ctx context.Context, s storage.Store, sig string) error {
+			return s.RotateToken(ctx, storage.KindRefreshToken, sig, epoch)
+		}},
+	} {
+		t.Run("Concurrent"+end.name+"HasOneWinner", func(t *testing.T) {
+			t.Parallel()
+			s := newStore(t)
+			rt := mkToken(storage.KindRefreshToken, "r", time.Time{})
+			ok(t, s.CreateToken(ctxT(t), rt), "create")
+			const n = 16
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			wins, losses := 0, 0
+			for range n {
+				wg.Go(func() {
+					err := end.call(ctxT(t), s, rt.Signature)
+					mu.Lock()
+					defer mu.Unlock()
+					switch {
+					case err == nil:
+						wins++
+					case errors.Is(err, storage.ErrNotFound):
+						losses++
+					default:
+						t.Errorf("%s: %v", end.name, err)
+					}
+				})
+			}
+			wg.Wait()
+			eq(t, wins, 1, "winners")
+			eq(t, losses, n-1, "losers")
+		})
+	}
+	t.Run("RotationTimeIsTheGrantsLatest", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
-		rt := mkToken(storage.KindRefreshToken, "r", time.Time{})
-		ok(t, s.CreateToken(ctxT(t), rt), "create")
-		const n = 16
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		wins, losses := 0, 0
-		for range n {
-			wg.Go(func() {
-				err := s.DeactivateToken(ctxT(t), storage.KindRefreshToken, rt.Signature)
-				mu.Lock()
-				defer mu.Unlock()
-				switch {
-				case err == nil:
-					wins++
-				case errors.Is(err, storage.ErrNotFound):
-					losses++
-				default:
-					t.Errorf("deactivate: %v", err)
-				}
-			})
+		at := epoch.Add(90 * time.Second)
+		rotatedAt := func(tok *storage.Token) time.Time {
+			t.Helper()
+			got, err := s.GetToken(ctxT(t), tok.Kind, tok.Signature)
+			ok(t, err, "get")
+			return got.RotatedAt
 		}
-		wg.Wait()
-		eq(t, wins, 1, "winners")
-		eq(t, losses, n-1, "losers")
+		first, second := mkToken(storage.KindRefreshToken, "g", time.Time{}), mkToken(storage.KindRefreshToken, "g", time.Time{})
+		other := mkToken(storage.KindRefreshToken, "h", time.Time{})
+		other.Subject = "user-2"
+		for _, tok := range []*storage.Token{first, second, other} {
+			ok(t, s.CreateToken(ctxT(t), tok), "create")
+		}
+		eq(t, rotatedAt(first).IsZero(), true, "never rotated")
+
+		ok(t, s.RotateToken(ctxT(t), storage.KindRefreshToken, first.Signature, at), "rotate")
+		got, err := s.GetToken(ctxT(t), storage.KindRefreshToken, first.Signature)
+		ok(t, err, "a rotated token is still returned")
+		eq(t, got.Active, false, "rotated is inactive")
+		sameTime(t, got.RotatedAt, at, "rotation time")
+		is(t, s.RotateToken(ctxT(t), storage.KindRefreshToken, first.Signature, at.Add(time.Second)), storage.ErrNotFound, "rotating twice")
+		sameTime(t, rotatedAt(first), at, "a refused rotation changes nothing")
+		is(t, s.RotateToken(ctxT(t), storage.KindRefreshToken, "missing", at), storage.ErrNotFound, "missing")
+		ok(t, s.RotateToken(ctxT(t), storage.KindRefreshToken, other.Signature, at), "rotate in another grant")
+
+		ok(t, s.RotateToken(ctxT(t), storage.KindRefreshToken, second.Signature, at.Add(time.Minute)), "rotate the grant's next")
+		eq(t, rotatedAt(first).IsZero(), true, "the grant's earlier rotation is forgotten")
+		sameTime(t, rotatedAt(second), at.Add(time.Minute), "the latest keeps its time")
+		sameTime(t, rotatedAt(other), at, "another grant keeps its own")
+
+		third := mkToken(storage.KindRefreshToken, "g", time.Time{})
+		ok(t, s.CreateToken(ctxT(t), third), "create")
+		n, err := s.DeactivateTokensByRequest(ctxT(t), storage.KindRefreshToken, "g")
+		ok(t, err, "revoke the grant")
+		eq(t, n, 1, "the active one counted")
+		eq(t, rotatedAt(second).IsZero(), true, "revoking the grant forgets its rotation")
+		sameTime(t, rotatedAt(other), at, "another grant keeps its own")
+
+		n, err = s.DeactivateGrantTokens(ctxT(t), "user-2", "client-1")
+		ok(t, err, "revoke user-2's grant")
+		eq(t, n, 0, "nothing active")
+		eq(t, rotatedAt(other).IsZero(), true, "revoking a user's grant forgets its rotation")
 	})
 	t.Run("RevokeByRequest", func(t *testing.T) {
 		t.Parallel()
