@@ -41,6 +41,10 @@ const (
 	GrantRefreshToken      = "refresh_token"
 )
 
+// MaxRefreshReuseGrace bounds [Config.RefreshReuseGrace]: a grace period
+// is for retries, not a second lifetime for used tokens.
+const MaxRefreshReuseGrace = 5 * time.Minute
+
 // Config holds the settings of a [Provider].
 type Config struct {
 	// Issuer is the public base URL of the authorization server
@@ -61,6 +65,18 @@ type Config struct {
 	AccessTokenLifetime  time.Duration
 	RefreshTokenLifetime time.Duration
 	CodeLifetime         time.Duration
+	// RefreshReuseGrace is how long a refresh token, once rotated, may be
+	// used again by its client: a retry after a response that never
+	// arrived, or a second refresh racing the first, gets a new token pair
+	// instead of revoking the grant. Every refresh rotates its token, and
+	// the pairs issued meanwhile stay valid. Only the grant's most recent
+	// rotation has the grace: once the token that replaced it is used in
+	// turn, or the grant is revoked, reuse revokes the grant as always
+	// (RFC 9700 §4.14.2). The grace is counted from the rotation's time
+	// as the rotating instance's clock read it, so instances need clocks
+	// in step. Default 0: no grace; at most 5 minutes (a few seconds
+	// cover retries).
+	RefreshReuseGrace time.Duration
 	// SecretPepper keys the hash of client secrets (HMAC-SHA-256).
 	SecretPepper []byte
 	// PasswordParams are the argon2id parameters for new user passwords.
@@ -166,6 +182,9 @@ func New(store Store, cfg Config) (*Provider, error) {
 	if cfg.CodeLifetime <= 0 {
 		cfg.CodeLifetime = 10 * time.Minute
 	}
+	if cfg.RefreshReuseGrace < 0 || cfg.RefreshReuseGrace > MaxRefreshReuseGrace {
+		return nil, fmt.Errorf("oauth: Config.RefreshReuseGrace must be between 0 and %v, not %v", MaxRefreshReuseGrace, cfg.RefreshReuseGrace)
+	}
 	if cfg.LoginAttempts == nil {
 		p := ratelimit.MustPolicy("login-account", "10/m,50/h")
 		cfg.LoginAttempts = &p
@@ -222,7 +241,7 @@ func New(store Store, cfg Config) (*Provider, error) {
 		RedirectSecureChecker:          fosite.IsRedirectURISecureStrict,
 		HashCost:                       12,
 	}
-	fs := &fositeStore{s: store, password: p.checkPassword}
+	fs := &fositeStore{s: store, password: p.checkPassword, grace: cfg.RefreshReuseGrace, log: p.log}
 	p.strat = newStrategy(p.fcfg)
 	var strategy any = p.strat
 	if cfg.JWTKeys != nil {

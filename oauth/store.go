@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"time"
 
@@ -89,6 +90,22 @@ func adaptClient(c *storage.Client) *client {
 type fositeStore struct {
 	s        Store
 	password func(ctx context.Context, username, password string) (string, error)
+	// grace is Config.RefreshReuseGrace.
+	grace time.Duration
+	log   *slog.Logger
+}
+
+// refreshGrantKey marks the context of a refresh_token grant's request:
+// there alone a rotated refresh token in its grace period counts as
+// active (introspection and revocation see it as it is, inactive).
+type refreshGrantKey struct{}
+
+// inGrace reports whether t, a refresh token, was rotated less than the
+// grace period ago and is still its grant's latest rotation (the store
+// keeps RotatedAt on that one alone, and clears it when the grant is
+// revoked).
+func (f *fositeStore) inGrace(t *storage.Token) bool {
+	return f.grace > 0 && !t.Active && !t.RotatedAt.IsZero() && time.Since(t.RotatedAt) < f.grace
 }
 
 var (
@@ -206,7 +223,7 @@ func (f *fositeStore) get(ctx context.Context, kind storage.TokenKind, sig strin
 		RequestedAudience: st.RequestedAudience, GrantedAudience: st.GrantedAudience,
 		Form: st.Form, Session: sess,
 	}
-	if !t.Active {
+	if !t.Active && !(kind == storage.KindRefreshToken && ctx.Value(refreshGrantKey{}) != nil && f.inGrace(t)) {
 		return req, inactiveErr
 	}
 	return req, nil
@@ -267,14 +284,25 @@ func (f *fositeStore) DeleteRefreshTokenSession(ctx context.Context, sig string)
 }
 
 // RotateRefreshToken implements oauth2.RefreshTokenStorage: the used
-// refresh token becomes inactive (conditionally: a concurrent rotation of
-// the same token fails instead of minting two families) and the grant's
-// access tokens are revoked.
+// refresh token becomes inactive, with the time of its rotation
+// (conditionally: of two concurrent rotations of one token only one
+// rotates), and the grant's access tokens are revoked. A token rotated
+// already, by a request whose response the client never got or by one
+// running beside this one, passes while it is in its grace period: the
+// pair issued then stays valid beside the one this request issues.
 func (f *fositeStore) RotateRefreshToken(ctx context.Context, requestID, sig string) error {
-	if err := f.s.DeactivateToken(ctx, storage.KindRefreshToken, sig); err != nil {
+	err := f.s.RotateToken(ctx, storage.KindRefreshToken, sig, time.Now())
+	if errors.Is(err, storage.ErrNotFound) && f.grace > 0 {
+		if t, gerr := f.s.GetToken(ctx, storage.KindRefreshToken, sig); gerr == nil && f.inGrace(t) {
+			f.log.InfoContext(ctx, "refresh token used again within its grace period", "client_id", t.ClientID,
+				"grant", t.RequestID, "since_rotation", time.Since(t.RotatedAt).Round(time.Millisecond))
+			return nil
+		}
+	}
+	if err != nil {
 		return fositeErr(err)
 	}
-	_, err := f.s.DeleteTokensByRequest(ctx, storage.KindAccessToken, requestID)
+	_, err = f.s.DeleteTokensByRequest(ctx, storage.KindAccessToken, requestID)
 	return err
 }
 

@@ -81,6 +81,9 @@ func (p *Provider) TokenHandler() http.Handler {
 		}
 		sess := &Session{}
 		ctx = context.WithValue(ctx, clientIPKey{}, ip)
+		if r.PostForm.Get("grant_type") == GrantRefreshToken {
+			ctx = context.WithValue(ctx, refreshGrantKey{}, true)
+		}
 		ar, err := p.fosite.NewAccessRequest(ctx, r, sess)
 		if err != nil {
 			p.writeTokenError(w, r, ar, err)

@@ -88,6 +88,8 @@ type appConfig struct {
 	// value is oauth.DefaultPasswordParams (the fuzz targets use cheap
 	// ones).
 	PasswordParams oauth.PasswordParams
+	// RefreshReuseGrace is oauth.Config.RefreshReuseGrace (-refresh-grace).
+	RefreshReuseGrace time.Duration
 }
 
 func newApp(ctx context.Context, s *sqlstore.Store, cfg appConfig) (*app, error) {
@@ -99,7 +101,7 @@ func newApp(ctx context.Context, s *sqlstore.Store, cfg appConfig) (*app, error)
 		return nil, err
 	}
 	a.provider, err = oauth.New(s, oauth.Config{Issuer: cfg.Issuer, Secret: cfg.Secret, Catalog: a.catalog, Logger: cfg.Logger, InsecureCookies: cfg.Insecure,
-		ClientIP: a.clientIP, LoginLimiter: cfg.Limiter, JWTKeys: cfg.JWTKeys, PasswordParams: cfg.PasswordParams}) // with -redis, failed sign-ins are counted once for all instances
+		ClientIP: a.clientIP, LoginLimiter: cfg.Limiter, JWTKeys: cfg.JWTKeys, PasswordParams: cfg.PasswordParams, RefreshReuseGrace: cfg.RefreshReuseGrace}) // with -redis, failed sign-ins are counted once for all instances
 	if err != nil {
 		return nil, err
 	}

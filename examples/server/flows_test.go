@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -229,4 +230,37 @@ func TestOAuthFlowsWithXOAuth2(t *testing.T) {
 	assert.Equal(t, 403, status, "a forged CSRF token")
 	status, _, _ = fetchPage(t, fresh2, "POST", au.String(), url.Values{"action": {"login"}}, "Origin", "http://evil.example", "Sec-Fetch-Site", "cross-site")
 	assert.Equal(t, 403, status, "a cross-origin post")
+}
+
+// TestRefreshGraceFlag: -refresh-grace lets a client retry a refresh
+// with the token it just used; out-of-range values stop the server.
+func TestRefreshGraceFlag(t *testing.T) {
+	for _, bad := range []string{"10m", "-1s", "soon"} {
+		out, err := exec.Command(binary, "-addr", "127.0.0.1:0", "-db", "sqlite:"+t.TempDir()+"/g.db", "-refresh-grace", bad).CombinedOutput()
+		require.Error(t, err, bad)
+		assert.Contains(t, string(out), "-refresh-grace", bad)
+	}
+	db := "sqlite:" + filepath.Join(t.TempDir(), "gatehouse.db")
+	s := start(t, db, "-refresh-grace", "30s")
+	app := admin(t, db, "client", "create", "--org", "demo", "--name", "Retrying", "--scopes", "bookings:read", "--grants", "password,refresh_token")
+	token := func(form url.Values) (int, map[string]any) {
+		req, _ := http.NewRequest("POST", s.base+"/oauth/token", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(app["client_id"].(string), app["client_secret"].(string))
+		res, err := s.http.Do(req)
+		require.NoError(t, err)
+		defer res.Body.Close()
+		var m map[string]any
+		require.NoError(t, json.NewDecoder(res.Body).Decode(&m))
+		return res.StatusCode, m
+	}
+	status, body := token(url.Values{"grant_type": {"password"}, "domain_prefix": {"demo"}, "username": {"demo@example.com"},
+		"password": {strings.Fields(s.demo["user"])[2]}})
+	require.Equal(t, 200, status, body)
+	used := body["refresh_token"].(string)
+	for range 2 { // the refresh, then its retry
+		status, body = token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {used}})
+		require.Equal(t, 200, status, body)
+		assert.Equal(t, 200, s.do("GET", "/v1/bookings", body["access_token"].(string), nil).status)
+	}
 }

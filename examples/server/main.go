@@ -46,6 +46,7 @@ func main() {
 type options struct {
 	addr, db, redis, redisFailure, issuer, tlsCert, tlsKey, webhookAllow, corsOrigins, trustedProxies, metricsAddr string
 	insecureHTTP, jwt                                                                                              bool
+	refreshGrace                                                                                                   time.Duration
 }
 
 func envOr(key, def string) string {
@@ -84,8 +85,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.jwt, "jwt", envOr("GATEHOUSE_JWT", "") == "true",
 		"issue RFC 9068 JWT access tokens, signed by keys every instance on the database shares, or by GATEHOUSE_JWT_KEYS (GATEHOUSE_JWT)")
 	fs.BoolVar(&o.insecureHTTP, "insecure-http", envOr("GATEHOUSE_INSECURE_HTTP", "") == "true", "serve plain HTTP on a non-loopback address (GATEHOUSE_INSECURE_HTTP)")
+	refreshGrace := envOr("GATEHOUSE_REFRESH_GRACE", "0s")
+	fs.StringVar(&refreshGrace, "refresh-grace", refreshGrace,
+		"how long a used refresh token may be used again, for a client's retry (GATEHOUSE_REFRESH_GRACE), e.g. 10s; at most 5m; default 0: reuse revokes the grant")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var perr error
+	if o.refreshGrace, perr = time.ParseDuration(refreshGrace); perr != nil || o.refreshGrace < 0 || o.refreshGrace > oauth.MaxRefreshReuseGrace {
+		return fmt.Errorf("-refresh-grace: %q is not a duration from 0s to %v", refreshGrace, oauth.MaxRefreshReuseGrace)
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, nil))
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -170,7 +178,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// sent in clear to any http:// URL of the host.
 	insecureCookies := !useTLS && !strings.HasPrefix(o.issuer, "https://")
 	a, err := newApp(ctx, store, appConfig{Issuer: o.issuer, Secret: secret, Limiter: limiter, WebhookAllow: guard, Logger: logger, Insecure: insecureCookies, CORS: corsPolicy, TrustedProxies: proxies,
-		JWTKeys: keys})
+		JWTKeys: keys, RefreshReuseGrace: o.refreshGrace})
 	if err != nil {
 		return err
 	}
