@@ -322,3 +322,27 @@ func FuzzJWTVerify(f *testing.F) {
 		}
 	})
 }
+
+// TestJWTGrantsRefresh: with JWT access tokens, a grant's refresh token
+// works, on every rotation. fosite checks the grant's audience (the JWT
+// audience, granted at issuance) against the client's, which was empty:
+// every refresh was an invalid_request ("Requested audience … has not
+// been whitelisted").
+func TestJWTGrantsRefresh(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *oauth.Config) { c.JWTKeys, _ = oauth.NewKeySet() })
+	_, body := e.post("/oauth/token", url.Values{"grant_type": {"password"}, "domain_prefix": {"demo"}, "username": {"ada@example.com"},
+		"password": {"correct horse battery"}, "scope": {"bookings:read"}}, e.confID, e.confSec)
+	rt, _ := body["refresh_token"].(string)
+	require.NotEmpty(t, rt, "%v", body)
+	for range 2 {
+		res, body := e.post("/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, e.confID, e.confSec)
+		require.Equal(t, http.StatusOK, res.StatusCode, "%v", body)
+		at := body["access_token"].(string)
+		assert.Len(t, strings.Split(at, "."), 3, "a JWT")
+		code, me := e.me(at)
+		assert.Equal(t, http.StatusOK, code)
+		assert.Equal(t, []any{"bookings:read"}, me["scopes"])
+		rt = body["refresh_token"].(string)
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
+
+	"github.com/gatehouse-go/gatehouse/oauth"
 )
 
 // TestParametersSentTwiceAreRefused: RFC 6749 §3.1 and §3.2 say a
@@ -80,10 +82,27 @@ func TestMalformedCodeChallengeIsRefusedBeforeSignIn(t *testing.T) {
 // scope "MUST NOT include any scope not originally granted"; fosite
 // ignored the parameter and answered 200. Beyond the grant is
 // invalid_scope, and the refresh token is not spent by it; the grant's own
-// scopes, or ones they imply, go through.
+// scopes, or ones they imply, go through, and a narrower scope is the new
+// access token's alone: the new refresh token keeps the grant's (fosite
+// gave both the whole scope). Opaque and JWT access tokens alike.
 func TestRefreshRefusesScopeBeyondTheGrant(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	for _, jwt := range []bool{false, true} {
+		t.Run(map[bool]string{false: "opaque", true: "jwt"}[jwt], func(t *testing.T) {
+			t.Parallel()
+			testRefreshScopes(t, jwt)
+		})
+	}
+}
+
+// testRefreshScopes: a refresh may narrow the new access token's scope,
+// never widen it, and the new refresh token keeps the grant's scope.
+func testRefreshScopes(t *testing.T, jwt bool) {
+	e := newEnv(t, func(c *oauth.Config) {
+		if jwt {
+			c.JWTKeys, _ = oauth.NewKeySet()
+		}
+	})
 	_, body := e.post("/oauth/token", url.Values{"grant_type": {"password"}, "domain_prefix": {"demo"}, "username": {"ada@example.com"},
 		"password": {"correct horse battery"}, "scope": {"bookings:write"}}, e.confID, e.confSec)
 	rt, _ := body["refresh_token"].(string)
@@ -105,10 +124,21 @@ func TestRefreshRefusesScopeBeyondTheGrant(t *testing.T) {
 		assert.Equal(t, "invalid_scope", body["error"], beyond)
 		assert.Contains(t, body["error_description"], "The refresh token was not granted", beyond)
 	}
-	for _, within := range []string{"", "bookings:write", "bookings:read"} { // bookings:write implies bookings:read
-		status, body := refresh(within)
-		require.Equal(t, http.StatusOK, status, "%q: %v (the refused ones spent nothing)", within, body)
-		assert.Equal(t, "bookings:write", body["scope"], "the grant's scope, named in the response")
+	for _, tc := range []struct{ asked, got string }{
+		{"", "bookings:write"},
+		{"bookings:write", "bookings:write"},
+		{"bookings:read", "bookings:read"}, // bookings:write implies bookings:read
+		{"bookings:read bookings:read", "bookings:read"},
+		{"", "bookings:write"}, // the refresh token kept the grant's scope
+	} {
+		status, body := refresh(tc.asked)
+		require.Equal(t, http.StatusOK, status, "%q: %v (the refused ones spent nothing)", tc.asked, body)
+		assert.Equal(t, tc.got, body["scope"], "asked %q", tc.asked)
+		code, me := e.me(body["access_token"].(string))
+		require.Equal(t, http.StatusOK, code)
+		assert.Equal(t, []any{tc.got}, me["scopes"], "the access token's own scope, asked %q", tc.asked)
+		_, in := e.post("/oauth/introspect", url.Values{"token": {rt}}, e.ccID, e.ccSec)
+		assert.Equal(t, "bookings:write", in["scope"], "the new refresh token's scope is the grant's, asked %q", tc.asked)
 	}
 }
 

@@ -251,6 +251,7 @@ func New(store Store, cfg Config) (*Provider, error) {
 		if p.cfg.JWTAudience == "" {
 			p.cfg.JWTAudience = cfg.Issuer
 		}
+		fs.audience = fosite.Arguments{p.cfg.JWTAudience}
 		p.fcfg.AccessTokenIssuer = cfg.Issuer
 		p.fcfg.JWTScopeClaimKey = jwt.JWTScopeFieldString // RFC 9068: "scope" as a string
 		strategy = compose.NewOAuth2JWTStrategy(cfg.JWTKeys.signing, p.strat, p.fcfg)

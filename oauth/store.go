@@ -32,6 +32,10 @@ type client struct {
 	c *storage.Client
 	// lifetimes for fosite.ClientWithCustomTokenLifespans.
 	access, refresh time.Duration
+	// audience is what the client's tokens may be granted: the JWT
+	// audience when access tokens are JWTs (a refresh checks the grant's
+	// audience against it), else none.
+	audience fosite.Arguments
 }
 
 var (
@@ -56,7 +60,7 @@ func (c *client) GetGrantTypes() fosite.Arguments    { return c.c.GrantTypes }
 func (c *client) GetResponseTypes() fosite.Arguments { return c.c.ResponseTypes }
 func (c *client) GetScopes() fosite.Arguments        { return c.c.Scopes }
 func (c *client) IsPublic() bool                     { return c.c.Public }
-func (c *client) GetAudience() fosite.Arguments      { return nil }
+func (c *client) GetAudience() fosite.Arguments      { return c.audience }
 
 // GetEffectiveLifespan applies the client's own lifetimes.
 func (c *client) GetEffectiveLifespan(_ fosite.GrantType, tt fosite.TokenType, fallback time.Duration) time.Duration {
@@ -93,7 +97,14 @@ type fositeStore struct {
 	// grace is Config.RefreshReuseGrace.
 	grace time.Duration
 	log   *slog.Logger
+	// audience is every client's (see client.audience).
+	audience fosite.Arguments
 }
+
+// grantScopeKey carries the grant's whole scope in the context of a
+// refresh that asked for less: the new access token has the narrower
+// scope, the new refresh token the whole (RFC 6749 §6).
+type grantScopeKey struct{}
 
 // refreshGrantKey marks the context of a refresh_token grant's request:
 // there alone a rotated refresh token in its grace period counts as
@@ -122,7 +133,9 @@ func (f *fositeStore) GetClient(ctx context.Context, id string) (fosite.Client, 
 	if err != nil {
 		return nil, fositeErr(err)
 	}
-	return adaptClient(c), nil
+	a := adaptClient(c)
+	a.audience = f.audience
+	return a, nil
 }
 
 // ClientAssertionJWTValid implements fosite.ClientManager. JWT client
@@ -169,9 +182,13 @@ func (f *fositeStore) create(ctx context.Context, kind storage.TokenKind, sig st
 			form[k] = v
 		}
 	}
+	granted := []string(r.GetGrantedScopes())
+	if whole, ok := ctx.Value(grantScopeKey{}).([]string); ok && kind == storage.KindRefreshToken {
+		granted = whole
+	}
 	data, err := json.Marshal(stored{
 		ID: r.GetID(), RequestedAt: r.GetRequestedAt(), ClientID: r.GetClient().GetID(),
-		RequestedScope: r.GetRequestedScopes(), GrantedScope: r.GetGrantedScopes(),
+		RequestedScope: r.GetRequestedScopes(), GrantedScope: granted,
 		RequestedAudience: r.GetRequestedAudience(), GrantedAudience: r.GetGrantedAudience(),
 		Form: form, Session: sess,
 	})
@@ -192,7 +209,7 @@ func (f *fositeStore) create(ctx context.Context, kind storage.TokenKind, sig st
 	}
 	return f.s.CreateToken(ctx, &storage.Token{
 		Kind: kind, Signature: sig, RequestID: r.GetID(), ClientID: r.GetClient().GetID(),
-		Subject: sess.Subject, OrganisationID: sess.Organisation, Scopes: r.GetGrantedScopes(),
+		Subject: sess.Subject, OrganisationID: sess.Organisation, Scopes: granted,
 		RequestedAt: r.GetRequestedAt(), ExpiresAt: exp, Active: true, Data: data,
 	})
 }

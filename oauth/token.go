@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -106,13 +107,22 @@ func (p *Provider) TokenHandler() http.Handler {
 		if ar.GetGrantTypes().ExactOne(GrantRefreshToken) {
 			// RFC 6749 §6: the scope of a refresh "MUST NOT include any scope
 			// not originally granted"; fosite ignores the parameter and
-			// answers with the original scope. (A narrower one is answered
-			// with the original scope too, named in the response, as §3.3
-			// allows.) Refused before anything rotates.
+			// answers with the original scope. Refused before anything
+			// rotates. A narrower scope is the new access token's, while
+			// the new refresh token keeps the grant's ("identical to that
+			// of the refresh token included by the client").
 			asked := fosite.RemoveEmpty(strings.Split(r.PostForm.Get("scope"), " "))
-			if _, beyond := p.catalog.Narrow(asked, scope.Set(ar.GetGrantedScopes())); len(beyond) > 0 {
+			whole := ar.GetGrantedScopes()
+			within, beyond := p.catalog.Narrow(asked, scope.Set(whole))
+			if len(beyond) > 0 {
 				p.writeTokenError(w, r, ar, fosite.ErrInvalidScope.WithHintf("The refresh token was not granted %s (RFC 6749 §6).", strings.Join(beyond, " ")))
 				return
+			}
+			if narrower(within, whole) {
+				if req, ok := ar.(*fosite.AccessRequest); ok {
+					ctx = context.WithValue(ctx, grantScopeKey{}, slices.Clone([]string(whole)))
+					req.GrantedScope = fosite.Arguments(slices.Compact(slices.Sorted(slices.Values(within))))
+				}
 			}
 		}
 		resp, err := p.fosite.NewAccessResponse(ctx, ar)
@@ -143,6 +153,17 @@ func (p *Provider) TokenHandler() http.Handler {
 }
 
 type clientIPKey struct{}
+
+// narrower reports whether a refresh asked for scopes (all within the
+// grant) that are not the grant's whole scope.
+func narrower(asked, whole []string) bool {
+	if len(asked) == 0 {
+		return false // omitted: "treated as equal to the scope originally granted"
+	}
+	a := slices.Compact(slices.Sorted(slices.Values(asked)))
+	w := slices.Compact(slices.Sorted(slices.Values(whole)))
+	return !slices.Equal(a, w)
+}
 
 // The parameters of each endpoint, which RFC 6749 §3.1 and §3.2 say
 // "MUST NOT be included more than once" (fosite reads the first and
