@@ -94,8 +94,20 @@ func authorizeAs(t *testing.T, s *server, c *http.Client, authURL, password, act
 // grant with domain_prefix, denial, revocation and introspection; and the
 // redirect-URI and CSRF attacks of RFC 9700.
 func TestOAuthFlowsWithXOAuth2(t *testing.T) {
+	for _, mode := range []string{"opaque", "jwt"} {
+		t.Run(mode, func(t *testing.T) {
+			var flags []string
+			if mode == "jwt" {
+				flags = []string{"-jwt"} // RFC 9068 access tokens: every flow the same
+			}
+			testOAuthFlows(t, flags...)
+		})
+	}
+}
+
+func testOAuthFlows(t *testing.T, flags ...string) {
 	db := "sqlite:" + filepath.Join(t.TempDir(), "gatehouse.db")
-	s := start(t, db)
+	s := start(t, db, flags...)
 	password := strings.Fields(s.demo["user"])[2]
 	cb := "https://client.example/callback" // the client stops at the redirect: it leaves the server
 	app := admin(t, db, "client", "create", "--org", "demo", "--name", "Flows", "--redirect-uri", cb, "--scopes", "bookings:read customers:read",
