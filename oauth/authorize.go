@@ -93,7 +93,20 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	// form fields (the password among them) never reach it.
 	q := r.Clone(ctx)
 	q.Method, q.Body, q.Form, q.PostForm = http.MethodGet, http.NoBody, nil, nil
+	// fosite refuses an absent state whatever its configuration says;
+	// with Config.AllowMissingState it is given a stand-in, removed from
+	// the request it returns, so no redirect carries it.
+	noState := p.cfg.AllowMissingState && !r.URL.Query().Has("state")
+	if noState {
+		qq := q.URL.Query()
+		qq.Set("state", strings.Repeat("-", fosite.MinParameterEntropy))
+		q.URL.RawQuery = qq.Encode()
+	}
 	ar, err := p.fosite.NewAuthorizeRequest(ctx, q)
+	if a, ok := ar.(*fosite.AuthorizeRequest); ok && noState {
+		a.State = ""
+		a.Form.Del("state")
+	}
 	if err != nil {
 		p.logFositeError(r.URL.Path, err)
 		p.fosite.WriteAuthorizeError(ctx, w, ar, err)

@@ -30,7 +30,9 @@
 // consent. Forms carry a CSRF token bound to a cookie and are wrapped in
 // http.CrossOriginProtection; pages send X-Frame-Options: DENY and
 // frame-ancestors 'none'. state is required (fosite: at least 8
-// characters) and returned on every redirect.
+// characters) and returned on every redirect; Config.AllowMissingState
+// lets an absent one through, for clients built on TidyHQ's documented
+// URLs, which send none.
 //
 // # Secrets
 //

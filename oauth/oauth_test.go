@@ -747,3 +747,68 @@ func TestSessionsAreServerSide(t *testing.T) {
 	forged.Value = strings.Repeat("A", 43)
 	assert.Nil(t, e.p.SignedIn(with(&forged)))
 }
+
+// TestMissingState: TidyHQ's documented authorize URLs
+// (?client_id=…&redirect_uri=…&response_type=code, or token) send no
+// state. By default they are refused with invalid_state, as fosite
+// does; with Config.AllowMissingState both grants complete, while a state
+// that is sent still needs 8 characters and comes back.
+func TestMissingState(t *testing.T) {
+	t.Parallel()
+	seedURL := func(e *env, responseType, state string) string {
+		q := url.Values{"client_id": {e.confID}, "redirect_uri": {redirect}, "response_type": {responseType}}
+		if state != "" {
+			q.Set("state", state)
+		}
+		return e.srv.URL + "/oauth/authorize?" + q.Encode()
+	}
+	// redirected returns the parameters of the redirect to the client: in
+	// the query for a code, in the fragment for a token.
+	redirected := func(res *http.Response, responseType string) url.Values {
+		t.Helper()
+		require.Equal(t, http.StatusSeeOther, res.StatusCode, responseType)
+		loc, err := url.Parse(res.Header.Get("Location"))
+		require.NoError(t, err)
+		if responseType == "token" {
+			q, _ := url.ParseQuery(loc.Fragment)
+			return q
+		}
+		return loc.Query()
+	}
+	strict := newEnv(t)
+	for _, rt := range []string{"code", "token"} {
+		res, _ := newBrowser(t).get(seedURL(strict, rt, ""))
+		assert.Equal(t, "invalid_state", redirected(res, rt).Get("error"), "%s, by default", rt)
+	}
+
+	e := newEnv(t, func(c *oauth.Config) { c.AllowMissingState = true })
+	back := e.authorize(newBrowser(t), seedURL(e, "code", ""), "allow")
+	code := back.Query().Get("code")
+	require.NotEmpty(t, code, "the seed's code URL: %s", back)
+	assert.Empty(t, back.Query().Get("state"))
+	assert.NotContains(t, back.RawQuery, "--------", "no stand-in state")
+	res, body := e.post("/oauth/token", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirect}}, e.confID, e.confSec)
+	require.Equal(t, http.StatusOK, res.StatusCode, "%v", body)
+	status, _ := e.me(body["access_token"].(string))
+	assert.Equal(t, http.StatusOK, status)
+
+	back = e.authorize(newBrowser(t), seedURL(e, "token", ""), "allow")
+	frag, err := url.ParseQuery(back.Fragment)
+	require.NoError(t, err)
+	require.NotEmpty(t, frag.Get("access_token"), "the seed's implicit URL: %s", back)
+	assert.Empty(t, frag.Get("state"), "%s", back)
+
+	for _, rt := range []string{"code", "token"} {
+		res, _ := newBrowser(t).get(seedURL(e, rt, "short"))
+		q := redirected(res, rt)
+		assert.Equal(t, "invalid_state", q.Get("error"), "%s: a state that is sent needs 8 characters", rt)
+		assert.Equal(t, "short", q.Get("state"))
+	}
+	// An error answered at the redirect carries no stand-in state.
+	res, _ = newBrowser(t).get(seedURL(e, "code", "") + "&scope=payments:write")
+	q := redirected(res, "code")
+	assert.Equal(t, "invalid_scope", q.Get("error"))
+	assert.Empty(t, q.Get("state"))
+	back = e.authorize(newBrowser(t), seedURL(e, "code", "state-kept1"), "allow")
+	assert.Equal(t, "state-kept1", back.Query().Get("state"), "a state that is sent comes back")
+}

@@ -124,6 +124,15 @@ type Config struct {
 	// say). Default: the page is skipped only for scopes the user already
 	// allowed and asked to remember.
 	Consent ConsentPolicy
+	// AllowMissingState lets an authorization request without a state
+	// parameter through. RFC 6749 §4.1.1 makes state RECOMMENDED and
+	// fosite requires it; TidyHQ's documented authorize URLs send none,
+	// so clients written against them get invalid_state without this. A
+	// state that is sent must still have at least 8 characters, and is
+	// returned as always. A client that sends no state has no CSRF
+	// protection on its redirect unless it uses PKCE (RFC 9700 §2.1):
+	// turn this on only for clients you cannot change.
+	AllowMissingState bool
 	// InsecureCookies lets the login cookie go over plain HTTP. Set it only
 	// for development on loopback.
 	InsecureCookies bool

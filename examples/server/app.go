@@ -90,6 +90,9 @@ type appConfig struct {
 	PasswordParams oauth.PasswordParams
 	// RefreshReuseGrace is oauth.Config.RefreshReuseGrace (-refresh-grace).
 	RefreshReuseGrace time.Duration
+	// AllowMissingState is oauth.Config.AllowMissingState
+	// (-allow-missing-state).
+	AllowMissingState bool
 }
 
 func newApp(ctx context.Context, s *sqlstore.Store, cfg appConfig) (*app, error) {
@@ -101,7 +104,7 @@ func newApp(ctx context.Context, s *sqlstore.Store, cfg appConfig) (*app, error)
 		return nil, err
 	}
 	a.provider, err = oauth.New(s, oauth.Config{Issuer: cfg.Issuer, Secret: cfg.Secret, Catalog: a.catalog, Logger: cfg.Logger, InsecureCookies: cfg.Insecure,
-		ClientIP: a.clientIP, LoginLimiter: cfg.Limiter, JWTKeys: cfg.JWTKeys, PasswordParams: cfg.PasswordParams, RefreshReuseGrace: cfg.RefreshReuseGrace}) // with -redis, failed sign-ins are counted once for all instances
+		ClientIP: a.clientIP, LoginLimiter: cfg.Limiter, JWTKeys: cfg.JWTKeys, PasswordParams: cfg.PasswordParams, RefreshReuseGrace: cfg.RefreshReuseGrace, AllowMissingState: cfg.AllowMissingState}) // with -redis, failed sign-ins are counted once for all instances
 	if err != nil {
 		return nil, err
 	}

@@ -276,3 +276,32 @@ func TestRefreshGraceFlag(t *testing.T) {
 		assert.Equal(t, 200, s.do("GET", "/v1/bookings", body["access_token"].(string), nil).status)
 	}
 }
+
+// TestSeedAuthorizeURLWithoutState: TidyHQ's documented authorize URL
+// sends no state. The server refuses it (invalid_state at the redirect
+// URI) unless started with -allow-missing-state; then the same URL leads
+// to the sign-in page.
+func TestSeedAuthorizeURLWithoutState(t *testing.T) {
+	noRedirects := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, allow := range []bool{false, true} {
+		var flags []string
+		if allow {
+			flags = []string{"-allow-missing-state"}
+		}
+		s := start(t, "sqlite:"+filepath.Join(t.TempDir(), "gatehouse.db"), flags...)
+		seed := s.base + "/oauth/authorize?" + url.Values{"client_id": {s.demo["OAuth client"]}, "redirect_uri": {s.demo["redirect URI"]}, "response_type": {"code"}}.Encode()
+		res, err := noRedirects.Get(seed)
+		require.NoError(t, err)
+		page, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if !allow {
+			require.Equal(t, http.StatusSeeOther, res.StatusCode)
+			loc, err := url.Parse(res.Header.Get("Location"))
+			require.NoError(t, err)
+			assert.Equal(t, "invalid_state", loc.Query().Get("error"))
+			continue
+		}
+		assert.Equal(t, http.StatusOK, res.StatusCode, "-allow-missing-state: the sign-in page")
+		assert.Contains(t, string(page), `value="login"`)
+	}
+}

@@ -45,7 +45,7 @@ func main() {
 
 type options struct {
 	addr, db, redis, redisFailure, issuer, tlsCert, tlsKey, webhookAllow, corsOrigins, trustedProxies, metricsAddr string
-	insecureHTTP, jwt                                                                                              bool
+	insecureHTTP, jwt, allowMissingState                                                                           bool
 	refreshGrace                                                                                                   time.Duration
 }
 
@@ -85,6 +85,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.jwt, "jwt", envOr("GATEHOUSE_JWT", "") == "true",
 		"issue RFC 9068 JWT access tokens, signed by keys every instance on the database shares, or by GATEHOUSE_JWT_KEYS (GATEHOUSE_JWT)")
 	fs.BoolVar(&o.insecureHTTP, "insecure-http", envOr("GATEHOUSE_INSECURE_HTTP", "") == "true", "serve plain HTTP on a non-loopback address (GATEHOUSE_INSECURE_HTTP)")
+	fs.BoolVar(&o.allowMissingState, "allow-missing-state", envOr("GATEHOUSE_ALLOW_MISSING_STATE", "") == "true",
+		"accept authorization requests without state, as TidyHQ's documented URLs send them; such clients have no CSRF protection on their redirect unless they use PKCE (GATEHOUSE_ALLOW_MISSING_STATE)")
 	refreshGrace := envOr("GATEHOUSE_REFRESH_GRACE", "0s")
 	fs.StringVar(&refreshGrace, "refresh-grace", refreshGrace,
 		"how long a used refresh token may be used again, for a client's retry (GATEHOUSE_REFRESH_GRACE), e.g. 10s; at most 5m; default 0: reuse revokes the grant")
@@ -178,7 +180,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// sent in clear to any http:// URL of the host.
 	insecureCookies := !useTLS && !strings.HasPrefix(o.issuer, "https://")
 	a, err := newApp(ctx, store, appConfig{Issuer: o.issuer, Secret: secret, Limiter: limiter, WebhookAllow: guard, Logger: logger, Insecure: insecureCookies, CORS: corsPolicy, TrustedProxies: proxies,
-		JWTKeys: keys, RefreshReuseGrace: o.refreshGrace})
+		JWTKeys: keys, RefreshReuseGrace: o.refreshGrace, AllowMissingState: o.allowMissingState})
 	if err != nil {
 		return err
 	}
