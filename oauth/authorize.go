@@ -98,6 +98,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	// the request it returns, so no redirect carries it.
 	noState := p.cfg.AllowMissingState && !r.URL.Query().Has("state")
 	if noState {
+		w = stateless{w}
 		qq := q.URL.Query()
 		qq.Set("state", strings.Repeat("-", fosite.MinParameterEntropy))
 		q.URL.RawQuery = qq.Encode()
@@ -166,6 +167,45 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 
 	p.consent(w, r, ar, c, csrf, user, action, form)
+}
+
+// stateless drops the empty state fosite adds to every redirect to the
+// client, for a request that sent none (Config.AllowMissingState): the
+// client gets back what TidyHQ's documentation shows, ?code=… alone.
+type stateless struct{ http.ResponseWriter }
+
+func (s stateless) WriteHeader(code int) {
+	h := s.Header()
+	if loc := h.Get("Location"); loc != "" {
+		h.Set("Location", withoutEmptyState(loc))
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// withoutEmptyState removes an empty state parameter from the query and
+// the fragment of a URL, byte for byte keeping the rest.
+func withoutEmptyState(u string) string {
+	rest, frag, hasFrag := strings.Cut(u, "#")
+	base, query, hasQuery := strings.Cut(rest, "?")
+	drop := func(params string) string {
+		kept := []string{}
+		for _, p := range strings.Split(params, "&") {
+			if p != "state=" && p != "state" {
+				kept = append(kept, p)
+			}
+		}
+		return strings.Join(kept, "&")
+	}
+	out := base
+	if hasQuery {
+		if query = drop(query); query != "" {
+			out += "?" + query
+		}
+	}
+	if hasFrag {
+		out += "#" + drop(frag)
+	}
+	return out
 }
 
 // authorizeWith is the authorization flow with an application's own
