@@ -165,10 +165,6 @@ func TestRefreshReuseGrace(t *testing.T) {
 		assert.Equal(t, 200, f.api(0, at1), "the first use's access token stays valid")
 		assert.Equal(t, 200, f.api(last, at2), "so does the retry's")
 
-		status, body = f.token(0, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt0}}, f.other, f.otherSec)
-		assert.Equal(t, 400, status, "another client, within the grace: %v", body)
-		assert.Equal(t, "invalid_grant", body["error"])
-
 		status, at3, rt3, body := f.refresh(0, rt1) // the token that replaced rt0 is used
 		require.Equal(t, 200, status, body)
 		status, _, _, body = f.refresh(last, rt0)
@@ -186,7 +182,7 @@ func TestRefreshReuseGrace(t *testing.T) {
 // TestRefreshReuseGraceEnds: a rotated token used after its grace
 // revokes the grant; revoking the grant (RFC 7009) ends the grace at
 // once; introspection reports a rotated token inactive even within its
-// grace.
+// grace; another client presenting it revokes the grant.
 func TestRefreshReuseGraceEnds(t *testing.T) {
 	t.Parallel()
 	onGraceStores(t, func(t *testing.T, open func() (oauth.Store, int)) {
@@ -216,6 +212,17 @@ func TestRefreshReuseGraceEnds(t *testing.T) {
 		require.Equal(t, 200, status)
 		status, _, _, body = f2.refresh(last, rt0)
 		assert.Equal(t, 400, status, "a revoked grant has no grace: %v", body)
+
+		// Another client holding the token is reuse, grace or not: the
+		// grant is revoked.
+		rt0 = f2.signIn()
+		status, _, rt1, _ = f2.refresh(0, rt0)
+		require.Equal(t, 200, status)
+		status, body = f2.token(last, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt0}}, f2.other, f2.otherSec)
+		assert.Equal(t, 400, status, "another client, within the grace: %v", body)
+		assert.Equal(t, "invalid_grant", body["error"])
+		status, _, _, body = f2.refresh(0, rt1)
+		assert.Equal(t, 400, status, "the grant was revoked: %v", body)
 	})
 }
 

@@ -72,7 +72,8 @@ type Config struct {
 	// the pairs issued meanwhile stay valid. Only the grant's most recent
 	// rotation has the grace: once the token that replaced it is used in
 	// turn, or the grant is revoked, reuse revokes the grant as always
-	// (RFC 9700 §4.14.2). The grace is counted from the rotation's time
+	// (RFC 9700 §4.14.2), as it does when another client presents the
+	// token within the grace. The grace is counted from the rotation's time
 	// as the rotating instance's clock read it, so instances need clocks
 	// in step. Default 0: no grace; at most 5 minutes (a few seconds
 	// cover retries).

@@ -240,10 +240,22 @@ func (f *fositeStore) get(ctx context.Context, kind storage.TokenKind, sig strin
 		RequestedAudience: st.RequestedAudience, GrantedAudience: st.GrantedAudience,
 		Form: st.Form, Session: sess,
 	}
-	if !t.Active && !(kind == storage.KindRefreshToken && ctx.Value(refreshGrantKey{}) != nil && f.inGrace(t)) {
+	if !t.Active && !(kind == storage.KindRefreshToken && f.gracedFor(ctx, t)) {
 		return req, inactiveErr
 	}
 	return req, nil
+}
+
+// gracedFor reports whether t, a rotated refresh token in its grace
+// period, is being used for a refresh by the client it was issued to.
+// Used by any other client, it is reused as without a grace: fosite
+// revokes the grant.
+func (f *fositeStore) gracedFor(ctx context.Context, t *storage.Token) bool {
+	if ctx.Value(refreshGrantKey{}) == nil || !f.inGrace(t) {
+		return false
+	}
+	ar, ok := ctx.Value(fosite.AccessRequestContextKey).(fosite.AccessRequester)
+	return ok && ar.GetClient() != nil && ar.GetClient().GetID() == t.ClientID
 }
 
 func (f *fositeStore) del(ctx context.Context, kind storage.TokenKind, sig string) error {
