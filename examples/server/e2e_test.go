@@ -223,6 +223,10 @@ func TestReferenceServerEndToEnd(t *testing.T) {
 		s, db := pgServer(t, "-redis", testenv.Redis(t))
 		endToEnd(t, s, db)
 	})
+	t.Run("sqlite-jwt", func(t *testing.T) { // the same with RFC 9068 access tokens
+		db := "sqlite:" + filepath.Join(t.TempDir(), "gatehouse.db")
+		endToEnd(t, start(t, db, "-jwt"), db)
+	})
 }
 
 func endToEnd(t *testing.T, s *server, db string) {
@@ -497,7 +501,7 @@ func endToEnd(t *testing.T, s *server, db string) {
 	// Who made each request, by identifiers: the key's public id, the
 	// token's client; anonymous requests say so.
 	assert.Regexp(t, `"principal":\{"subject":"[^"]*","organisation":"[^"]+","client_id":"","key_id":"key_[^"]+","method":"api_key"`, logs)
-	assert.Regexp(t, `"principal":\{"subject":"[^"]*","organisation":"[^"]+","client_id":"[^"]+","key_id":"","method":"oauth_token"`, logs)
+	assert.Regexp(t, `"principal":\{"subject":"[^"]*","organisation":"[^"]+","client_id":"[^"]+","key_id":"","method":"(oauth_token|jwt)"`, logs)
 	assert.Contains(t, logs, `"principal":"anonymous"`)
 	for name, secretValue := range map[string]string{"test key": testKey, "live key": liveKey, "ro key": roKey, "other key": other, "access token": at,
 		"client secret": s.demo["client secret"], "webhook secret": secret, "password": strings.Fields(s.demo["user"])[2], "user password": "correct horse battery"} {
