@@ -515,8 +515,8 @@ func (p *Provider) CreateUser(ctx context.Context, up UserParams) (*storage.User
 			return nil, &FieldError{f[0], storage.TextIssue}
 		}
 	}
-	if len(up.Password) < 8 || len(up.Password) > 1024 {
-		return nil, &FieldError{"password", "must be 8 to 1024 characters"}
+	if err := checkNewPassword(up.Password); err != nil {
+		return nil, err
 	}
 	hash, err := HashPassword(up.Password, p.cfg.PasswordParams)
 	if err != nil {
@@ -529,4 +529,40 @@ func (p *Provider) CreateUser(ctx context.Context, up UserParams) (*storage.User
 		return nil, fmt.Errorf("oauth: create user: %w", err)
 	}
 	return u, nil
+}
+
+// SetPassword gives a user a new password, hashed with the provider's
+// PasswordParams, and ends every sign-in session of theirs
+// (SignOutEverywhere), so that a session opened with the old password
+// does not outlive it. Tokens already issued to applications stay valid:
+// Disconnect ends an application's. A password of fewer than 8 or more
+// than 1024 characters is a *FieldError; an unknown user wraps
+// storage.ErrNotFound.
+func (p *Provider) SetPassword(ctx context.Context, userID, password string) error {
+	if err := checkNewPassword(password); err != nil {
+		return err
+	}
+	u, err := p.store.GetUser(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("oauth: set password: %w", err)
+	}
+	if u.PasswordHash, err = HashPassword(password, p.cfg.PasswordParams); err != nil {
+		return err
+	}
+	u.UpdatedAt = time.Now().UTC()
+	if err := p.store.UpdateUser(ctx, u); err != nil {
+		return fmt.Errorf("oauth: set password: %w", err)
+	}
+	if _, err := p.SignOutEverywhere(ctx, userID); err != nil {
+		return fmt.Errorf("oauth: set password: the password changed but the sessions did not end: %w", err)
+	}
+	return nil
+}
+
+// checkNewPassword is the rule for a password a user is given.
+func checkNewPassword(password string) error {
+	if len(password) < 8 || len(password) > 1024 {
+		return &FieldError{"password", "must be 8 to 1024 characters"}
+	}
+	return nil
 }

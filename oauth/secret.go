@@ -92,14 +92,40 @@ func HashPassword(password string, p PasswordParams) (string, error) {
 	if password == "" {
 		return "", errors.New("oauth: empty password")
 	}
-	if p.Time == 0 || p.Memory == 0 || p.Threads == 0 {
-		p = DefaultPasswordParams
-	}
+	p = p.effective()
 	var salt [16]byte
 	_, _ = rand.Read(salt[:])
 	key := argon2.IDKey([]byte(password), salt[:], p.Time, p.Memory, p.Threads, 32)
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.Memory, p.Time, p.Threads,
 		base64.RawStdEncoding.EncodeToString(salt[:]), base64.RawStdEncoding.EncodeToString(key)), nil
+}
+
+// effective is p as HashPassword applies it: the zero value is
+// DefaultPasswordParams.
+func (p PasswordParams) effective() PasswordParams {
+	if p.Time == 0 || p.Memory == 0 || p.Threads == 0 {
+		return DefaultPasswordParams
+	}
+	return p
+}
+
+// weakerThan reports whether a hash made with p costs less to guess than
+// one made with q: less memory or fewer passes.
+func (p PasswordParams) weakerThan(q PasswordParams) bool {
+	return p.Memory < q.Memory || p.Time < q.Time
+}
+
+// hashParams returns the parameters an argon2id hash was made with.
+func hashParams(hash string) (PasswordParams, bool) {
+	parts := strings.Split(hash, "$")
+	if len(parts) != 6 || parts[1] != "argon2id" {
+		return PasswordParams{}, false
+	}
+	var p PasswordParams
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.Memory, &p.Time, &p.Threads); err != nil {
+		return PasswordParams{}, false
+	}
+	return p, true
 }
 
 // CheckPassword reports whether password matches an argon2id hash made by

@@ -382,7 +382,28 @@ func (p *Provider) verifyUser(ctx context.Context, prefix, email, password, ip s
 		return fail("wrong password")
 	}
 	p.log.Info("sign-in", "user_id", u.ID, "organisation", org.ID, "ip", ip)
+	if hp, ok := hashParams(u.PasswordHash); !ok || hp.weakerThan(p.cfg.PasswordParams.effective()) {
+		p.rehash(ctx, u, password)
+	}
 	return u, org, nil
+}
+
+// rehash stores a new hash of a user's password, just checked, made with
+// the provider's PasswordParams: raising them upgrades each user's hash at
+// their next sign-in. A hash is never made weaker (an instance still on
+// the old parameters during a roll-out leaves upgraded hashes alone). A
+// failure is logged and the sign-in goes on with the old hash, which
+// still verifies.
+func (p *Provider) rehash(ctx context.Context, u *storage.User, password string) {
+	hash, err := HashPassword(password, p.cfg.PasswordParams)
+	if err == nil {
+		nu := *u
+		nu.PasswordHash, nu.UpdatedAt = hash, time.Now().UTC()
+		if err = p.store.UpdateUser(ctx, &nu); err == nil {
+			return
+		}
+	}
+	p.log.Warn("upgrading a password hash failed; the old one stays", "user_id", u.ID, "err", err)
 }
 
 // checkPassword is fosite's password-grant hook. The organisation comes

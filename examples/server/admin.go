@@ -28,6 +28,7 @@ func (l *list) Set(v string) error { *l = append(*l, v); return nil }
 const adminUsage = `usage:
   server admin org create --prefix acme --name "Acme Ltd" [--plan standard|enterprise|"5000/h,500/m"]
   server admin user create --org acme --email ada@example.com --password '…' [--first-name Ada --last-name Lovelace]
+  server admin user set-password --org acme --email ada@example.com --password '…'   (ends the user's sign-in sessions)
   server admin client create --org acme --name "Booking App" --redirect-uri URL [--redirect-uri URL …] --scopes "bookings:read" [--public] [--grants authorization_code,refresh_token]
   server admin client rotate-secret --id CLIENT_ID [--grace 24h]
   server admin key create --org acme [--user ada@example.com] --name "CI" --scopes "bookings:read" [--env live|test] [--rate-limit "1000/h,100/m"] [--expires 720h]
@@ -126,6 +127,22 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		u, err := a.provider.CreateUser(ctx, oauth.UserParams{OrganisationID: o.ID, Email: email, Password: password, FirstName: first, LastName: last})
 		if err != nil {
+			return err
+		}
+		return printJSON(stdout, map[string]string{"id": u.ID, "email": u.Email, "organisation_id": o.ID})
+	case "user set-password":
+		o, err := orgByPrefix()
+		if err != nil {
+			return err
+		}
+		u, err := store.GetUserByEmail(ctx, o.ID, email)
+		if errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("no user %q in %q", email, org)
+		}
+		if err != nil {
+			return err
+		}
+		if err := a.provider.SetPassword(ctx, u.ID, password); err != nil {
 			return err
 		}
 		return printJSON(stdout, map[string]string{"id": u.ID, "email": u.Email, "organisation_id": o.ID})

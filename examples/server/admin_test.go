@@ -59,3 +59,28 @@ func TestAdminRotatesClientSecret(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, string(out), `no client "nope"`)
 }
+
+// TestAdminSetsAPassword: `admin user set-password` replaces the demo
+// user's password for the password grant at once; a short password and
+// an unknown user are refused.
+func TestAdminSetsAPassword(t *testing.T) {
+	t.Parallel()
+	db := "sqlite:" + t.TempDir() + "/gatehouse.db"
+	s := start(t, db)
+	form := s.demoPasswordForm()
+	old := form.Get("password")
+	require.Equal(t, 200, s.postForm(t, "/oauth/token", form))
+	admin(t, db, "user", "set-password", "--org", "demo", "--email", form.Get("username"), "--password", "a brand new passphrase")
+	assert.Equal(t, 400, s.postForm(t, "/oauth/token", form), "the old password")
+	form.Set("password", "a brand new passphrase")
+	assert.Equal(t, 200, s.postForm(t, "/oauth/token", form))
+	for args, want := range map[string]string{
+		"--email " + form.Get("username") + " --password short": "must be 8 to 1024 characters",
+		"--email nobody@example.com --password long-enough-1":   `no user "nobody@example.com"`,
+	} {
+		out, err := exec.Command(binary, append([]string{"admin", "user", "set-password", "--org", "demo", "-db", db}, strings.Fields(args)...)...).CombinedOutput()
+		require.Error(t, err, args)
+		assert.Contains(t, string(out), want, args)
+	}
+	assert.NotEqual(t, old, form.Get("password"))
+}

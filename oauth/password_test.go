@@ -1,0 +1,99 @@
+package oauth_test
+
+import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gatehouse-go/gatehouse/oauth"
+	"github.com/gatehouse-go/gatehouse/storage"
+)
+
+// signInCookie signs ada in on p's own pages and returns the session
+// cookie, or nil when the sign-in fails.
+func signInCookie(t *testing.T, p *oauth.Provider, password string) *http.Cookie {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	if _, err := p.SignIn(rec, httptest.NewRequest("POST", "/login", nil), "demo", "ada@example.com", password); err != nil {
+		return nil
+	}
+	for _, c := range rec.Result().Cookies() {
+		if c.Name == oauth.CookieSession {
+			return c
+		}
+	}
+	t.Fatal("no session cookie")
+	return nil
+}
+
+func signedIn(p *oauth.Provider, c *http.Cookie) bool {
+	r := httptest.NewRequest("GET", "/dashboard", nil)
+	r.AddCookie(c)
+	return p.SignedIn(r) != nil
+}
+
+// TestSetPassword: a new password replaces the old one at once, for the
+// password grant and the sign-in pages, and ends the user's sessions;
+// bad input is a FieldError, an unknown user not found.
+func TestSetPassword(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	session := signInCookie(t, e.p, "correct horse battery")
+	require.NotNil(t, session)
+	require.True(t, signedIn(e.p, session))
+
+	require.NoError(t, e.p.SetPassword(t.Context(), e.user.ID, "a new and longer passphrase"))
+	assert.False(t, signedIn(e.p, session), "the session opened with the old password ended")
+	assert.Nil(t, signInCookie(t, e.p, "correct horse battery"), "the old password no longer signs in")
+	assert.NotNil(t, signInCookie(t, e.p, "a new and longer passphrase"))
+	grant := func(password string) int {
+		res, _ := e.post("/oauth/token", map[string][]string{"grant_type": {"password"}, "domain_prefix": {"demo"}, "username": {"ada@example.com"},
+			"password": {password}}, e.confID, e.confSec)
+		return res.StatusCode
+	}
+	assert.Equal(t, http.StatusBadRequest, grant("correct horse battery"))
+	assert.Equal(t, http.StatusOK, grant("a new and longer passphrase"))
+
+	for _, bad := range []string{"short", strings.Repeat("x", 1025)} {
+		var fe *oauth.FieldError
+		assert.True(t, errors.As(e.p.SetPassword(t.Context(), e.user.ID, bad), &fe), "%d characters", len(bad))
+	}
+	assert.ErrorIs(t, e.p.SetPassword(t.Context(), "nobody", "long enough password"), storage.ErrNotFound)
+}
+
+// TestPasswordHashesUpgradeAtSignIn: when a provider's PasswordParams
+// are raised, a user's hash made with the old ones is replaced by one
+// made with the new at their next successful sign-in (and only then),
+// keeps verifying throughout, and is never made weaker by a provider
+// still on the old ones.
+func TestPasswordHashesUpgradeAtSignIn(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t) // users hashed with m=64,t=1,p=1
+	params := func() string {
+		u, err := e.store.GetUser(t.Context(), e.user.ID)
+		require.NoError(t, err)
+		return strings.Split(u.PasswordHash, "$")[3]
+	}
+	require.Equal(t, "m=64,t=1,p=1", params())
+	raised, err := oauth.New(e.store, oauth.Config{Issuer: e.srv.URL, Secret: []byte("0123456789abcdef0123456789abcdef-test"),
+		PasswordParams: oauth.PasswordParams{Time: 2, Memory: 128, Threads: 1}})
+	require.NoError(t, err)
+
+	assert.Nil(t, signInCookie(t, raised, "wrong password"))
+	assert.Equal(t, "m=64,t=1,p=1", params(), "a failed sign-in changes nothing")
+	require.NotNil(t, signInCookie(t, raised, "correct horse battery"))
+	assert.Equal(t, "m=128,t=2,p=1", params(), "upgraded at the sign-in")
+	before, err := e.store.GetUser(t.Context(), e.user.ID)
+	require.NoError(t, err)
+	require.NotNil(t, signInCookie(t, raised, "correct horse battery"), "the new hash verifies")
+	after, err := e.store.GetUser(t.Context(), e.user.ID)
+	require.NoError(t, err)
+	assert.Equal(t, before.PasswordHash, after.PasswordHash, "an up-to-date hash is left alone")
+	assert.NotNil(t, signInCookie(t, e.p, "correct horse battery"), "a provider on the old parameters still verifies it")
+	assert.Equal(t, "m=128,t=2,p=1", params(), "and never makes it weaker")
+}
