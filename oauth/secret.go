@@ -136,12 +136,11 @@ func CheckPassword(hash, password string) bool {
 		return false
 	}
 	var v int
-	var m, t uint32
-	var p uint8
 	if _, err := fmt.Sscanf(parts[2], "v=%d", &v); err != nil || v != argon2.Version {
 		return false
 	}
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil || m == 0 || t == 0 || p == 0 || m > 1<<22 || t > 64 {
+	hp, ok := hashParams(hash)
+	if !ok || hp.Memory == 0 || hp.Time == 0 || hp.Threads == 0 || hp.Memory > 1<<22 || hp.Time > 64 {
 		return false
 	}
 	salt, err := base64.RawStdEncoding.DecodeString(parts[4])
@@ -152,6 +151,6 @@ func CheckPassword(hash, password string) bool {
 	if err != nil || len(want) == 0 || len(want) > 128 {
 		return false
 	}
-	got := argon2.IDKey([]byte(password), salt, t, m, p, uint32(len(want)))
+	got := argon2.IDKey([]byte(password), salt, hp.Time, hp.Memory, hp.Threads, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1
 }
