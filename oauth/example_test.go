@@ -241,3 +241,42 @@ func ExampleProvider_ConnectedApps() {
 	// Booking App
 	// true 0
 }
+
+// A client whose refresh response was lost retries with the token it just
+// used: with a reuse grace it gets a new pair instead of losing the grant.
+func ExampleConfig_refreshReuseGrace() {
+	ctx := context.Background()
+	store := memory.New()
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	p, err := oauth.New(store, oauth.Config{Issuer: srv.URL, Secret: []byte("a secret of at least thirty-two bytes!"),
+		PasswordParams: oauth.PasswordParams{Time: 1, Memory: 64, Threads: 1}, RefreshReuseGrace: 10 * time.Second})
+	if err != nil {
+		panic(err)
+	}
+	mux.Handle("/", p.Handler())
+	_ = store.CreateOrganisation(ctx, &storage.Organisation{ID: "acme", DomainPrefix: "acme", Name: "Acme", CreatedAt: time.Now()})
+	_, _ = p.CreateUser(ctx, oauth.UserParams{OrganisationID: "acme", Email: "ada@example.com", Password: "correct horse battery"})
+	secret, client, _ := p.RegisterClient(ctx, oauth.ClientParams{OrganisationID: "acme", Name: "Mobile App",
+		Grants: []string{oauth.GrantPassword, oauth.GrantRefreshToken}})
+	token := func(form url.Values) (int, string) {
+		form.Set("client_id", client.ID)
+		form.Set("client_secret", secret)
+		res, err := http.PostForm(srv.URL+"/oauth/token", form)
+		if err != nil {
+			panic(err)
+		}
+		defer res.Body.Close()
+		var body struct {
+			RefreshToken string `json:"refresh_token"`
+		}
+		_ = json.NewDecoder(res.Body).Decode(&body)
+		return res.StatusCode, body.RefreshToken
+	}
+	_, rt := token(url.Values{"grant_type": {"password"}, "domain_prefix": {"acme"}, "username": {"ada@example.com"}, "password": {"correct horse battery"}})
+	first, _ := token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
+	retry, _ := token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}) // the response to the first was lost
+	fmt.Println(first, retry)
+	// Output: 200 200
+}
