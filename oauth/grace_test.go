@@ -124,11 +124,19 @@ func (f *graceFixture) api(i int, at string) int {
 }
 
 // onGraceStores runs test, in parallel, on the stores the grace is
-// tested on: memory with one instance, and PostgreSQL shared by two.
+// tested on: memory with one instance, SQLite (the embedded default) and
+// PostgreSQL each shared by two.
 // open makes a fresh store and says how many instances serve it.
 func onGraceStores(t *testing.T, test func(t *testing.T, open func() (oauth.Store, int))) {
 	stores := map[string]func(t *testing.T) (oauth.Store, int){
 		"memory": func(*testing.T) (oauth.Store, int) { return memory.New(), 1 },
+		"sqlite-two-instances": func(t *testing.T) (oauth.Store, int) {
+			s, err := sqlstore.Open(t.Context(), "sqlite:"+t.TempDir()+"/grace.db", sqlstore.Config{})
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = s.Close() })
+			require.NoError(t, s.Migrate(t.Context()))
+			return s, 2
+		},
 		"postgres-two-instances": func(t *testing.T) (oauth.Store, int) {
 			s, err := sqlstore.Open(t.Context(), testenv.PostgresSchema(t, "grace_"), sqlstore.Config{MaxOpenConns: 8})
 			require.NoError(t, err)
