@@ -280,3 +280,33 @@ func ExampleConfig_refreshReuseGrace() {
 	fmt.Println(first, retry)
 	// Output: 200 200
 }
+
+// Change a user's password: the old one stops working, and so do the
+// sessions opened with it.
+func ExampleProvider_SetPassword() {
+	ctx := context.Background()
+	store := memory.New()
+	_ = store.CreateOrganisation(ctx, &storage.Organisation{ID: "org-1", DomainPrefix: "acme", Name: "Acme", CreatedAt: time.Now()})
+	p, _ := oauth.New(store, oauth.Config{Issuer: "https://api.example.com", Secret: []byte("a secret of at least thirty-two bytes!"),
+		PasswordParams: oauth.PasswordParams{Time: 1, Memory: 64, Threads: 1}})
+	u, _ := p.CreateUser(ctx, oauth.UserParams{OrganisationID: "org-1", Email: "ada@example.com", Password: "correct horse battery"})
+	w := httptest.NewRecorder()
+	_, _ = p.SignIn(w, httptest.NewRequest("POST", "/login", nil), "acme", "ada@example.com", "correct horse battery")
+	page := httptest.NewRequest("GET", "/account", nil)
+	for _, c := range w.Result().Cookies() {
+		page.AddCookie(c)
+	}
+
+	if err := p.SetPassword(ctx, u.ID, "a new and longer passphrase"); err != nil {
+		panic(err)
+	}
+	fmt.Println("session still open:", p.SignedIn(page) != nil)
+	_, err := p.SignIn(httptest.NewRecorder(), httptest.NewRequest("POST", "/login", nil), "acme", "ada@example.com", "correct horse battery")
+	fmt.Println("old password works:", err == nil)
+	_, err = p.SignIn(httptest.NewRecorder(), httptest.NewRequest("POST", "/login", nil), "acme", "ada@example.com", "a new and longer passphrase")
+	fmt.Println("new password works:", err == nil)
+	// Output:
+	// session still open: false
+	// old password works: false
+	// new password works: true
+}
