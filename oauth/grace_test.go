@@ -22,9 +22,10 @@ import (
 	"github.com/gatehouse-go/gatehouse/storage/sqlstore"
 )
 
-// graceFixture is an organisation with a user and a confidential client,
-// served by instances Providers over one store (each its own server, as
-// separate processes would be), with a refresh-token reuse grace.
+// graceFixture is an organisation with a user and two confidential
+// clients, served by several Providers over one store (each its own
+// server, as separate processes would be), with a refresh-token reuse
+// grace.
 type graceFixture struct {
 	t        *testing.T
 	bases    []string // one per instance
@@ -63,16 +64,13 @@ func newGraceFixture(t *testing.T, store oauth.Store, grace time.Duration, insta
 	require.NoError(t, store.CreateOrganisation(ctx, org))
 	_, err := first.CreateUser(ctx, oauth.UserParams{OrganisationID: org.ID, Email: "ada@example.com", Password: "correct horse battery"})
 	require.NoError(t, err)
-	for _, c := range []*[2]string{{}, {}} {
-		sec, cl, err := first.RegisterClient(ctx, oauth.ClientParams{OrganisationID: org.ID, Name: "App", Grants: []string{"password", "refresh_token"}, Scopes: []string{"bookings:read"}})
+	register := func() (id, secret string) {
+		secret, c, err := first.RegisterClient(ctx, oauth.ClientParams{OrganisationID: org.ID, Name: "App", Grants: []string{"password", "refresh_token"}, Scopes: []string{"bookings:read"}})
 		require.NoError(t, err)
-		c[0], c[1] = cl.ID, sec
-		if f.id == "" {
-			f.id, f.sec = c[0], c[1]
-		} else {
-			f.other, f.otherSec = c[0], c[1]
-		}
+		return c.ID, secret
 	}
+	f.id, f.sec = register()
+	f.other, f.otherSec = register()
 	return f
 }
 
