@@ -21,9 +21,10 @@ import (
 
 // FuzzRefreshScope refreshes a fresh grant of bookings:write and
 // customers:read with any scope parameter. The answer is never a 5xx; a
-// refusal spends nothing (the refresh token still works); a success
-// never widens the grant: the new access token's scope is within it, and
-// the new refresh token's is the grant's whole scope (RFC 6749 §6).
+// scope beyond the grant is invalid_scope, and a refusal spends nothing
+// (the refresh token still works); a success never widens the grant: the
+// new access token has the scope asked for (the grant's when none was),
+// and the new refresh token the grant's whole scope (RFC 6749 §6).
 func FuzzRefreshScope(f *testing.F) {
 	ctx := context.Background()
 	store := memory.New()
@@ -88,6 +89,13 @@ func FuzzRefreshScope(f *testing.F) {
 		got, _ := body["scope"].(string)
 		if _, beyond := catalog.Narrow(strings.Fields(got), whole); len(beyond) > 0 {
 			t.Fatalf("scope %q got %q: beyond the grant %v", asked, got, beyond)
+		}
+		want := tokens // what was asked, or all of the grant when nothing was
+		if len(want) == 0 {
+			want = whole
+		}
+		if set := func(v []string) []string { return slices.Compact(slices.Sorted(slices.Values(v))) }; !slices.Equal(set(strings.Fields(got)), set(want)) {
+			t.Fatalf("scope %q got %q, not %v", asked, got, want)
 		}
 		_, in := post(t, "/oauth/introspect", url.Values{"token": {body["refresh_token"].(string)}})
 		if s, _ := in["scope"].(string); !slices.Equal(strings.Fields(s), whole) {
