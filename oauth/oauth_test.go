@@ -710,17 +710,9 @@ func TestExpiredToken(t *testing.T) {
 func TestSessionsAreServerSide(t *testing.T) {
 	e := newEnv(t)
 	signIn := func() *http.Cookie {
-		rec := httptest.NewRecorder()
-		u, err := e.p.SignIn(rec, httptest.NewRequest("POST", "/login", nil), "demo", "ada@example.com", "correct horse battery")
-		require.NoError(t, err)
-		require.Equal(t, e.user.ID, u.ID)
-		for _, c := range rec.Result().Cookies() {
-			if c.Name == oauth.CookieSession {
-				return c
-			}
-		}
-		t.Fatal("no session cookie")
-		return nil
+		c := signInCookie(t, e.p, "correct horse battery")
+		require.NotNil(t, c)
+		return c
 	}
 	with := func(c *http.Cookie) *http.Request {
 		r := httptest.NewRequest("GET", "/dashboard", nil)
@@ -729,7 +721,7 @@ func TestSessionsAreServerSide(t *testing.T) {
 	}
 	a, b := signIn(), signIn()
 	assert.NotEqual(t, a.Value, b.Value)
-	require.NotNil(t, e.p.SignedIn(with(a)))
+	require.Equal(t, e.user.ID, e.p.SignedIn(with(a)).ID)
 	_, err := e.store.GetToken(t.Context(), storage.KindSession, a.Value)
 	assert.ErrorIs(t, err, storage.ErrNotFound, "the store holds a keyed hash, never the session id")
 

@@ -31,6 +31,7 @@ func signInCookie(t *testing.T, p *oauth.Provider, password string) *http.Cookie
 	return nil
 }
 
+// signedIn reports whether c is a live session of p.
 func signedIn(p *oauth.Provider, c *http.Cookie) bool {
 	r := httptest.NewRequest("GET", "/dashboard", nil)
 	r.AddCookie(c)
