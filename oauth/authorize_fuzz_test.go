@@ -17,6 +17,30 @@ import (
 // fuzzRedirect is the only redirect URI the fuzzed clients registered.
 const fuzzRedirect = "https://app.example/cb"
 
+// fuzzStore is a store holding the organisation "demo", for the fuzz
+// targets' providers.
+func fuzzStore(f *testing.F) (*memory.Store, *storage.Organisation) {
+	store := memory.New()
+	org := &storage.Organisation{ID: storage.NewID(), DomainPrefix: "demo", Name: "Demo", CreatedAt: time.Now()}
+	if err := store.CreateOrganisation(context.Background(), org); err != nil {
+		f.Fatal(err)
+	}
+	return store, org
+}
+
+// fuzzProvider is a provider over store with cheap password hashing,
+// its Config adjusted by configure.
+func fuzzProvider(f *testing.F, store oauth.Store, configure func(*oauth.Config)) *oauth.Provider {
+	cfg := oauth.Config{Issuer: "https://auth.example", Secret: []byte("0123456789abcdef0123456789abcdef-fuzz"),
+		PasswordParams: oauth.PasswordParams{Time: 1, Memory: 64, Threads: 1}}
+	configure(&cfg)
+	p, err := oauth.New(store, cfg)
+	if err != nil {
+		f.Fatal(err)
+	}
+	return p
+}
+
 // FuzzAuthorizeQuery sends any query string to the authorization
 // endpoint, of a provider that requires state and of one that allows it
 // missing. Whatever the query holds, the answer is a page (the sign-in
@@ -25,20 +49,11 @@ const fuzzRedirect = "https://app.example/cb"
 // redirectors).
 func FuzzAuthorizeQuery(f *testing.F) {
 	ctx := context.Background()
-	store := memory.New()
-	org := &storage.Organisation{ID: storage.NewID(), DomainPrefix: "demo", Name: "Demo", CreatedAt: time.Now()}
-	if err := store.CreateOrganisation(ctx, org); err != nil {
-		f.Fatal(err)
-	}
+	store, org := fuzzStore(f)
 	var handlers [2]http.Handler
 	var p *oauth.Provider
 	for i, allow := range []bool{false, true} {
-		var err error
-		p, err = oauth.New(store, oauth.Config{Issuer: "https://auth.example", Secret: []byte("0123456789abcdef0123456789abcdef-fuzz"),
-			PasswordParams: oauth.PasswordParams{Time: 1, Memory: 64, Threads: 1}, AllowMissingState: allow})
-		if err != nil {
-			f.Fatal(err)
-		}
+		p = fuzzProvider(f, store, func(c *oauth.Config) { c.AllowMissingState = allow })
 		handlers[i] = p.Handler()
 	}
 	_, conf, err := p.RegisterClient(ctx, oauth.ClientParams{OrganisationID: org.ID, Name: "App", RedirectURIs: []string{fuzzRedirect},

@@ -546,17 +546,24 @@ func (p *Provider) SetPassword(ctx context.Context, userID, password string) err
 	if err != nil {
 		return fmt.Errorf("oauth: set password: %w", err)
 	}
-	if u.PasswordHash, err = HashPassword(password, p.cfg.PasswordParams); err != nil {
-		return err
-	}
-	u.UpdatedAt = time.Now().UTC()
-	if err := p.store.UpdateUser(ctx, u); err != nil {
+	if err := p.storePassword(ctx, u, password); err != nil {
 		return fmt.Errorf("oauth: set password: %w", err)
 	}
 	if _, err := p.SignOutEverywhere(ctx, userID); err != nil {
 		return fmt.Errorf("oauth: set password: the password changed but the sessions did not end: %w", err)
 	}
 	return nil
+}
+
+// storePassword saves u with a hash of password made with the
+// provider's PasswordParams.
+func (p *Provider) storePassword(ctx context.Context, u *storage.User, password string) error {
+	hash, err := HashPassword(password, p.cfg.PasswordParams)
+	if err != nil {
+		return err
+	}
+	u.PasswordHash, u.UpdatedAt = hash, time.Now().UTC()
+	return p.store.UpdateUser(ctx, u)
 }
 
 // checkNewPassword is the rule for a password a user is given.

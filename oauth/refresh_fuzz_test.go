@@ -9,14 +9,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ory/fosite"
 
 	"github.com/gatehouse-go/gatehouse/oauth"
 	"github.com/gatehouse-go/gatehouse/scope"
-	"github.com/gatehouse-go/gatehouse/storage"
-	"github.com/gatehouse-go/gatehouse/storage/memory"
 )
 
 // FuzzRefreshScope refreshes a fresh grant of bookings:write and
@@ -27,16 +24,8 @@ import (
 // and the new refresh token the grant's whole scope (RFC 6749 §6).
 func FuzzRefreshScope(f *testing.F) {
 	ctx := context.Background()
-	store := memory.New()
-	org := &storage.Organisation{ID: storage.NewID(), DomainPrefix: "demo", Name: "Demo", CreatedAt: time.Now()}
-	if err := store.CreateOrganisation(ctx, org); err != nil {
-		f.Fatal(err)
-	}
-	p, err := oauth.New(store, oauth.Config{Issuer: "https://auth.example", Secret: []byte("0123456789abcdef0123456789abcdef-fuzz"),
-		PasswordParams: oauth.PasswordParams{Time: 1, Memory: 64, Threads: 1}})
-	if err != nil {
-		f.Fatal(err)
-	}
+	store, org := fuzzStore(f)
+	p := fuzzProvider(f, store, func(*oauth.Config) {})
 	if _, err := p.CreateUser(ctx, oauth.UserParams{OrganisationID: org.ID, Email: "ada@example.com", Password: "correct horse battery"}); err != nil {
 		f.Fatal(err)
 	}

@@ -106,11 +106,6 @@ type fositeStore struct {
 // scope, the new refresh token the whole (RFC 6749 §6).
 type grantScopeKey struct{}
 
-// refreshGrantKey marks the context of a refresh_token grant's request:
-// there alone a rotated refresh token in its grace period counts as
-// active (introspection and revocation see it as it is, inactive).
-type refreshGrantKey struct{}
-
 // inGrace reports whether t, a refresh token, was rotated less than the
 // grace period ago and is still its grant's latest rotation (the store
 // keeps RotatedAt on that one alone, and clears it when the grant is
@@ -247,15 +242,17 @@ func (f *fositeStore) get(ctx context.Context, kind storage.TokenKind, sig strin
 }
 
 // gracedFor reports whether t, a rotated refresh token in its grace
-// period, is being used for a refresh by the client it was issued to.
-// Used by any other client, it is reused as without a grace: fosite
-// revokes the grant.
+// period, is being used for a refresh by the client it was issued to:
+// fosite puts the token endpoint's access request in the context (and
+// only there: introspection and revocation see the token as it is,
+// inactive). Used by any other client, it is reused as without a grace:
+// fosite revokes the grant.
 func (f *fositeStore) gracedFor(ctx context.Context, t *storage.Token) bool {
-	if ctx.Value(refreshGrantKey{}) == nil || !f.inGrace(t) {
+	if !f.inGrace(t) {
 		return false
 	}
 	ar, ok := ctx.Value(fosite.AccessRequestContextKey).(fosite.AccessRequester)
-	return ok && ar.GetClient() != nil && ar.GetClient().GetID() == t.ClientID
+	return ok && ar.GetGrantTypes().ExactOne(GrantRefreshToken) && ar.GetClient() != nil && ar.GetClient().GetID() == t.ClientID
 }
 
 func (f *fositeStore) del(ctx context.Context, kind storage.TokenKind, sig string) error {

@@ -82,9 +82,6 @@ func (p *Provider) TokenHandler() http.Handler {
 		}
 		sess := &Session{}
 		ctx = context.WithValue(ctx, clientIPKey{}, ip)
-		if r.PostForm.Get("grant_type") == GrantRefreshToken {
-			ctx = context.WithValue(ctx, refreshGrantKey{}, true)
-		}
 		ar, err := p.fosite.NewAccessRequest(ctx, r, sess)
 		if err != nil {
 			p.writeTokenError(w, r, ar, err)
@@ -118,10 +115,10 @@ func (p *Provider) TokenHandler() http.Handler {
 				p.writeTokenError(w, r, ar, fosite.ErrInvalidScope.WithHintf("The refresh token was not granted %s (RFC 6749 §6).", strings.Join(beyond, " ")))
 				return
 			}
-			if narrower(within, whole) {
+			if narrowed, ok := narrower(within, whole); ok {
 				if req, ok := ar.(*fosite.AccessRequest); ok {
 					ctx = context.WithValue(ctx, grantScopeKey{}, slices.Clone([]string(whole)))
-					req.GrantedScope = fosite.Arguments(slices.Compact(slices.Sorted(slices.Values(within))))
+					req.GrantedScope = fosite.Arguments(narrowed)
 				}
 			}
 		}
@@ -154,15 +151,16 @@ func (p *Provider) TokenHandler() http.Handler {
 
 type clientIPKey struct{}
 
-// narrower reports whether a refresh asked for scopes (all within the
-// grant) that are not the grant's whole scope.
-func narrower(asked, whole []string) bool {
-	if len(asked) == 0 {
-		return false // omitted: "treated as equal to the scope originally granted"
+// narrower returns, as a set, the scopes a refresh asked for (all within
+// the grant), and whether they are not the grant's whole scope. An
+// omitted scope is "treated as equal to the scope originally granted".
+func narrower(asked, whole []string) (scope.Set, bool) {
+	a, err := scope.NewSet(asked...)
+	w, werr := scope.NewSet(whole...)
+	if len(asked) == 0 || err != nil || werr != nil {
+		return nil, false
 	}
-	a := slices.Compact(slices.Sorted(slices.Values(asked)))
-	w := slices.Compact(slices.Sorted(slices.Values(whole)))
-	return !slices.Equal(a, w)
+	return a, !slices.Equal(a, w)
 }
 
 // The parameters of each endpoint, which RFC 6749 §3.1 and §3.2 say
@@ -395,15 +393,10 @@ func (p *Provider) verifyUser(ctx context.Context, prefix, email, password, ip s
 // failure is logged and the sign-in goes on with the old hash, which
 // still verifies.
 func (p *Provider) rehash(ctx context.Context, u *storage.User, password string) {
-	hash, err := HashPassword(password, p.cfg.PasswordParams)
-	if err == nil {
-		nu := *u
-		nu.PasswordHash, nu.UpdatedAt = hash, time.Now().UTC()
-		if err = p.store.UpdateUser(ctx, &nu); err == nil {
-			return
-		}
+	nu := *u
+	if err := p.storePassword(ctx, &nu, password); err != nil {
+		p.log.Warn("upgrading a password hash failed; the old one stays", "user_id", u.ID, "err", err)
 	}
-	p.log.Warn("upgrading a password hash failed; the old one stays", "user_id", u.ID, "err", err)
 }
 
 // checkPassword is fosite's password-grant hook. The organisation comes

@@ -174,14 +174,21 @@ func (s *Store) RotateToken(ctx context.Context, kind storage.TokenKind, sig str
 
 // DeactivateTokensByRequest implements [storage.Tokens].
 func (s *Store) DeactivateTokensByRequest(ctx context.Context, kind storage.TokenKind, req string) (int, error) {
+	return s.deactivateWhere(ctx, "deactivate tokens by request", `kind = ? AND request_id = ?`, string(kind), req)
+}
+
+// deactivateWhere ends the tokens a WHERE clause selects, as revoking a
+// grant does: every one loses its rotation time, the active ones become
+// inactive, in one transaction; it returns how many were active.
+func (s *Store) deactivateWhere(ctx context.Context, op, where string, args ...any) (int, error) {
 	var n int
 	err := s.InTx(ctx, func(ctx context.Context) error {
-		_, err := s.conn(ctx).ExecContext(ctx, s.sql(`UPDATE {p}tokens SET rotated_at = 0 WHERE kind = ? AND request_id = ? AND rotated_at <> 0`), string(kind), req)
+		_, err := s.conn(ctx).ExecContext(ctx, s.sql(`UPDATE {p}tokens SET rotated_at = 0 WHERE `+where+` AND rotated_at <> 0`), args...)
 		if err != nil {
-			return Wrap("deactivate tokens by request", err)
+			return Wrap(op, err)
 		}
-		res, err := s.conn(ctx).ExecContext(ctx, s.sql(`UPDATE {p}tokens SET active = ? WHERE kind = ? AND request_id = ? AND active = ?`), false, string(kind), req, true)
-		n, err = affected("deactivate tokens by request", res, err)
+		res, err := s.conn(ctx).ExecContext(ctx, s.sql(`UPDATE {p}tokens SET active = ? WHERE `+where+` AND active = ?`), append(append([]any{false}, args...), true)...)
+		n, err = affected(op, res, err)
 		return err
 	})
 	return n, err
@@ -219,20 +226,8 @@ func (s *Store) GrantedClients(ctx context.Context, subject string, now time.Tim
 
 // DeactivateGrantTokens implements [storage.Tokens].
 func (s *Store) DeactivateGrantTokens(ctx context.Context, subject, clientID string) (int, error) {
-	kinds := []any{string(storage.KindAuthorizeCode), string(storage.KindAccessToken), string(storage.KindRefreshToken)}
-	var n int
-	err := s.InTx(ctx, func(ctx context.Context) error {
-		_, err := s.conn(ctx).ExecContext(ctx, s.sql(`UPDATE {p}tokens SET rotated_at = 0 WHERE subject = ? AND client_id = ? AND rotated_at <> 0 AND kind IN (?, ?, ?)`),
-			append([]any{subject, clientID}, kinds...)...)
-		if err != nil {
-			return Wrap("deactivate grant tokens", err)
-		}
-		res, err := s.conn(ctx).ExecContext(ctx, s.sql(`UPDATE {p}tokens SET active = ? WHERE subject = ? AND client_id = ? AND active = ? AND kind IN (?, ?, ?)`),
-			append([]any{false, subject, clientID, true}, kinds...)...)
-		n, err = affected("deactivate grant tokens", res, err)
-		return err
-	})
-	return n, err
+	return s.deactivateWhere(ctx, "deactivate grant tokens", `subject = ? AND client_id = ? AND kind IN (?, ?, ?)`,
+		subject, clientID, string(storage.KindAuthorizeCode), string(storage.KindAccessToken), string(storage.KindRefreshToken))
 }
 
 // ListConsents implements [storage.Consents].
