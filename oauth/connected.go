@@ -76,9 +76,15 @@ func (p *Provider) ConnectedApps(ctx context.Context, userID string) ([]Connecte
 // only at expiry), and the remembered consent is forgotten, so the
 // consent page is shown again next time.
 func (p *Provider) Disconnect(ctx context.Context, userID, clientID string) (int, error) {
-	n, err := p.store.DeactivateGrantTokens(ctx, userID, clientID)
-	if err != nil {
-		return 0, fmt.Errorf("oauth: disconnect: %w", err)
+	// Twice, as RevokeRefreshToken does: a refresh storing a new pair
+	// meanwhile sees the first pass or is swept by the second.
+	var n int
+	for range 2 {
+		ended, err := p.store.DeactivateGrantTokens(ctx, userID, clientID)
+		if err != nil {
+			return 0, fmt.Errorf("oauth: disconnect: %w", err)
+		}
+		n += ended
 	}
 	if err := p.store.DeleteConsent(ctx, userID, clientID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return n, fmt.Errorf("oauth: disconnect: %w", err)

@@ -33,6 +33,8 @@ type graceFixture struct {
 	id, sec  string
 	other    string // a second client's id
 	otherSec string
+	user     string            // the user's id
+	provs    []*oauth.Provider // one per instance
 }
 
 func newGraceFixture(t *testing.T, store oauth.Store, grace time.Duration, instances int) *graceFixture {
@@ -54,6 +56,7 @@ func newGraceFixture(t *testing.T, store oauth.Store, grace time.Duration, insta
 		srv.Start()
 		t.Cleanup(srv.Close)
 		f.bases = append(f.bases, srv.URL)
+		f.provs = append(f.provs, p)
 		if first == nil {
 			first = p
 		}
@@ -62,8 +65,9 @@ func newGraceFixture(t *testing.T, store oauth.Store, grace time.Duration, insta
 	f.prefix = "grace-" + strings.ReplaceAll(id[len(id)-12:], "-", "") // the random end: fixtures share a store
 	org := &storage.Organisation{ID: id, DomainPrefix: f.prefix, Name: "Grace", Plan: "standard", CreatedAt: time.Now()}
 	require.NoError(t, store.CreateOrganisation(ctx, org))
-	_, err := first.CreateUser(ctx, oauth.UserParams{OrganisationID: org.ID, Email: "ada@example.com", Password: "correct horse battery"})
+	u, err := first.CreateUser(ctx, oauth.UserParams{OrganisationID: org.ID, Email: "ada@example.com", Password: "correct horse battery"})
 	require.NoError(t, err)
+	f.user = u.ID
 	register := func() (id, secret string) {
 		secret, c, err := first.RegisterClient(ctx, oauth.ClientParams{OrganisationID: org.ID, Name: "App", Grants: []string{"password", "refresh_token"}, Scopes: []string{"bookings:read"}})
 		require.NoError(t, err)

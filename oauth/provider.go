@@ -16,6 +16,7 @@ import (
 
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/compose"
+	"github.com/ory/fosite/handler/oauth2"
 	"github.com/ory/fosite/token/jwt"
 
 	"github.com/gatehouse-go/gatehouse/ratelimit"
@@ -159,6 +160,9 @@ type Provider struct {
 	tokens  tokenCache
 	fails   ratelimit.Limiter
 	strat   prefixedStrategy
+	// access is the access-token strategy fosite was composed with (JWT
+	// or opaque).
+	access oauth2.AccessTokenStrategy
 	// dummyHash is checked when the account does not exist, so that an
 	// unknown email costs what a wrong password costs: it is made with
 	// the provider's own PasswordParams, as its users' hashes are.
@@ -267,6 +271,7 @@ func New(store Store, cfg Config) (*Provider, error) {
 		strategy = compose.NewOAuth2JWTStrategy(cfg.JWTKeys.signing, p.strat, p.fcfg)
 		p.jwtVerify, _ = NewJWTVerifier(VerifierConfig{JWKSURL: "local", Issuer: cfg.Issuer, Audience: p.cfg.JWTAudience, keys: cfg.JWTKeys.JWKS})
 	}
+	p.access = strategy.(oauth2.AccessTokenStrategy)
 	p.fosite = compose.Compose(p.fcfg, fs, strategy,
 		compose.OAuth2AuthorizeExplicitFactory,
 		compose.OAuth2AuthorizeImplicitFactory,

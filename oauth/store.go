@@ -235,7 +235,7 @@ func (f *fositeStore) get(ctx context.Context, kind storage.TokenKind, sig strin
 		RequestedAudience: st.RequestedAudience, GrantedAudience: st.GrantedAudience,
 		Form: st.Form, Session: sess,
 	}
-	if !t.Active && !(kind == storage.KindRefreshToken && f.gracedFor(ctx, t)) {
+	if !t.Active && !(kind == storage.KindRefreshToken && (f.gracedFor(ctx, t) || revoking(ctx) && !t.RotatedAt.IsZero())) {
 		return req, inactiveErr
 	}
 	return req, nil
@@ -253,6 +253,20 @@ func (f *fositeStore) gracedFor(ctx context.Context, t *storage.Token) bool {
 	}
 	ar, ok := ctx.Value(fosite.AccessRequestContextKey).(fosite.AccessRequester)
 	return ok && ar.GetGrantTypes().ExactOne(GrantRefreshToken) && ar.GetClient() != nil && ar.GetClient().GetID() == t.ClientID
+}
+
+// revocationKey marks the context of a revocation request: a refresh
+// token that is its grant's latest rotation (RotatedAt set) is found
+// there as if active, so revoking it revokes the grant. It may still be
+// in use (within the grace, or by a refresh under way that has not
+// answered yet); revoking it otherwise answered 200 and ended nothing,
+// RFC 7009's answer for a token no longer valid. It gives no one more
+// than they had: a replay of that token revokes the grant too.
+type revocationKey struct{}
+
+func revoking(ctx context.Context) bool {
+	v, _ := ctx.Value(revocationKey{}).(bool)
+	return v
 }
 
 func (f *fositeStore) del(ctx context.Context, kind storage.TokenKind, sig string) error {
@@ -332,8 +346,20 @@ func (f *fositeStore) RotateRefreshToken(ctx context.Context, requestID, sig str
 	return err
 }
 
-// RevokeRefreshToken implements oauth2.TokenRevocationStorage.
+// RevokeRefreshToken implements oauth2.TokenRevocationStorage, in two
+// passes: the grant's refresh tokens are deactivated (clearing the
+// RotatedAt of the one a refresh may be exchanging), its access tokens
+// removed, and its refresh tokens deactivated again. A refresh storing a
+// new pair meanwhile either sees the first pass and ends the pair
+// (Provider.revokedDuringRefresh) or stored it before the first pass
+// ended, and what follows takes it.
 func (f *fositeStore) RevokeRefreshToken(ctx context.Context, requestID string) error {
+	if _, err := f.s.DeactivateTokensByRequest(ctx, storage.KindRefreshToken, requestID); err != nil {
+		return err
+	}
+	if _, err := f.s.DeleteTokensByRequest(ctx, storage.KindAccessToken, requestID); err != nil {
+		return err
+	}
 	_, err := f.s.DeactivateTokensByRequest(ctx, storage.KindRefreshToken, requestID)
 	return err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -123,6 +124,9 @@ func (p *Provider) TokenHandler() http.Handler {
 			}
 		}
 		resp, err := p.fosite.NewAccessResponse(ctx, ar)
+		if err == nil && ar.GetGrantTypes().ExactOne(GrantRefreshToken) {
+			err = p.revokedDuringRefresh(ctx, r.PostForm.Get("refresh_token"), resp)
+		}
 		if err != nil {
 			p.writeTokenError(w, r, ar, err)
 			return
@@ -150,6 +154,41 @@ func (p *Provider) TokenHandler() http.Handler {
 }
 
 type clientIPKey struct{}
+
+// revokedDuringRefresh checks, once a refresh has stored its new pair,
+// that the grant was not revoked meanwhile; if it was, it ends the pair
+// and answers invalid_grant. A revocation landing after the used token
+// rotated and before the new pair was stored would otherwise miss the
+// pair, and the client would go on with a grant its user ended.
+//
+// It works with the revocations' two passes (Provider.revokeGrant): a
+// revocation first clears the used token's RotatedAt (or deletes it, on
+// reuse), then sweeps the grant again. Either this read sees the first
+// pass, or the pair was stored before that pass ended and the second
+// sweeps it: every interleaving ends with nothing of the grant active,
+// on any store whose single operations are atomic and see every
+// operation completed before them.
+func (p *Provider) revokedDuringRefresh(ctx context.Context, used string, resp fosite.AccessResponder) error {
+	t, err := p.store.GetToken(ctx, storage.KindRefreshToken, p.strat.RefreshTokenSignature(ctx, used))
+	if err == nil && !t.RotatedAt.IsZero() {
+		return nil
+	}
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		err = fmt.Errorf("oauth: checking the grant after a refresh: %w", err)
+	} else {
+		err = fosite.ErrInvalidGrant.WithHint("The grant was revoked while the refresh token was being exchanged.")
+	}
+	// The pair never reaches the client: end it whatever the answer.
+	if derr := p.store.DeleteToken(ctx, storage.KindAccessToken, p.access.AccessTokenSignature(ctx, resp.GetAccessToken())); derr != nil && !errors.Is(derr, storage.ErrNotFound) {
+		p.log.Error("ending the access token of a refresh that failed", "err", derr)
+	}
+	if rt, ok := resp.GetExtra("refresh_token").(string); ok {
+		if derr := p.store.DeactivateToken(ctx, storage.KindRefreshToken, p.strat.RefreshTokenSignature(ctx, rt)); derr != nil && !errors.Is(derr, storage.ErrNotFound) {
+			p.log.Error("ending the refresh token of a refresh that failed", "err", derr)
+		}
+	}
+	return err
+}
 
 // narrower returns, as a set, the scopes a refresh asked for (all within
 // the grant), and whether they are not the grant's whole scope. An
@@ -426,7 +465,7 @@ func (p *Provider) checkPassword(ctx context.Context, username, password string)
 // dropped on this instance at once.
 func (p *Provider) RevokeHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := r.Context()
+		ctx := context.WithValue(r.Context(), revocationKey{}, true)
 		if r.Method == http.MethodPost {
 			if err := readForm(w, r, tokenFormParams); err != nil {
 				// fosite's revocation response would answer it 200.

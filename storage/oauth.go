@@ -127,7 +127,10 @@ type Tokens interface {
 	RotateToken(ctx context.Context, kind TokenKind, signature string, at time.Time) error
 	// DeactivateTokensByRequest marks every token of kind in the grant
 	// inactive, clears the RotatedAt of all of them, and returns how many
-	// were active.
+	// were active. Against a RotateToken of one of them running beside
+	// it, atomically: the rotation fails, or its RotatedAt is cleared
+	// (the oauth package learns from it that a refresh under way lost
+	// its grant).
 	DeactivateTokensByRequest(ctx context.Context, kind TokenKind, requestID string) (int, error)
 	// DeleteTokensByRequest removes every token of kind in the grant and
 	// returns how many it removed.
@@ -142,7 +145,7 @@ type Tokens interface {
 	// DeactivateGrantTokens deactivates every active authorization code,
 	// access token and refresh token that subject granted clientID,
 	// clears the RotatedAt of all of them, and returns how many were
-	// active.
+	// active; atomically against RotateToken, as DeactivateTokensByRequest.
 	DeactivateGrantTokens(ctx context.Context, subject, clientID string) (int, error)
 }
 

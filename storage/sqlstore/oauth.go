@@ -178,18 +178,24 @@ func (s *Store) DeactivateTokensByRequest(ctx context.Context, kind storage.Toke
 }
 
 // deactivateWhere ends the tokens a WHERE clause selects, as revoking a
-// grant does: every one loses its rotation time, the active ones become
-// inactive, in one transaction; it returns how many were active.
+// grant does: the active ones become inactive, then every one loses its
+// rotation time, in one transaction; it returns how many were active.
+//
+// In that order: a rotation running beside it (PostgreSQL, READ
+// COMMITTED) either finds its token deactivated and fails, or commits
+// before the first statement goes on past its row, so the second sees
+// its rotation time and clears it. The other order could clear nothing,
+// then meet the token already rotated, and leave the rotation time of a
+// revoked grant standing.
 func (s *Store) deactivateWhere(ctx context.Context, op, where string, args ...any) (int, error) {
 	var n int
 	err := s.InTx(ctx, func(ctx context.Context) error {
-		_, err := s.conn(ctx).ExecContext(ctx, s.sql(`UPDATE {p}tokens SET rotated_at = 0 WHERE `+where+` AND rotated_at <> 0`), args...)
-		if err != nil {
-			return Wrap(op, err)
-		}
 		res, err := s.conn(ctx).ExecContext(ctx, s.sql(`UPDATE {p}tokens SET active = ? WHERE `+where+` AND active = ?`), append(append([]any{false}, args...), true)...)
-		n, err = affected(op, res, err)
-		return err
+		if n, err = affected(op, res, err); err != nil {
+			return err
+		}
+		_, err = s.conn(ctx).ExecContext(ctx, s.sql(`UPDATE {p}tokens SET rotated_at = 0 WHERE `+where+` AND rotated_at <> 0`), args...)
+		return Wrap(op, err)
 	})
 	return n, err
 }

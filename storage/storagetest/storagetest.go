@@ -532,6 +532,42 @@ func testTokens(t *testing.T, newStore NewStore) {
 		eq(t, n, 0, "nothing active")
 		eq(t, rotatedAt(other).IsZero(), true, "revoking a user's grant forgets its rotation")
 	})
+	t.Run("RevocationBesideARotationForgetsIt", func(t *testing.T) {
+		// A grant revoked while one of its refresh tokens rotates: the
+		// rotation either fails or its time is cleared, never left
+		// standing on a revoked grant (a refresh under way checks it to
+		// learn that its grant was revoked). Raced many times, both ways
+		// of revoking.
+		t.Parallel()
+		s := newStore(t)
+		for i := range 60 {
+			grant := fmt.Sprintf("race-%d", i)
+			rt := mkToken(storage.KindRefreshToken, grant, time.Time{})
+			rt.Subject = "racer-" + grant
+			ok(t, s.CreateToken(ctxT(t), rt), "create")
+			var wg sync.WaitGroup
+			var rotErr, revErr error
+			wg.Go(func() { rotErr = s.RotateToken(ctxT(t), storage.KindRefreshToken, rt.Signature, epoch) })
+			wg.Go(func() {
+				if i%2 == 0 {
+					_, revErr = s.DeactivateTokensByRequest(ctxT(t), storage.KindRefreshToken, grant)
+				} else {
+					_, revErr = s.DeactivateGrantTokens(ctxT(t), rt.Subject, rt.ClientID)
+				}
+			})
+			wg.Wait()
+			ok(t, revErr, "revoke")
+			if rotErr != nil {
+				is(t, rotErr, storage.ErrNotFound, "a rotation that lost")
+			}
+			got, err := s.GetToken(ctxT(t), storage.KindRefreshToken, rt.Signature)
+			ok(t, err, "get")
+			eq(t, got.Active, false, "revoked")
+			if !got.RotatedAt.IsZero() {
+				t.Fatalf("race %d (rotation: %v): a revoked grant's token kept its rotation time", i, rotErr)
+			}
+		}
+	})
 	t.Run("RevokeByRequest", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
