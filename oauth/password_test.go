@@ -1,6 +1,7 @@
 package oauth_test
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -97,4 +98,54 @@ func TestPasswordHashesUpgradeAtSignIn(t *testing.T) {
 	assert.Equal(t, before.PasswordHash, after.PasswordHash, "an up-to-date hash is left alone")
 	assert.NotNil(t, signInCookie(t, e.p, "correct horse battery"), "a provider on the old parameters still verifies it")
 	assert.Equal(t, "m=128,t=2,p=1", params(), "and never makes it weaker")
+}
+
+// afterLookup runs a function once, after the next user lookup by email:
+// a change landing while a sign-in checks the password.
+type afterLookup struct {
+	oauth.Store
+	then func()
+}
+
+func (s *afterLookup) GetUserByEmail(ctx context.Context, org, email string) (*storage.User, error) {
+	u, err := s.Store.GetUserByEmail(ctx, org, email)
+	if then := s.then; then != nil {
+		s.then = nil
+		then()
+	}
+	return u, err
+}
+
+// TestPasswordUpgradeKeepsChangesMadeDuringTheSignIn: a sign-in that
+// upgrades the user's hash writes the hash alone, and only over the one
+// it checked: a password set while it ran (by an administrator, on
+// another instance) is not undone by the old password's new hash, and a
+// change of names stands.
+func TestPasswordUpgradeKeepsChangesMadeDuringTheSignIn(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t) // users hashed with m=64,t=1,p=1
+	store := &afterLookup{Store: e.store}
+	raised, err := oauth.New(store, oauth.Config{Issuer: e.srv.URL, Secret: []byte("0123456789abcdef0123456789abcdef-test"),
+		PasswordParams: oauth.PasswordParams{Time: 2, Memory: 128, Threads: 1}})
+	require.NoError(t, err)
+
+	store.then = func() {
+		require.NoError(t, e.p.SetPassword(context.Background(), e.user.ID, "a new and longer passphrase"))
+	}
+	require.NotNil(t, signInCookie(t, raised, "correct horse battery"), "the password was right when it was checked")
+	assert.Nil(t, signInCookie(t, raised, "correct horse battery"), "the old password does not come back")
+	assert.NotNil(t, signInCookie(t, raised, "a new and longer passphrase"), "the password set meanwhile stands")
+
+	store.then = func() {
+		u, err := e.store.GetUser(context.Background(), e.user.ID)
+		require.NoError(t, err)
+		u.FirstName = "Augusta"
+		require.NoError(t, e.store.UpdateUser(context.Background(), u))
+	}
+	require.NoError(t, e.p.SetPassword(t.Context(), e.user.ID, "a weakly hashed passphrase"))
+	require.NotNil(t, signInCookie(t, raised, "a weakly hashed passphrase"))
+	u, err := e.store.GetUser(t.Context(), e.user.ID)
+	require.NoError(t, err)
+	assert.Equal(t, "Augusta", u.FirstName, "a change of names during the upgrade stands")
+	assert.Equal(t, "m=128,t=2,p=1", strings.Split(u.PasswordHash, "$")[3], "and the hash was upgraded")
 }

@@ -547,11 +547,7 @@ func (p *Provider) SetPassword(ctx context.Context, userID, password string) err
 	if err := checkNewPassword(password); err != nil {
 		return err
 	}
-	u, err := p.store.GetUser(ctx, userID)
-	if err != nil {
-		return fmt.Errorf("oauth: set password: %w", err)
-	}
-	if err := p.storePassword(ctx, u, password); err != nil {
+	if err := p.storePassword(ctx, userID, "", password); err != nil {
 		return fmt.Errorf("oauth: set password: %w", err)
 	}
 	if _, err := p.SignOutEverywhere(ctx, userID); err != nil {
@@ -560,15 +556,16 @@ func (p *Provider) SetPassword(ctx context.Context, userID, password string) err
 	return nil
 }
 
-// storePassword saves u with a hash of password made with the
-// provider's PasswordParams.
-func (p *Provider) storePassword(ctx context.Context, u *storage.User, password string) error {
+// storePassword saves a hash of password made with the provider's
+// PasswordParams as the user's, and nothing else of the user; with
+// current not empty, only while the stored hash is still current
+// (storage.Users.SetPasswordHash).
+func (p *Provider) storePassword(ctx context.Context, userID, current, password string) error {
 	hash, err := HashPassword(password, p.cfg.PasswordParams)
 	if err != nil {
 		return err
 	}
-	u.PasswordHash, u.UpdatedAt = hash, time.Now().UTC()
-	return p.store.UpdateUser(ctx, u)
+	return p.store.SetPasswordHash(ctx, userID, current, hash, time.Now().UTC())
 }
 
 // checkNewPassword is the rule for a password a user is given.

@@ -430,10 +430,15 @@ func (p *Provider) verifyUser(ctx context.Context, prefix, email, password, ip s
 // their next sign-in. A hash is never made weaker (an instance still on
 // the old parameters during a roll-out leaves upgraded hashes alone). A
 // failure is logged and the sign-in goes on with the old hash, which
-// still verifies.
+// still verifies. The new hash replaces the one just checked only: a
+// password set meanwhile (Provider.SetPassword, on any instance) is not
+// undone, and nothing else of the user is written.
 func (p *Provider) rehash(ctx context.Context, u *storage.User, password string) {
-	nu := *u
-	if err := p.storePassword(ctx, &nu, password); err != nil {
+	err := p.storePassword(ctx, u.ID, u.PasswordHash, password)
+	switch {
+	case errors.Is(err, storage.ErrConflict):
+		p.log.Info("password hash not upgraded: the password changed during the sign-in", "user_id", u.ID)
+	case err != nil:
 		p.log.Warn("upgrading a password hash failed; the old one stays", "user_id", u.ID, "err", err)
 	}
 }

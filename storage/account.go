@@ -90,4 +90,11 @@ type Users interface {
 	// the user with u.ID. ErrNotFound when it does not exist; ErrConflict
 	// when the new email is taken.
 	UpdateUser(ctx context.Context, u *User) error
+	// SetPasswordHash replaces the password hash and UpdatedAt of the
+	// user with id, and nothing else (a change of email or names beside
+	// it stands). With current not empty, only while the stored hash is
+	// still current, atomically: ErrConflict when it changed meanwhile,
+	// so a hash upgraded at sign-in never undoes a password set in
+	// between. ErrNotFound when the user does not exist.
+	SetPasswordHash(ctx context.Context, id, current, hash string, at time.Time) error
 }

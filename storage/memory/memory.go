@@ -9,6 +9,7 @@ package memory
 import (
 	"cmp"
 	"context"
+	"crypto/subtle"
 	"fmt"
 	"maps"
 	"slices"
@@ -208,6 +209,21 @@ func (s *Store) UpdateUser(_ context.Context, u *storage.User) error {
 		s.userByEmail[newKey] = u.ID
 	}
 	cur.Email, cur.PasswordHash, cur.FirstName, cur.LastName, cur.UpdatedAt = u.Email, u.PasswordHash, u.FirstName, u.LastName, u.UpdatedAt
+	return nil
+}
+
+// SetPasswordHash implements [storage.Users].
+func (s *Store) SetPasswordHash(_ context.Context, id, current, hash string, at time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, ok := s.users[id]
+	if !ok {
+		return notFound("set password hash", id)
+	}
+	if current != "" && subtle.ConstantTimeCompare([]byte(cur.PasswordHash), []byte(current)) != 1 {
+		return conflict("set password hash", "the hash changed meanwhile")
+	}
+	cur.PasswordHash, cur.UpdatedAt = hash, at
 	return nil
 }
 

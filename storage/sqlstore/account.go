@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/gatehouse-go/gatehouse/storage"
@@ -94,6 +95,26 @@ func (s *Store) UpdateUser(ctx context.Context, u *storage.User) error {
 	res, err := s.conn(ctx).ExecContext(ctx, s.sql(`UPDATE {p}users SET email = ?, email_key = ?, password_hash = ?, first_name = ?, last_name = ?, updated_at = ? WHERE id = ?`),
 		u.Email, storage.NormalizeEmail(u.Email), u.PasswordHash, u.FirstName, u.LastName, micros(u.UpdatedAt), u.ID)
 	return mustAffect("update user", res, err)
+}
+
+// SetPasswordHash implements [storage.Users]: one conditional UPDATE, and
+// on no row a look to tell a changed hash from a missing user.
+func (s *Store) SetPasswordHash(ctx context.Context, id, current, hash string, at time.Time) error {
+	const op = "set password hash"
+	q, args := `UPDATE {p}users SET password_hash = ?, updated_at = ? WHERE id = ?`, []any{hash, micros(at), id}
+	if current != "" {
+		q, args = q+` AND password_hash = ?`, append(args, current)
+	}
+	res, err := s.conn(ctx).ExecContext(ctx, s.sql(q), args...)
+	n, err := affected(op, res, err)
+	if err != nil || n == 1 {
+		return err
+	}
+	var one int
+	if err := s.conn(ctx).QueryRowContext(ctx, s.sql(`SELECT 1 FROM {p}users WHERE id = ?`), id).Scan(&one); err != nil {
+		return Wrap(op, err)
+	}
+	return fmt.Errorf("sqlstore: %s: the hash changed meanwhile: %w", op, storage.ErrConflict)
 }
 
 // durations are stored in nanoseconds.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -189,7 +190,9 @@ func TestSQLiteWritesQueue(t *testing.T) {
 				return s.CreateOrganisation(ctx, org(name))
 			}))
 		})
-		require.Eventually(t, func() bool { return s.WaitingWrites() == i+1 }, 5*time.Second, time.Millisecond)
+		// WaitingWrites counts a write a moment before it joins the
+		// channel's queue; its goroutine parked in the select is in it.
+		require.Eventually(t, func() bool { return s.WaitingWrites() == i+1 && parkedWriters() == i+1 }, 5*time.Second, time.Millisecond)
 	}
 	close(release)
 	require.NoError(t, <-held)
@@ -408,4 +411,25 @@ func TestIsUnavailable(t *testing.T) {
 	} {
 		assert.Equal(t, c.want, sqlstore.IsUnavailable(c.err), name)
 	}
+}
+
+// parkedWriters counts the goroutines blocked in awaitWriter's select:
+// the writes in the writer channel's queue.
+func parkedWriters() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	parked := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, " [select") && strings.Contains(g, "sqlstore.(*Store).awaitWriter") {
+			parked++
+		}
+	}
+	return parked
 }

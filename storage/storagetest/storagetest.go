@@ -241,6 +241,56 @@ func testUsers(t *testing.T, newStore NewStore) {
 		is(t, s.UpdateUser(ctxT(t), other), storage.ErrConflict, "email taken")
 		is(t, s.UpdateUser(ctxT(t), &storage.User{ID: storage.NewID(), Email: "z@z"}), storage.ErrNotFound, "missing")
 	})
+	t.Run("SetPasswordHash", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		o := mkOrg(t, s, "ph")
+		u := mkUser(t, s, o.ID, "a@example.com")
+		hash := func() string {
+			t.Helper()
+			got, err := s.GetUser(ctxT(t), u.ID)
+			ok(t, err, "get")
+			return got.PasswordHash
+		}
+		start := hash()
+		// A change of names beside it stands: only the hash is written.
+		u.FirstName = "Augusta"
+		ok(t, s.UpdateUser(ctxT(t), u), "update names")
+		at := epoch.Add(2 * time.Hour)
+		ok(t, s.SetPasswordHash(ctxT(t), u.ID, start, "$argon2id$upgraded", at), "conditional, still current")
+		got, err := s.GetUser(ctxT(t), u.ID)
+		ok(t, err, "get")
+		eq(t, got.PasswordHash, "$argon2id$upgraded", "hash")
+		eq(t, got.FirstName, "Augusta", "names untouched")
+		eq(t, got.Email, "a@example.com", "email untouched")
+		sameTime(t, got.UpdatedAt, at, "updated")
+		is(t, s.SetPasswordHash(ctxT(t), u.ID, start, "$argon2id$stale", at), storage.ErrConflict, "conditional, changed meanwhile")
+		eq(t, hash(), "$argon2id$upgraded", "a refused change writes nothing")
+		ok(t, s.SetPasswordHash(ctxT(t), u.ID, "", "$argon2id$set", at), "unconditional")
+		eq(t, hash(), "$argon2id$set", "hash")
+		is(t, s.SetPasswordHash(ctxT(t), storage.NewID(), "", "$argon2id$x", at), storage.ErrNotFound, "missing, unconditional")
+		is(t, s.SetPasswordHash(ctxT(t), storage.NewID(), "$argon2id$set", "$argon2id$x", at), storage.ErrNotFound, "missing, conditional")
+
+		// Of concurrent conditional changes from one hash, one wins.
+		const n = 12
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		wins := 0
+		for i := range n {
+			wg.Go(func() {
+				err := s.SetPasswordHash(ctxT(t), u.ID, "$argon2id$set", fmt.Sprintf("$argon2id$racer-%d", i), at)
+				mu.Lock()
+				defer mu.Unlock()
+				if err == nil {
+					wins++
+				} else if !errors.Is(err, storage.ErrConflict) {
+					t.Errorf("racer %d: %v", i, err)
+				}
+			})
+		}
+		wg.Wait()
+		eq(t, wins, 1, "winners")
+	})
 }
 
 func mkClient(t *testing.T, s storage.Store, org string, created time.Time) *storage.Client {
