@@ -39,13 +39,22 @@ type graceFixture struct {
 
 func newGraceFixture(t *testing.T, store oauth.Store, grace time.Duration, instances int) *graceFixture {
 	t.Helper()
+	return newFixture(t, store, instances, func(c *oauth.Config) { c.RefreshReuseGrace = grace })
+}
+
+// newFixture is newGraceFixture with the configuration that set makes
+// of the instances' (each gets its own copy).
+func newFixture(t *testing.T, store oauth.Store, instances int, set func(*oauth.Config)) *graceFixture {
+	t.Helper()
 	ctx := t.Context()
 	f := &graceFixture{t: t}
 	var first *oauth.Provider
 	for range instances {
 		srv := httptest.NewUnstartedServer(nil)
-		p, err := oauth.New(store, oauth.Config{Issuer: "http://" + srv.Listener.Addr().String(), Secret: []byte("0123456789abcdef0123456789abcdef-grace"),
-			PasswordParams: oauth.PasswordParams{Time: 1, Memory: 64, Threads: 1}, RefreshReuseGrace: grace})
+		cfg := oauth.Config{Issuer: "http://" + srv.Listener.Addr().String(), Secret: []byte("0123456789abcdef0123456789abcdef-grace"),
+			PasswordParams: oauth.PasswordParams{Time: 1, Memory: 64, Threads: 1}}
+		set(&cfg)
+		p, err := oauth.New(store, cfg)
 		require.NoError(t, err)
 		chain, err := gatehouse.NewChain(gatehouse.ChainConfig{}, p.Authenticator(oauth.ResourceConfig{}))
 		require.NoError(t, err)
