@@ -38,7 +38,7 @@ type env struct {
 	t        *testing.T
 	srv      *httptest.Server
 	p        *oauth.Provider
-	store    *memory.Store
+	store    oauth.Store
 	org      *storage.Organisation
 	user     *storage.User
 	confID   string // confidential client
@@ -54,8 +54,14 @@ type env struct {
 // configure adjusts its Config first.
 func newEnv(t *testing.T, configure ...func(*oauth.Config)) *env {
 	t.Helper()
+	return newEnvOn(t, memory.New(), configure...)
+}
+
+// newEnvOn is newEnv over store.
+func newEnvOn(t *testing.T, store oauth.Store, configure ...func(*oauth.Config)) *env {
+	t.Helper()
 	ctx := t.Context()
-	e := &env{t: t, store: memory.New()}
+	e := &env{t: t, store: store}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	issuer := "http://" + ln.Addr().String()

@@ -236,6 +236,13 @@ func (f *fositeStore) get(ctx context.Context, kind storage.TokenKind, sig strin
 		Form: st.Form, Session: sess,
 	}
 	if !t.Active && !(kind == storage.KindRefreshToken && (f.gracedFor(ctx, t) || revoking(ctx) && !t.RotatedAt.IsZero())) {
+		switch kind {
+		case storage.KindAuthorizeCode:
+			f.codeUsedAgain(ctx, sig)
+		case storage.KindPKCE: // spent with its code
+			f.codeUsedAgain(ctx, sig)
+			return nil, fmt.Errorf("oauth: %w", fosite.ErrInvalidatedAuthorizeCode)
+		}
 		return req, inactiveErr
 	}
 	return req, nil
@@ -286,9 +293,49 @@ func (f *fositeStore) GetAuthorizeCodeSession(ctx context.Context, code string, 
 }
 
 // InvalidateAuthorizeCodeSession implements oauth2.AuthorizeCodeStorage,
-// atomically: of two concurrent exchanges of one code only one succeeds.
+// atomically: of two concurrent exchanges of one code only one spends
+// it. The other used the code a second time: it gets
+// fosite.ErrInvalidatedAuthorizeCode, and the Provider revokes the grant
+// (fosite alone answers it server_error and revokes nothing).
 func (f *fositeStore) InvalidateAuthorizeCodeSession(ctx context.Context, code string) error {
-	return fositeErr(f.s.DeactivateToken(ctx, storage.KindAuthorizeCode, code))
+	return f.spend(ctx, storage.KindAuthorizeCode, code)
+}
+
+// spend deactivates the code, or its PKCE session (both under the code's
+// signature), atomically: the exchange that loses the race used the code
+// a second time, and gets fosite.ErrInvalidatedAuthorizeCode after the
+// grant is revoked (fosite alone answers a lost race server_error and
+// revokes nothing).
+func (f *fositeStore) spend(ctx context.Context, kind storage.TokenKind, sig string) error {
+	err := f.s.DeactivateToken(ctx, kind, sig)
+	if errors.Is(err, storage.ErrNotFound) {
+		f.codeUsedAgain(ctx, sig)
+		return fmt.Errorf("oauth: %w", fosite.ErrInvalidatedAuthorizeCode)
+	}
+	return fositeErr(err)
+}
+
+// codeUsedAgain handles the authorization code with signature sig used
+// more than once (RFC 6749 §4.1.2: "MUST deny the request and SHOULD
+// revoke all tokens previously issued based on that authorization
+// code"): it deletes the code, then revokes its grant. An exchange of it
+// storing its tokens meanwhile finds the code gone and ends them
+// (Provider.codeSpentTwice); the revocation takes whatever was stored
+// before. With the code gone already, another request did all this.
+func (f *fositeStore) codeUsedAgain(ctx context.Context, sig string) {
+	t, err := f.s.GetToken(ctx, storage.KindAuthorizeCode, sig)
+	if err == nil {
+		err = f.s.DeleteToken(ctx, storage.KindAuthorizeCode, sig)
+	}
+	if err == nil {
+		if err = f.RevokeRefreshToken(ctx, t.RequestID); err == nil {
+			err = f.RevokeAccessToken(ctx, t.RequestID)
+		}
+		f.log.InfoContext(ctx, "authorization code used more than once: its grant is revoked", "client_id", t.ClientID, "grant", t.RequestID)
+	}
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		f.log.ErrorContext(ctx, "revoking the grant of an authorization code used more than once failed", "err", err)
+	}
 }
 
 // CreateAccessTokenSession implements oauth2.AccessTokenStorage.
@@ -380,9 +427,12 @@ func (f *fositeStore) GetPKCERequestSession(ctx context.Context, sig string, s f
 	return f.get(ctx, storage.KindPKCE, sig, s, fosite.ErrNotFound)
 }
 
-// DeletePKCERequestSession implements pkce.PKCERequestStorage.
+// DeletePKCERequestSession implements pkce.PKCERequestStorage: the
+// session is spent with its code (see spend), and kept inactive until it
+// expires, so a second exchange of the code finds it spent instead of
+// missing (fosite would answer that invalid_grant and revoke nothing).
 func (f *fositeStore) DeletePKCERequestSession(ctx context.Context, sig string) error {
-	return f.del(ctx, storage.KindPKCE, sig)
+	return f.spend(ctx, storage.KindPKCE, sig)
 }
 
 // Authenticate implements the password grant's user check.

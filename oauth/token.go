@@ -124,8 +124,11 @@ func (p *Provider) TokenHandler() http.Handler {
 			}
 		}
 		resp, err := p.fosite.NewAccessResponse(ctx, ar)
-		if err == nil && ar.GetGrantTypes().ExactOne(GrantRefreshToken) {
+		switch {
+		case err == nil && ar.GetGrantTypes().ExactOne(GrantRefreshToken):
 			err = p.revokedDuringRefresh(ctx, r.PostForm.Get("refresh_token"), resp)
+		case err == nil && ar.GetGrantTypes().ExactOne(GrantAuthorizationCode):
+			err = p.codeSpentTwice(ctx, r.PostForm.Get("code"), resp)
 		}
 		if err != nil {
 			p.writeTokenError(w, r, ar, err)
@@ -178,16 +181,40 @@ func (p *Provider) revokedDuringRefresh(ctx context.Context, used string, resp f
 	} else {
 		err = fosite.ErrInvalidGrant.WithHint("The grant was revoked while the refresh token was being exchanged.")
 	}
-	// The pair never reaches the client: end it whatever the answer.
+	p.endIssued(ctx, resp)
+	return err
+}
+
+// codeSpentTwice checks, once a code exchange has stored its tokens, that
+// the code was not used again meanwhile (fositeStore.codeReplayed
+// deletes it, then the grant is revoked); if it was, it ends the tokens
+// and answers invalid_grant. As in revokedDuringRefresh, either this
+// read sees the deletion or the tokens were stored before it, and the
+// revocation after it takes them.
+func (p *Provider) codeSpentTwice(ctx context.Context, code string, resp fosite.AccessResponder) error {
+	_, err := p.store.GetToken(ctx, storage.KindAuthorizeCode, p.strat.AuthorizeCodeSignature(ctx, code))
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, storage.ErrNotFound) {
+		err = fosite.ErrInvalidGrant.WithHint("The authorization code has already been used.")
+	} else {
+		err = fmt.Errorf("oauth: checking the code after its exchange: %w", err)
+	}
+	p.endIssued(ctx, resp)
+	return err
+}
+
+// endIssued ends the tokens of a response that never reaches the client.
+func (p *Provider) endIssued(ctx context.Context, resp fosite.AccessResponder) {
 	if derr := p.store.DeleteToken(ctx, storage.KindAccessToken, p.access.AccessTokenSignature(ctx, resp.GetAccessToken())); derr != nil && !errors.Is(derr, storage.ErrNotFound) {
-		p.log.Error("ending the access token of a refresh that failed", "err", derr)
+		p.log.Error("ending the access token of a refused token request", "err", derr)
 	}
 	if rt, ok := resp.GetExtra("refresh_token").(string); ok {
 		if derr := p.store.DeactivateToken(ctx, storage.KindRefreshToken, p.strat.RefreshTokenSignature(ctx, rt)); derr != nil && !errors.Is(derr, storage.ErrNotFound) {
-			p.log.Error("ending the refresh token of a refresh that failed", "err", derr)
+			p.log.Error("ending the refresh token of a refused token request", "err", derr)
 		}
 	}
-	return err
 }
 
 // narrower returns, as a set, the scopes a refresh asked for (all within
@@ -284,6 +311,14 @@ func grantRequested(ar fosite.Requester, c *client) {
 }
 
 func (p *Provider) writeTokenError(w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
+	if errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) ||
+		r.PostForm.Get("grant_type") == GrantAuthorizationCode && errors.Is(err, fosite.ErrServerError) && errors.Is(err, fosite.ErrNotFound) {
+		// A code used more than once, found out by the store, or gone
+		// while fosite issued for it (deleted as used more than once):
+		// fosite answers both server_error. The grant is revoked
+		// already (fositeStore.codeUsedAgain).
+		err = fosite.ErrInvalidGrant.WithHint("The authorization code has already been used.")
+	}
 	p.logFositeError(r.URL.Path, err)
 	err = unavailableAs503(err)
 	if errors.Is(err, fosite.ErrInvalidClient) {
