@@ -329,7 +329,9 @@ func (m *Manager) Expire(ctx context.Context, id string, at time.Time) (*storage
 // Rotate issues a new key with the same organisation, owner, name, scopes,
 // environment, expiry, rate limit and metadata, and makes the old key stop
 // working after grace (at once when grace is zero), so clients can switch
-// over. It returns the new key's secret and record.
+// over. It returns the new key's secret and record. A key rotates once:
+// rotating it again (or a revoked key) is ErrInvalidParams, and of
+// rotations at once one wins, the others' new keys revoked.
 func (m *Manager) Rotate(ctx context.Context, id string, grace time.Duration) (Secret, *storage.APIKey, error) {
 	if grace < 0 {
 		return "", nil, &FieldError{Field: "grace", Issue: "must not be negative"}
@@ -340,6 +342,9 @@ func (m *Manager) Rotate(ctx context.Context, id string, grace time.Duration) (S
 	}
 	if !old.RevokedAt.IsZero() {
 		return "", nil, fmt.Errorf("apikey: rotate %s: the key is revoked: %w", id, ErrInvalidParams)
+	}
+	if to := old.Metadata["rotated_to"]; to != "" {
+		return "", nil, fmt.Errorf("apikey: rotate %s: the key was rotated already, to %s (rotate that one): %w", id, to, ErrInvalidParams)
 	}
 	meta := maps.Clone(old.Metadata)
 	if meta == nil {
@@ -359,6 +364,14 @@ func (m *Manager) Rotate(ctx context.Context, id string, grace time.Duration) (S
 	}
 	end := m.now().Add(grace).UTC()
 	if _, err := m.modify(ctx, id, "rotated", func(k *storage.APIKey) error {
+		// Read again: another rotation or a revocation may have come
+		// since the key was first read.
+		if to := k.Metadata["rotated_to"]; to != "" {
+			return fmt.Errorf("apikey: rotate %s: the key was rotated already, to %s (rotate that one): %w", id, to, ErrInvalidParams)
+		}
+		if !k.RevokedAt.IsZero() {
+			return fmt.Errorf("apikey: rotate %s: the key is revoked: %w", id, ErrInvalidParams)
+		}
 		if k.ExpiresAt.IsZero() || k.ExpiresAt.After(end) {
 			k.ExpiresAt = end
 		}
@@ -368,21 +381,37 @@ func (m *Manager) Rotate(ctx context.Context, id string, grace time.Duration) (S
 		k.Metadata["rotated_to"] = fresh.ID
 		return nil
 	}); err != nil {
+		// The new key must not outlive a rotation that did not happen.
+		if _, rerr := m.Revoke(context.WithoutCancel(ctx), fresh.ID); rerr != nil {
+			m.log.Error("revoking the key of a failed rotation failed", "key_id", fresh.ID, "err", rerr)
+		}
 		return "", nil, err
 	}
 	return secret, fresh, nil
 }
 
+// modify reads the key, applies change and writes it back, conditionally
+// on the version it read (storage.APIKeys.UpdateAPIKey): when another
+// change came between, it reads the key again and applies change to
+// that, so neither change is lost.
 func (m *Manager) modify(ctx context.Context, id, what string, change func(*storage.APIKey) error) (*storage.APIKey, error) {
-	k, err := m.store.GetAPIKey(ctx, id)
-	if err != nil {
-		return nil, fmt.Errorf("apikey: %s: %w", what, err)
-	}
-	if err := change(k); err != nil {
-		return nil, err
-	}
-	if err := m.store.UpdateAPIKey(ctx, k); err != nil {
-		return nil, fmt.Errorf("apikey: %s: %w", what, err)
+	const attempts = 16
+	var k *storage.APIKey
+	for attempt := 1; ; attempt++ {
+		var err error
+		if k, err = m.store.GetAPIKey(ctx, id); err != nil {
+			return nil, fmt.Errorf("apikey: %s: %w", what, err)
+		}
+		if err := change(k); err != nil {
+			return nil, err
+		}
+		err = m.store.UpdateAPIKey(ctx, k)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, storage.ErrConflict) || attempt == attempts {
+			return nil, fmt.Errorf("apikey: %s: %w", what, err)
+		}
 	}
 	m.cache.remove(k.Hash)
 	m.log.Info("api key "+what, "key_id", k.ID, "organisation", k.OrganisationID)

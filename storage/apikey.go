@@ -39,6 +39,10 @@ type APIKey struct {
 	RefillInterval time.Duration
 	LastRefillAt   time.Time
 	Metadata       map[string]string
+	// Version counts the changes UpdateAPIKey made to the key: an update
+	// names the version it read, so one made from a stale read fails
+	// instead of undoing what came between (a revocation, a rotation).
+	Version int64
 }
 
 // KeyUse is one batch of uses of a key, reported by the authenticator's
@@ -69,9 +73,13 @@ type APIKeys interface {
 	// ListAPIKeys returns an organisation's keys, oldest first, and how
 	// many it has in all.
 	ListAPIKeys(ctx context.Context, organisationID string, p Page) ([]*APIKey, int, error)
-	// UpdateAPIKey replaces Name, Scopes, ExpiresAt, RevokedAt, RateLimit,
-	// the uses budget and Metadata of the key with k.ID. ErrNotFound when
-	// it does not exist.
+	// UpdateAPIKey replaces Name, Scopes, ExpiresAt, RevokedAt, RateLimit
+	// and Metadata of the key with k.ID, if its Version is still
+	// k.Version, atomically, and increments Version (k's too).
+	// ErrConflict when the key changed since k was read; ErrNotFound when
+	// it does not exist. It writes neither the uses budget nor the usage,
+	// which change through ConsumeAPIKeyUses and RecordAPIKeyUses only
+	// (and do not change Version).
 	UpdateAPIKey(ctx context.Context, k *APIKey) error
 	// RecordAPIKeyUses applies a batch of uses: the latest LastUsedAt/IP
 	// per key (never moving backwards), and the hourly and daily request

@@ -596,9 +596,13 @@ func (s *Store) UpdateAPIKey(_ context.Context, k *storage.APIKey) error {
 	if !ok {
 		return notFound("update api key", k.ID)
 	}
+	if cur.Version != k.Version {
+		return conflict("update api key", "the key changed since it was read")
+	}
 	cur.Name, cur.Scopes, cur.ExpiresAt, cur.RevokedAt, cur.RateLimit = k.Name, slices.Clone(k.Scopes), k.ExpiresAt, k.RevokedAt, k.RateLimit
-	cur.UsesLimited, cur.UsesRemaining, cur.RefillAmount, cur.RefillInterval, cur.LastRefillAt = k.UsesLimited, k.UsesRemaining, k.RefillAmount, k.RefillInterval, k.LastRefillAt
 	cur.Metadata = maps.Clone(k.Metadata)
+	cur.Version++
+	k.Version = cur.Version
 	return nil
 }
 

@@ -21,14 +21,14 @@ func (s *Store) CreateAPIKey(ctx context.Context, k *storage.APIKey) error {
 }
 
 const keyCols = `id, hash, organisation_id, owner_id, name, display, scopes, environment, created_at, expires_at, revoked_at,
-	last_used_at, last_used_ip, rate_limit, uses_limited, uses_remaining, refill_amount, refill_interval, last_refill_at, metadata`
+	last_used_at, last_used_ip, rate_limit, uses_limited, uses_remaining, refill_amount, refill_interval, last_refill_at, metadata, version`
 
 func scanKey(row interface{ Scan(...any) error }) (*storage.APIKey, error) {
 	var k storage.APIKey
 	var scopes, meta string
 	var created, expires, revoked, lastUsed, refillInterval, lastRefill int64
 	if err := row.Scan(&k.ID, &k.Hash, &k.OrganisationID, &k.OwnerID, &k.Name, &k.Display, &scopes, &k.Environment, &created, &expires, &revoked,
-		&lastUsed, &k.LastUsedIP, &k.RateLimit, &k.UsesLimited, &k.UsesRemaining, &k.RefillAmount, &refillInterval, &lastRefill, &meta); err != nil {
+		&lastUsed, &k.LastUsedIP, &k.RateLimit, &k.UsesLimited, &k.UsesRemaining, &k.RefillAmount, &refillInterval, &lastRefill, &meta, &k.Version); err != nil {
 		return nil, err
 	}
 	var err error
@@ -68,11 +68,23 @@ func (s *Store) ListAPIKeys(ctx context.Context, org string, p storage.Page) ([]
 
 // UpdateAPIKey implements [storage.APIKeys].
 func (s *Store) UpdateAPIKey(ctx context.Context, k *storage.APIKey) error {
+	const op = "update api key"
 	res, err := s.conn(ctx).ExecContext(ctx, s.sql(`UPDATE {p}api_keys SET name = ?, scopes = ?, expires_at = ?, revoked_at = ?, rate_limit = ?,
-		uses_limited = ?, uses_remaining = ?, refill_amount = ?, refill_interval = ?, last_refill_at = ?, metadata = ? WHERE id = ?`),
-		k.Name, jsonList(k.Scopes), micros(k.ExpiresAt), micros(k.RevokedAt), k.RateLimit,
-		k.UsesLimited, k.UsesRemaining, k.RefillAmount, nanos(k.RefillInterval), micros(k.LastRefillAt), jsonMap(k.Metadata), k.ID)
-	return mustAffect("update api key", res, err)
+		metadata = ?, version = version + 1 WHERE id = ? AND version = ?`),
+		k.Name, jsonList(k.Scopes), micros(k.ExpiresAt), micros(k.RevokedAt), k.RateLimit, jsonMap(k.Metadata), k.ID, k.Version)
+	n, err := affected(op, res, err)
+	if err != nil {
+		return err
+	}
+	if n == 1 {
+		k.Version++
+		return nil
+	}
+	var one int
+	if err := s.conn(ctx).QueryRowContext(ctx, s.sql(`SELECT 1 FROM {p}api_keys WHERE id = ?`), k.ID).Scan(&one); err != nil {
+		return Wrap(op, err)
+	}
+	return fmt.Errorf("sqlstore: %s: the key changed since it was read: %w", op, storage.ErrConflict)
 }
 
 // RecordAPIKeyUses implements [storage.APIKeys], in one transaction.

@@ -272,24 +272,9 @@ func testUsers(t *testing.T, newStore NewStore) {
 		is(t, s.SetPasswordHash(ctxT(t), storage.NewID(), "$argon2id$set", "$argon2id$x", at), storage.ErrNotFound, "missing, conditional")
 
 		// Of concurrent conditional changes from one hash, one wins.
-		const n = 12
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		wins := 0
-		for i := range n {
-			wg.Go(func() {
-				err := s.SetPasswordHash(ctxT(t), u.ID, "$argon2id$set", fmt.Sprintf("$argon2id$racer-%d", i), at)
-				mu.Lock()
-				defer mu.Unlock()
-				if err == nil {
-					wins++
-				} else if !errors.Is(err, storage.ErrConflict) {
-					t.Errorf("racer %d: %v", i, err)
-				}
-			})
-		}
-		wg.Wait()
-		eq(t, wins, 1, "winners")
+		oneWins(t, func(i int) error {
+			return s.SetPasswordHash(ctxT(t), u.ID, "$argon2id$set", fmt.Sprintf("$argon2id$racer-%d", i), at)
+		})
 	})
 }
 
@@ -714,12 +699,39 @@ func testConsents(t *testing.T, newStore NewStore) {
 	})
 }
 
-func mkKey(t *testing.T, s storage.Store, org string, created time.Time) *storage.APIKey {
+// oneWins runs change from 12 goroutines at once and checks that exactly
+// one succeeds and the others get ErrConflict.
+func oneWins(t *testing.T, change func(i int) error) {
+	t.Helper()
+	const n = 12
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wins := 0
+	for i := range n {
+		wg.Go(func() {
+			err := change(i)
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil {
+				wins++
+			} else if !errors.Is(err, storage.ErrConflict) {
+				t.Errorf("racer %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	eq(t, wins, 1, "winners")
+}
+
+func mkKey(t *testing.T, s storage.Store, org string, created time.Time, budget ...func(*storage.APIKey)) *storage.APIKey {
 	t.Helper()
 	k := &storage.APIKey{
 		ID: storage.NewID(), Hash: fmt.Sprintf("%x", storage.NewID()), OrganisationID: org, OwnerID: "user-1",
 		Name: "CI", Display: "gate_test_…wxyz", Scopes: []string{"bookings:read"}, Environment: "test",
 		CreatedAt: created, RateLimit: "1000/h,100/m", Metadata: map[string]string{"team": "ops"},
+	}
+	for _, b := range budget {
+		b(k)
 	}
 	ok(t, s.CreateAPIKey(ctxT(t), k), "create key")
 	return k
@@ -827,6 +839,49 @@ func testAPIKeys(t *testing.T, newStore NewStore) {
 		eq(t, list[0].ID, keys[2].ID, "order")
 		eq(t, list[1].ID, keys[3].ID, "order")
 	})
+	t.Run("UpdateIsConditional", func(t *testing.T) {
+		// An update made from a stale read fails instead of undoing what
+		// came between; the uses budget and usage are never written by
+		// it, nor change the version.
+		t.Parallel()
+		s := newStore(t)
+		k := mkKey(t, s, "org", epoch, func(k *storage.APIKey) { k.UsesLimited, k.UsesRemaining = true, 10 })
+		eq(t, k.Version, int64(0), "a new key's version")
+		stale, err := s.GetAPIKey(ctxT(t), k.ID)
+		ok(t, err, "get")
+		k.RevokedAt = epoch.Add(time.Minute)
+		ok(t, s.UpdateAPIKey(ctxT(t), k), "revoke")
+		eq(t, k.Version, int64(1), "the update increments the caller's version")
+		_, _, err = s.ConsumeAPIKeyUses(ctxT(t), k.ID, 4, epoch)
+		ok(t, err, "consume")
+		ok(t, s.RecordAPIKeyUses(ctxT(t), []storage.KeyUse{{KeyID: k.ID, At: epoch.Add(time.Hour), IP: "192.0.2.1", Hour: epoch.Truncate(time.Hour), Requests: 1}}), "record")
+		got, err := s.GetAPIKey(ctxT(t), k.ID)
+		ok(t, err, "get")
+		eq(t, got.Version, int64(1), "using the key changes no version")
+
+		stale.Name = "Stale"
+		is(t, s.UpdateAPIKey(ctxT(t), stale), storage.ErrConflict, "an update from a read before the revocation")
+		got, err = s.GetAPIKey(ctxT(t), k.ID)
+		ok(t, err, "get")
+		sameTime(t, got.RevokedAt, epoch.Add(time.Minute), "the revocation stands")
+		eq(t, got.Name, "CI", "the stale update wrote nothing")
+
+		got.Name, got.UsesRemaining, got.LastUsedIP = "Fresh", 99, "198.51.100.7"
+		ok(t, s.UpdateAPIKey(ctxT(t), got), "an update from a fresh read")
+		got, err = s.GetAPIKey(ctxT(t), k.ID)
+		ok(t, err, "get")
+		eq(t, got.Name, "Fresh", "name")
+		eq(t, got.Version, int64(2), "version")
+		eq(t, got.UsesRemaining, int64(6), "the budget is not the update's to write")
+		eq(t, got.LastUsedIP, "192.0.2.1", "nor the usage")
+
+		// Of concurrent updates from one read, one wins.
+		oneWins(t, func(i int) error {
+			c := *got
+			c.Name = fmt.Sprintf("racer-%d", i)
+			return s.UpdateAPIKey(ctxT(t), &c)
+		})
+	})
 	t.Run("UsesAndCounters", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
@@ -864,9 +919,9 @@ func testAPIKeys(t *testing.T, newStore NewStore) {
 		eq(t, allowed, true, "unlimited allowed")
 		eq(t, rem, int64(-1), "unlimited remaining")
 
-		k := mkKey(t, s, "org", epoch)
-		k.UsesLimited, k.UsesRemaining, k.RefillAmount, k.RefillInterval, k.LastRefillAt = true, 3, 10, time.Hour, epoch
-		ok(t, s.UpdateAPIKey(ctxT(t), k), "set budget")
+		k := mkKey(t, s, "org", epoch, func(k *storage.APIKey) {
+			k.UsesLimited, k.UsesRemaining, k.RefillAmount, k.RefillInterval, k.LastRefillAt = true, 3, 10, time.Hour, epoch
+		})
 		for want := int64(2); want >= 0; want-- {
 			rem, allowed, err = s.ConsumeAPIKeyUses(ctxT(t), k.ID, 1, epoch.Add(time.Minute))
 			ok(t, err, "consume")
@@ -887,9 +942,7 @@ func testAPIKeys(t *testing.T, newStore NewStore) {
 	t.Run("ConcurrentConsumeNeverOverspends", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
-		k := mkKey(t, s, "org", epoch)
-		k.UsesLimited, k.UsesRemaining = true, 10
-		ok(t, s.UpdateAPIKey(ctxT(t), k), "set budget")
+		k := mkKey(t, s, "org", epoch, func(k *storage.APIKey) { k.UsesLimited, k.UsesRemaining = true, 10 })
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		granted := 0
