@@ -30,6 +30,9 @@ type Subscription struct {
 	FailingSince time.Time
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+	// Version counts the changes UpdateSubscription made: an update names
+	// the version it read (see APIKey.Version).
+	Version int64
 }
 
 // Event is something that happened, to be delivered to the matching
@@ -110,7 +113,9 @@ type Subscriptions interface {
 	// oldest first.
 	ListSubscriptions(ctx context.Context, organisationID string) ([]*Subscription, error)
 	// UpdateSubscription replaces every field but ID, OrganisationID and
-	// CreatedAt. ErrNotFound when it does not exist.
+	// CreatedAt, if Version is still s.Version, atomically, and
+	// increments Version (s's too). ErrConflict when the subscription
+	// changed since s was read; ErrNotFound when it does not exist.
 	UpdateSubscription(ctx context.Context, s *Subscription) error
 	// DeleteSubscription removes a subscription and its pending
 	// deliveries. ErrNotFound when it does not exist.

@@ -397,41 +397,63 @@ func (d *Dispatcher) finish(ctx context.Context, dl *storage.Delivery, a storage
 	}
 }
 
+// healthy clears the endpoint's failure mark after a success. sub is as
+// read before the delivery: the change is made to the subscription as it
+// is now (changeSubscription), so a secret rotated or a disabling made
+// meanwhile stands.
 func (d *Dispatcher) healthy(ctx context.Context, sub *storage.Subscription) {
 	if sub.FailingSince.IsZero() {
 		return
 	}
-	sub.FailingSince = time.Time{}
-	sub.UpdatedAt = d.cfg.Now().UTC()
-	if err := d.store.UpdateSubscription(ctx, sub); err != nil {
+	if _, err := changeSubscription(ctx, d.store, sub.ID, func(s *storage.Subscription) bool {
+		if s.FailingSince.IsZero() {
+			return false
+		}
+		s.FailingSince, s.UpdatedAt = time.Time{}, d.cfg.Now().UTC()
+		return true
+	}); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		d.log.Error("webhook: clearing the failure mark failed", "subscription_id", sub.ID, "err", err)
 	}
 }
 
+// failing marks the endpoint failing after a failure, or disables it
+// when it has been failing for DisableAfter.
 func (d *Dispatcher) failing(ctx context.Context, sub *storage.Subscription, now time.Time) {
-	if sub.FailingSince.IsZero() {
-		sub.FailingSince, sub.UpdatedAt = now.UTC(), now.UTC()
-		if err := d.store.UpdateSubscription(ctx, sub); err != nil {
+	cur, err := changeSubscription(ctx, d.store, sub.ID, func(s *storage.Subscription) bool {
+		if !s.FailingSince.IsZero() {
+			return false
+		}
+		s.FailingSince, s.UpdatedAt = now.UTC(), now.UTC()
+		return true
+	})
+	if err != nil {
+		if !errors.Is(err, storage.ErrNotFound) {
 			d.log.Error("webhook: marking the endpoint failing failed", "subscription_id", sub.ID, "err", err)
 		}
 		return
 	}
-	if now.Sub(sub.FailingSince) >= d.cfg.DisableAfter {
-		d.disable(ctx, sub, "the endpoint has failed without a success since "+sub.FailingSince.UTC().Format(time.RFC3339))
+	if cur.Enabled && now.Sub(cur.FailingSince) >= d.cfg.DisableAfter {
+		d.disable(ctx, cur, "the endpoint has failed without a success since "+cur.FailingSince.UTC().Format(time.RFC3339))
 	}
 }
 
 func (d *Dispatcher) disable(ctx context.Context, sub *storage.Subscription, reason string) {
 	d.disabling.Lock()
 	defer d.disabling.Unlock()
-	cur, err := d.store.GetSubscription(ctx, sub.ID)
-	if err != nil || !cur.Enabled {
-		return // gone, or already disabled
-	}
-	sub = cur
-	sub.Enabled, sub.DisabledReason, sub.UpdatedAt = false, reason, d.cfg.Now().UTC()
-	if err := d.store.UpdateSubscription(ctx, sub); err != nil {
-		d.log.Error("webhook: disabling the endpoint failed", "subscription_id", sub.ID, "err", err)
+	changed, id := false, sub.ID
+	sub, err := changeSubscription(ctx, d.store, id, func(s *storage.Subscription) bool {
+		if !s.Enabled {
+			changed = false
+			return false // already disabled
+		}
+		s.Enabled, s.DisabledReason, s.UpdatedAt = false, reason, d.cfg.Now().UTC()
+		changed = true
+		return true
+	})
+	if err != nil || !changed {
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			d.log.Error("webhook: disabling the endpoint failed", "subscription_id", id, "err", err)
+		}
 		return
 	}
 	d.log.Warn("webhook endpoint disabled", "subscription_id", sub.ID, "reason", reason)

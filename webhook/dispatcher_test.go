@@ -686,10 +686,7 @@ func TestMisbehavingReceiversDoNotStallOthers(t *testing.T) {
 // then stayed leased and was sent again every time its lease ran out.
 func TestResponseBodiesAreRecordedAsText(t *testing.T) {
 	t.Parallel()
-	pg, err := sqlstore.Open(t.Context(), testenv.PostgresSchema(t, "whtext_"), sqlstore.Config{MaxOpenConns: 4})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = pg.Close() })
-	require.NoError(t, pg.Migrate(t.Context()))
+	pg := postgresStore(t, "whtext_")
 	body := "ok!\x00\xff" + strings.Repeat("é", 3000) // 6,005 bytes: the cut at 4,096 splits an é
 	for name, store := range map[string]storage.Store{"memory": memory.New(), "postgres": pg} {
 		t.Run(name, func(t *testing.T) {

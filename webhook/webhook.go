@@ -192,16 +192,42 @@ func (m *Manager) RotateSecret(ctx context.Context, id, secret string) (*storage
 	if err != nil {
 		return nil, apierror.Unprocessable(apierror.FieldIssue{Field: "secret", Issue: SecretIssue})
 	}
-	s, err := m.store.GetSubscription(ctx, id)
+	s, err := changeSubscription(ctx, m.store, id, func(s *storage.Subscription) bool {
+		now := m.cfg.Now().UTC()
+		s.PreviousSecret, s.PreviousSecretExpiresAt, s.Secret, s.UpdatedAt = s.Secret, now.Add(m.cfg.RotationOverlap), secret, now
+		return true
+	})
 	if err != nil {
 		return nil, fmt.Errorf("webhook: rotate secret: %w", err)
 	}
-	now := m.cfg.Now().UTC()
-	s.PreviousSecret, s.PreviousSecretExpiresAt, s.Secret, s.UpdatedAt = s.Secret, now.Add(m.cfg.RotationOverlap), secret, now
-	if err := m.store.UpdateSubscription(ctx, s); err != nil {
-		return nil, fmt.Errorf("webhook: rotate secret: %w", err)
-	}
 	return s, nil
+}
+
+// changeSubscription applies change to the subscription with id as it is
+// stored and writes it back, conditionally on the version it read
+// (storage.Subscriptions.UpdateSubscription): when another change came
+// between (a new secret, a failure mark, a disabling, from any
+// instance), it reads the subscription again and applies change to that,
+// so neither is lost. change returns false when there is nothing to
+// write; the subscription returned is then as read.
+func changeSubscription(ctx context.Context, store storage.Subscriptions, id string, change func(*storage.Subscription) bool) (*storage.Subscription, error) {
+	const attempts = 16
+	for attempt := 1; ; attempt++ {
+		s, err := store.GetSubscription(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if !change(s) {
+			return s, nil
+		}
+		err = store.UpdateSubscription(ctx, s)
+		if err == nil {
+			return s, nil
+		}
+		if !errors.Is(err, storage.ErrConflict) || attempt == attempts {
+			return nil, err
+		}
+	}
 }
 
 // Event is something to deliver.

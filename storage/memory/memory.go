@@ -728,8 +728,13 @@ func (s *Store) UpdateSubscription(_ context.Context, x *storage.Subscription) e
 	if !ok {
 		return notFound("update subscription", x.ID)
 	}
+	if cur.Version != x.Version {
+		return conflict("update subscription", "the subscription changed since it was read")
+	}
 	n := cloneSub(x)
 	n.OrganisationID, n.CreatedAt = cur.OrganisationID, cur.CreatedAt
+	n.Version++
+	x.Version = n.Version
 	s.subs[x.ID] = n
 	return nil
 }

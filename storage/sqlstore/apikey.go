@@ -72,19 +72,11 @@ func (s *Store) UpdateAPIKey(ctx context.Context, k *storage.APIKey) error {
 	res, err := s.conn(ctx).ExecContext(ctx, s.sql(`UPDATE {p}api_keys SET name = ?, scopes = ?, expires_at = ?, revoked_at = ?, rate_limit = ?,
 		metadata = ?, version = version + 1 WHERE id = ? AND version = ?`),
 		k.Name, jsonList(k.Scopes), micros(k.ExpiresAt), micros(k.RevokedAt), k.RateLimit, jsonMap(k.Metadata), k.ID, k.Version)
-	n, err := affected(op, res, err)
-	if err != nil {
+	if err := s.versioned(ctx, op, "api_keys", k.ID, res, err); err != nil {
 		return err
 	}
-	if n == 1 {
-		k.Version++
-		return nil
-	}
-	var one int
-	if err := s.conn(ctx).QueryRowContext(ctx, s.sql(`SELECT 1 FROM {p}api_keys WHERE id = ?`), k.ID).Scan(&one); err != nil {
-		return Wrap(op, err)
-	}
-	return fmt.Errorf("sqlstore: %s: the key changed since it was read: %w", op, storage.ErrConflict)
+	k.Version++
+	return nil
 }
 
 // RecordAPIKeyUses implements [storage.APIKeys], in one transaction.

@@ -20,13 +20,13 @@ func (s *Store) CreateSubscription(ctx context.Context, x *storage.Subscription)
 	return Wrap("create subscription", err)
 }
 
-const subCols = `id, organisation_id, environment, url, events, secret, previous_secret, previous_secret_expires_at, enabled, disabled_reason, failing_since, created_at, updated_at`
+const subCols = `id, organisation_id, environment, url, events, secret, previous_secret, previous_secret_expires_at, enabled, disabled_reason, failing_since, created_at, updated_at, version`
 
 func (s *Store) scanSub(row interface{ Scan(...any) error }) (*storage.Subscription, error) {
 	var x storage.Subscription
 	var events, secret, prev string
 	var prevExp, failing, created, updated int64
-	if err := row.Scan(&x.ID, &x.OrganisationID, &x.Environment, &x.URL, &events, &secret, &prev, &prevExp, &x.Enabled, &x.DisabledReason, &failing, &created, &updated); err != nil {
+	if err := row.Scan(&x.ID, &x.OrganisationID, &x.Environment, &x.URL, &events, &secret, &prev, &prevExp, &x.Enabled, &x.DisabledReason, &failing, &created, &updated, &x.Version); err != nil {
 		return nil, err
 	}
 	var err error
@@ -65,10 +65,30 @@ func (s *Store) ListSubscriptions(ctx context.Context, org string) ([]*storage.S
 // UpdateSubscription implements [storage.Subscriptions].
 func (s *Store) UpdateSubscription(ctx context.Context, x *storage.Subscription) error {
 	res, err := s.conn(ctx).ExecContext(ctx, s.sql(`UPDATE {p}subscriptions SET environment = ?, url = ?, events = ?, secret = ?, previous_secret = ?, previous_secret_expires_at = ?,
-		enabled = ?, disabled_reason = ?, failing_since = ?, updated_at = ? WHERE id = ?`),
+		enabled = ?, disabled_reason = ?, failing_since = ?, updated_at = ?, version = version + 1 WHERE id = ? AND version = ?`),
 		x.Environment, x.URL, jsonList(x.Events), s.seal(x.Secret), s.seal(x.PreviousSecret), micros(x.PreviousSecretExpiresAt),
-		x.Enabled, x.DisabledReason, micros(x.FailingSince), micros(x.UpdatedAt), x.ID)
-	return mustAffect("update subscription", res, err)
+		x.Enabled, x.DisabledReason, micros(x.FailingSince), micros(x.UpdatedAt), x.ID, x.Version)
+	if err := s.versioned(ctx, "update subscription", "subscriptions", x.ID, res, err); err != nil {
+		return err
+	}
+	x.Version++
+	return nil
+}
+
+// versioned finishes a conditional update of the row of table with id
+// (WHERE id = ? AND version = ?): nil when it changed the row,
+// ErrConflict when the row exists with another version, ErrNotFound when
+// it does not.
+func (s *Store) versioned(ctx context.Context, op, table, id string, res sql.Result, err error) error {
+	n, err := affected(op, res, err)
+	if err != nil || n == 1 {
+		return err
+	}
+	var one int
+	if err := s.conn(ctx).QueryRowContext(ctx, s.sql(`SELECT 1 FROM {p}`+table+` WHERE id = ?`), id).Scan(&one); err != nil {
+		return Wrap(op, err)
+	}
+	return fmt.Errorf("sqlstore: %s: it changed since it was read: %w", op, storage.ErrConflict)
 }
 
 // DeleteSubscription implements [storage.Subscriptions]; its pending

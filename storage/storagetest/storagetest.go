@@ -977,6 +977,32 @@ func mkSub(t *testing.T, s storage.Store, org string, created time.Time) *storag
 }
 
 func testSubscriptions(t *testing.T, newStore NewStore) {
+	t.Run("UpdateIsConditional", func(t *testing.T) {
+		// An update from a stale read (a dispatcher's, read before a
+		// delivery) fails instead of undoing a new secret.
+		t.Parallel()
+		s := newStore(t)
+		x := mkSub(t, s, "org", epoch)
+		eq(t, x.Version, int64(0), "a new subscription's version")
+		stale, err := s.GetSubscription(ctxT(t), x.ID)
+		ok(t, err, "get")
+		x.PreviousSecret, x.Secret = x.Secret, "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
+		ok(t, s.UpdateSubscription(ctxT(t), x), "rotate")
+		eq(t, x.Version, int64(1), "the update increments the caller's version")
+		stale.FailingSince = epoch.Add(time.Minute)
+		is(t, s.UpdateSubscription(ctxT(t), stale), storage.ErrConflict, "an update from a read before the rotation")
+		got, err := s.GetSubscription(ctxT(t), x.ID)
+		ok(t, err, "get")
+		eq(t, got.Secret, "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD", "the new secret stands")
+		eq(t, got.FailingSince.IsZero(), true, "the stale update wrote nothing")
+		eq(t, got.Version, int64(1), "version")
+		is(t, s.UpdateSubscription(ctxT(t), &storage.Subscription{ID: storage.NewID()}), storage.ErrNotFound, "missing")
+		oneWins(t, func(i int) error {
+			c := *got
+			c.DisabledReason = fmt.Sprintf("racer-%d", i)
+			return s.UpdateSubscription(ctxT(t), &c)
+		})
+	})
 	t.Run("CRUD", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
