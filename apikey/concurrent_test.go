@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gatehouse-go/gatehouse/apikey"
+	"github.com/gatehouse-go/gatehouse/internal/testenv"
 	"github.com/gatehouse-go/gatehouse/storage"
 )
 
@@ -18,19 +19,12 @@ import (
 // reading a key and writing it back.
 type interleaving struct {
 	storage.APIKeys
-	mu   sync.Mutex
-	then func()
+	then testenv.Once
 }
 
 func (s *interleaving) GetAPIKey(ctx context.Context, id string) (*storage.APIKey, error) {
 	k, err := s.APIKeys.GetAPIKey(ctx, id)
-	s.mu.Lock()
-	then := s.then
-	s.then = nil
-	s.mu.Unlock()
-	if then != nil {
-		then()
-	}
+	s.then.Run()
 	return k, err
 }
 
@@ -53,11 +47,7 @@ func TestChangesMadeMeanwhileAreKept(t *testing.T) {
 			require.NoError(t, err)
 			return k
 		}
-		meanwhile := func(f func()) {
-			store.mu.Lock()
-			store.then = f
-			store.mu.Unlock()
-		}
+		meanwhile := store.then.Set
 		get := func(id string) *storage.APIKey {
 			k, err := s.GetAPIKey(ctx, id)
 			require.NoError(t, err)

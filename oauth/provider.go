@@ -454,21 +454,31 @@ func (p *Provider) RegisterClient(ctx context.Context, cp ClientParams) (string,
 // kept: rotating again ends the grace of the one before. Tokens already
 // issued stay valid. storage.ErrNotFound when there is no such client.
 func (p *Provider) RotateClientSecret(ctx context.Context, clientID string, grace time.Duration) (string, *storage.Client, error) {
-	c, err := p.store.GetClient(ctx, clientID)
-	if err != nil {
-		return "", nil, fmt.Errorf("oauth: rotate client secret: %w", err)
-	}
-	if c.Public {
-		return "", nil, &FieldError{"client", "is public: it has no secret to rotate"}
-	}
-	c.PreviousSecretHash, c.PreviousSecretExpiresAt = "", time.Time{}
-	if grace > 0 {
-		c.PreviousSecretHash, c.PreviousSecretExpiresAt = c.SecretHash, time.Now().Add(grace).UTC()
-	}
 	secret := GenerateSecret()
-	c.SecretHash = p.hasher.sum([]byte(secret))
-	if err := p.store.UpdateClient(ctx, c); err != nil {
-		return "", nil, fmt.Errorf("oauth: rotate client secret: %w", err)
+	var c *storage.Client
+	// Conditional on the version read (storage.Clients.UpdateClient): a
+	// rotation or change made meanwhile, on any instance, is read again
+	// and kept, not overwritten.
+	for attempt := 1; ; attempt++ {
+		var err error
+		if c, err = p.store.GetClient(ctx, clientID); err != nil {
+			return "", nil, fmt.Errorf("oauth: rotate client secret: %w", err)
+		}
+		if c.Public {
+			return "", nil, &FieldError{"client", "is public: it has no secret to rotate"}
+		}
+		c.PreviousSecretHash, c.PreviousSecretExpiresAt = "", time.Time{}
+		if grace > 0 {
+			c.PreviousSecretHash, c.PreviousSecretExpiresAt = c.SecretHash, time.Now().Add(grace).UTC()
+		}
+		c.SecretHash = p.hasher.sum([]byte(secret))
+		err = p.store.UpdateClient(ctx, c)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, storage.ErrConflict) || attempt == 16 {
+			return "", nil, fmt.Errorf("oauth: rotate client secret: %w", err)
+		}
 	}
 	p.log.Info("oauth client secret rotated", "client_id", c.ID, "previous_valid_until", c.PreviousSecretExpiresAt)
 	return secret, c, nil

@@ -1,6 +1,7 @@
 package oauth_test
 
 import (
+	"context"
 	"net/url"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/gatehouse-go/gatehouse/internal/testenv"
 	"github.com/gatehouse-go/gatehouse/oauth"
 	"github.com/gatehouse-go/gatehouse/storage"
 )
@@ -69,4 +71,46 @@ func TestRotateClientSecret(t *testing.T) {
 	require.ErrorAs(t, err, &fe, "a public client has no secret")
 	_, _, err = e.p.RotateClientSecret(ctx, "nope", time.Hour)
 	assert.ErrorIs(t, err, storage.ErrNotFound)
+}
+
+// clientReadHook runs a function once, after the next client lookup.
+type clientReadHook struct {
+	oauth.Store
+	then testenv.Once
+}
+
+func (s *clientReadHook) GetClient(ctx context.Context, id string) (*storage.Client, error) {
+	c, err := s.Store.GetClient(ctx, id)
+	s.then.Run()
+	return c, err
+}
+
+// TestRotationsAtOnceKeepBothSecrets: a client secret rotated on one
+// instance while another rotates it too keeps both new secrets working
+// (the later as current, the other as previous through the grace):
+// the rotation that read the client first no longer writes it back over
+// the other, which had handed out a secret that never worked.
+func TestRotationsAtOnceKeepBothSecrets(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	hook := &clientReadHook{Store: e.store}
+	other, err := oauth.New(hook, oauth.Config{Issuer: e.srv.URL, Secret: []byte("0123456789abcdef0123456789abcdef-test"),
+		PasswordParams: oauth.PasswordParams{Time: 1, Memory: 64, Threads: 1}})
+	require.NoError(t, err)
+	var first string
+	hook.then.Set(func() {
+		var err error
+		first, _, err = e.p.RotateClientSecret(ctx, e.ccID, time.Hour)
+		require.NoError(t, err)
+	})
+	second, _, err := other.RotateClientSecret(ctx, e.ccID, time.Hour)
+	require.NoError(t, err)
+	token := func(secret string) error {
+		_, err := (&clientcredentials.Config{ClientID: e.ccID, ClientSecret: secret, TokenURL: e.srv.URL + "/oauth/token", Scopes: []string{"staff:read"}}).Token(ctx)
+		return err
+	}
+	assert.NoError(t, token(second), "the rotation that wrote last")
+	assert.NoError(t, token(first), "the rotation it met, as the previous secret")
+	assertOAuthError(t, token(e.ccSec), "invalid_client")
 }

@@ -33,6 +33,9 @@ type Client struct {
 	// positive.
 	RefreshTokenLifetime time.Duration
 	CreatedAt            time.Time
+	// Version counts the changes UpdateClient made: an update names the
+	// version it read (see APIKey.Version).
+	Version int64
 }
 
 // NoExpiry, as a client's AccessTokenLifetime, asks for access tokens that
@@ -46,7 +49,10 @@ type Clients interface {
 	// GetClient returns the client with id, or ErrNotFound.
 	GetClient(ctx context.Context, id string) (*Client, error)
 	// UpdateClient replaces every field but ID and CreatedAt of the client
-	// with c.ID. ErrNotFound when it does not exist.
+	// with c.ID, if its Version is still c.Version, atomically, and
+	// increments Version (c's too). ErrConflict when the client changed
+	// since c was read (a secret rotated meanwhile is never revived);
+	// ErrNotFound when it does not exist.
 	UpdateClient(ctx context.Context, c *Client) error
 	// DeleteClient removes the client with id. ErrNotFound when it does
 	// not exist.

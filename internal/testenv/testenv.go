@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -137,5 +138,31 @@ func ClearOfMinuteBoundary(need time.Duration) {
 	next := now.Truncate(time.Minute).Add(time.Minute)
 	if left := next.Sub(now); left < need {
 		time.Sleep(left + 50*time.Millisecond)
+	}
+}
+
+// Once holds a function to run once, the next time a test double reaches
+// the point it stands for (a change landing between another's read and
+// write). The zero value holds nothing; safe from any goroutine.
+type Once struct {
+	mu sync.Mutex
+	f  func()
+}
+
+// Set makes f the function the next Run runs.
+func (o *Once) Set(f func()) {
+	o.mu.Lock()
+	o.f = f
+	o.mu.Unlock()
+}
+
+// Run runs the function set, if any, and forgets it.
+func (o *Once) Run() {
+	o.mu.Lock()
+	f := o.f
+	o.f = nil
+	o.mu.Unlock()
+	if f != nil {
+		f()
 	}
 }

@@ -268,8 +268,13 @@ func (s *Store) UpdateClient(_ context.Context, c *storage.Client) error {
 	if !ok {
 		return notFound("update client", c.ID)
 	}
+	if cur.Version != c.Version {
+		return conflict("update client", "the client changed since it was read")
+	}
 	n := cloneClient(c)
 	n.CreatedAt = cur.CreatedAt
+	n.Version++
+	c.Version = n.Version
 	s.clients[c.ID] = n
 	return nil
 }

@@ -16,13 +16,13 @@ func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
 	return Wrap("create client", err)
 }
 
-const clientCols = `id, secret_hash, previous_secret_hash, previous_secret_expires_at, name, organisation_id, redirect_uris, grant_types, response_types, scopes, public, access_ttl, refresh_ttl, created_at`
+const clientCols = `id, secret_hash, previous_secret_hash, previous_secret_expires_at, name, organisation_id, redirect_uris, grant_types, response_types, scopes, public, access_ttl, refresh_ttl, created_at, version`
 
 func scanClient(row interface{ Scan(...any) error }) (*storage.Client, error) {
 	var c storage.Client
 	var redirects, grants, responses, scopes string
 	var access, refresh, created, prevExpires int64
-	if err := row.Scan(&c.ID, &c.SecretHash, &c.PreviousSecretHash, &prevExpires, &c.Name, &c.OrganisationID, &redirects, &grants, &responses, &scopes, &c.Public, &access, &refresh, &created); err != nil {
+	if err := row.Scan(&c.ID, &c.SecretHash, &c.PreviousSecretHash, &prevExpires, &c.Name, &c.OrganisationID, &redirects, &grants, &responses, &scopes, &c.Public, &access, &refresh, &created, &c.Version); err != nil {
 		return nil, err
 	}
 	var err error
@@ -54,11 +54,15 @@ func (s *Store) GetClient(ctx context.Context, id string) (*storage.Client, erro
 
 // UpdateClient implements [storage.Clients].
 func (s *Store) UpdateClient(ctx context.Context, c *storage.Client) error {
-	res, err := s.conn(ctx).ExecContext(ctx, s.sql(`UPDATE {p}clients SET secret_hash = ?, previous_secret_hash = ?, previous_secret_expires_at = ?, name = ?, organisation_id = ?, redirect_uris = ?, grant_types = ?, response_types = ?, scopes = ?, public = ?, access_ttl = ?, refresh_ttl = ?
-		WHERE id = ?`),
+	res, err := s.conn(ctx).ExecContext(ctx, s.sql(`UPDATE {p}clients SET secret_hash = ?, previous_secret_hash = ?, previous_secret_expires_at = ?, name = ?, organisation_id = ?, redirect_uris = ?, grant_types = ?, response_types = ?, scopes = ?, public = ?, access_ttl = ?, refresh_ttl = ?,
+		version = version + 1 WHERE id = ? AND version = ?`),
 		c.SecretHash, c.PreviousSecretHash, micros(c.PreviousSecretExpiresAt), c.Name, c.OrganisationID, jsonList(c.RedirectURIs), jsonList(c.GrantTypes), jsonList(c.ResponseTypes), jsonList(c.Scopes),
-		c.Public, nanos(c.AccessTokenLifetime), nanos(c.RefreshTokenLifetime), c.ID)
-	return mustAffect("update client", res, err)
+		c.Public, nanos(c.AccessTokenLifetime), nanos(c.RefreshTokenLifetime), c.ID, c.Version)
+	if err := s.versioned(ctx, "update client", "clients", c.ID, res, err); err != nil {
+		return err
+	}
+	c.Version++
+	return nil
 }
 
 // DeleteClient implements [storage.Clients].

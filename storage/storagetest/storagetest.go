@@ -292,6 +292,32 @@ func mkClient(t *testing.T, s storage.Store, org string, created time.Time) *sto
 }
 
 func testClients(t *testing.T, newStore NewStore) {
+	t.Run("UpdateIsConditional", func(t *testing.T) {
+		// An update from a read before a secret rotation fails instead of
+		// reviving the old secret.
+		t.Parallel()
+		s := newStore(t)
+		c := mkClient(t, s, "org", epoch)
+		eq(t, c.Version, int64(0), "a new client's version")
+		stale, err := s.GetClient(ctxT(t), c.ID)
+		ok(t, err, "get")
+		c.PreviousSecretHash, c.SecretHash = c.SecretHash, "sha256$rotated"
+		ok(t, s.UpdateClient(ctxT(t), c), "rotate")
+		eq(t, c.Version, int64(1), "the update increments the caller's version")
+		stale.Name = "Stale"
+		is(t, s.UpdateClient(ctxT(t), stale), storage.ErrConflict, "an update from a read before the rotation")
+		got, err := s.GetClient(ctxT(t), c.ID)
+		ok(t, err, "get")
+		eq(t, got.SecretHash, "sha256$rotated", "the new secret stands")
+		eq(t, got.Name, c.Name, "the stale update wrote nothing")
+		eq(t, got.Version, int64(1), "version")
+		is(t, s.UpdateClient(ctxT(t), &storage.Client{ID: storage.NewID()}), storage.ErrNotFound, "missing")
+		oneWins(t, func(i int) error {
+			x := *got
+			x.Name = fmt.Sprintf("racer-%d", i)
+			return s.UpdateClient(ctxT(t), &x)
+		})
+	})
 	t.Run("CRUD", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
