@@ -294,9 +294,7 @@ func (f *fositeStore) GetAuthorizeCodeSession(ctx context.Context, code string, 
 
 // InvalidateAuthorizeCodeSession implements oauth2.AuthorizeCodeStorage,
 // atomically: of two concurrent exchanges of one code only one spends
-// it. The other used the code a second time: it gets
-// fosite.ErrInvalidatedAuthorizeCode, and the Provider revokes the grant
-// (fosite alone answers it server_error and revokes nothing).
+// it; the other used the code a second time (see spend).
 func (f *fositeStore) InvalidateAuthorizeCodeSession(ctx context.Context, code string) error {
 	return f.spend(ctx, storage.KindAuthorizeCode, code)
 }

@@ -164,7 +164,8 @@ type clientIPKey struct{}
 // rotated and before the new pair was stored would otherwise miss the
 // pair, and the client would go on with a grant its user ended.
 //
-// It works with the revocations' two passes (Provider.revokeGrant): a
+// It works with the revocations' two passes (fositeStore.RevokeRefreshToken,
+// Provider.Disconnect): a
 // revocation first clears the used token's RotatedAt (or deletes it, on
 // reuse), then sweeps the grant again. Either this read sees the first
 // pass, or the pair was stored before that pass ended and the second
@@ -186,8 +187,8 @@ func (p *Provider) revokedDuringRefresh(ctx context.Context, used string, resp f
 }
 
 // codeSpentTwice checks, once a code exchange has stored its tokens, that
-// the code was not used again meanwhile (fositeStore.codeReplayed
-// deletes it, then the grant is revoked); if it was, it ends the tokens
+// the code was not used again meanwhile (fositeStore.codeUsedAgain
+// deletes it, then revokes the grant); if it was, it ends the tokens
 // and answers invalid_grant. As in revokedDuringRefresh, either this
 // read sees the deletion or the tokens were stored before it, and the
 // revocation after it takes them.
