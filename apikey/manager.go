@@ -340,11 +340,8 @@ func (m *Manager) Rotate(ctx context.Context, id string, grace time.Duration) (S
 	if err != nil {
 		return "", nil, err
 	}
-	if !old.RevokedAt.IsZero() {
-		return "", nil, fmt.Errorf("apikey: rotate %s: the key is revoked: %w", id, ErrInvalidParams)
-	}
-	if to := old.Metadata["rotated_to"]; to != "" {
-		return "", nil, fmt.Errorf("apikey: rotate %s: the key was rotated already, to %s (rotate that one): %w", id, to, ErrInvalidParams)
+	if err := rotatable(old); err != nil {
+		return "", nil, err
 	}
 	meta := maps.Clone(old.Metadata)
 	if meta == nil {
@@ -366,11 +363,8 @@ func (m *Manager) Rotate(ctx context.Context, id string, grace time.Duration) (S
 	if _, err := m.modify(ctx, id, "rotated", func(k *storage.APIKey) error {
 		// Read again: another rotation or a revocation may have come
 		// since the key was first read.
-		if to := k.Metadata["rotated_to"]; to != "" {
-			return fmt.Errorf("apikey: rotate %s: the key was rotated already, to %s (rotate that one): %w", id, to, ErrInvalidParams)
-		}
-		if !k.RevokedAt.IsZero() {
-			return fmt.Errorf("apikey: rotate %s: the key is revoked: %w", id, ErrInvalidParams)
+		if err := rotatable(k); err != nil {
+			return err
 		}
 		if k.ExpiresAt.IsZero() || k.ExpiresAt.After(end) {
 			k.ExpiresAt = end
@@ -394,6 +388,18 @@ func (m *Manager) Rotate(ctx context.Context, id string, grace time.Duration) (S
 // on the version it read (storage.APIKeys.UpdateAPIKey): when another
 // change came between, it reads the key again and applies change to
 // that, so neither change is lost.
+// rotatable is nil for a key Rotate may rotate, else the FieldError that
+// says why not.
+func rotatable(k *storage.APIKey) error {
+	if !k.RevokedAt.IsZero() {
+		return &FieldError{Field: "key", Issue: "is revoked"}
+	}
+	if to := k.Metadata["rotated_to"]; to != "" {
+		return &FieldError{Field: "key", Issue: "was rotated already, to " + to + ": rotate that one"}
+	}
+	return nil
+}
+
 func (m *Manager) modify(ctx context.Context, id, what string, change func(*storage.APIKey) error) (*storage.APIKey, error) {
 	const attempts = 16
 	var k *storage.APIKey

@@ -326,6 +326,11 @@ func (a *app) rotateKey(w http.ResponseWriter, r *http.Request, u *storage.User)
 		return
 	}
 	secret, _, err := a.keys.Rotate(r.Context(), k.ID, rotateGrace)
+	if fe := (*apikey.FieldError)(nil); errors.As(err, &fe) {
+		// Pressed twice, or the key was revoked meanwhile.
+		a.renderKeys(w, r, u, dashboardPage{Error: "The " + fe.Field + " " + fe.Issue + ".", Form: url.Values{"environment": {"test"}}})
+		return
+	}
 	if err != nil {
 		a.pageError(w, r, err)
 		return

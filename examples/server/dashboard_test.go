@@ -86,6 +86,11 @@ func TestDashboard(t *testing.T) {
 	assert.NotEqual(t, key, rotated)
 	assert.Equal(t, 200, s.do("GET", "/v1/customers", rotated, nil).status)
 	assert.Equal(t, 200, s.do("GET", "/v1/customers", key, nil).status, "the old key works during the grace period")
+	// Pressed again: the key rotated already, said on the page (no 500, no second new key).
+	status, _, body = fetchPage(t, c, "POST", s.base+"/dashboard/keys/"+dashID+"/rotate", url.Values{})
+	assert.Less(t, status, 500, body)
+	assert.Contains(t, body, "was rotated already")
+	assert.Nil(t, newKeyRE.FindStringSubmatch(body), "no second new key")
 
 	// Revoke the original: it stops at once.
 	status, _, _ = fetchPage(t, c, "POST", s.base+"/dashboard/keys/"+dashID+"/revoke", url.Values{})
