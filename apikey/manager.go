@@ -401,23 +401,23 @@ func rotatable(k *storage.APIKey) error {
 }
 
 func (m *Manager) modify(ctx context.Context, id, what string, change func(*storage.APIKey) error) (*storage.APIKey, error) {
-	const attempts = 16
 	var k *storage.APIKey
-	for attempt := 1; ; attempt++ {
+	var refused error // change's own error, returned as it is
+	err := storage.RetryOnConflict(func() error {
 		var err error
 		if k, err = m.store.GetAPIKey(ctx, id); err != nil {
-			return nil, fmt.Errorf("apikey: %s: %w", what, err)
+			return err
 		}
-		if err := change(k); err != nil {
-			return nil, err
+		if refused = change(k); refused != nil {
+			return refused
 		}
-		err = m.store.UpdateAPIKey(ctx, k)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, storage.ErrConflict) || attempt == attempts {
-			return nil, fmt.Errorf("apikey: %s: %w", what, err)
-		}
+		return m.store.UpdateAPIKey(ctx, k)
+	})
+	if refused != nil {
+		return nil, refused
+	}
+	if err != nil {
+		return nil, fmt.Errorf("apikey: %s: %w", what, err)
 	}
 	m.cache.remove(k.Hash)
 	m.log.Info("api key "+what, "key_id", k.ID, "organisation", k.OrganisationID)

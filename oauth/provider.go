@@ -459,26 +459,26 @@ func (p *Provider) RotateClientSecret(ctx context.Context, clientID string, grac
 	// Conditional on the version read (storage.Clients.UpdateClient): a
 	// rotation or change made meanwhile, on any instance, is read again
 	// and kept, not overwritten.
-	for attempt := 1; ; attempt++ {
+	err := storage.RetryOnConflict(func() error {
 		var err error
 		if c, err = p.store.GetClient(ctx, clientID); err != nil {
-			return "", nil, fmt.Errorf("oauth: rotate client secret: %w", err)
+			return err
 		}
 		if c.Public {
-			return "", nil, &FieldError{"client", "is public: it has no secret to rotate"}
+			return &FieldError{"client", "is public: it has no secret to rotate"}
 		}
 		c.PreviousSecretHash, c.PreviousSecretExpiresAt = "", time.Time{}
 		if grace > 0 {
 			c.PreviousSecretHash, c.PreviousSecretExpiresAt = c.SecretHash, time.Now().Add(grace).UTC()
 		}
 		c.SecretHash = p.hasher.sum([]byte(secret))
-		err = p.store.UpdateClient(ctx, c)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, storage.ErrConflict) || attempt == 16 {
-			return "", nil, fmt.Errorf("oauth: rotate client secret: %w", err)
-		}
+		return p.store.UpdateClient(ctx, c)
+	})
+	if fe := (*FieldError)(nil); errors.As(err, &fe) {
+		return "", nil, fe
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("oauth: rotate client secret: %w", err)
 	}
 	p.log.Info("oauth client secret rotated", "client_id", c.ID, "previous_valid_until", c.PreviousSecretExpiresAt)
 	return secret, c, nil

@@ -20,7 +20,9 @@ var (
 	// adapter (the conformance suite checks it).
 	ErrNotFound = errors.New("storage: not found")
 	// ErrConflict: the record would violate a uniqueness rule (an id, a
-	// domain prefix, an email within an organisation, a key hash).
+	// domain prefix, an email within an organisation, a key hash), or a
+	// conditional update found it changed since it was read (a Version,
+	// a password hash).
 	ErrConflict = errors.New("storage: conflict")
 	// ErrLeaseLost: a webhook delivery's lease is no longer held by the
 	// caller (it expired and another worker claimed the delivery), so the
@@ -132,4 +134,18 @@ func ValidID(s string) bool {
 // transaction commits when fn returns nil and rolls back otherwise.
 type Tx interface {
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
+}
+
+// RetryOnConflict runs attempt, a read, a change and a conditional write
+// (UpdateAPIKey, UpdateClient, UpdateSubscription), again while it fails
+// with ErrConflict because another change came between its read and its
+// write, at most 16 times, and returns its last error.
+func RetryOnConflict(attempt func() error) error {
+	var err error
+	for range 16 {
+		if err = attempt(); !errors.Is(err, ErrConflict) {
+			return err
+		}
+	}
+	return err
 }

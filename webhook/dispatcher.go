@@ -443,7 +443,6 @@ func (d *Dispatcher) disable(ctx context.Context, sub *storage.Subscription, rea
 	changed, id := false, sub.ID
 	sub, err := changeSubscription(ctx, d.store, id, func(s *storage.Subscription) bool {
 		if !s.Enabled {
-			changed = false
 			return false // already disabled
 		}
 		s.Enabled, s.DisabledReason, s.UpdatedAt = false, reason, d.cfg.Now().UTC()

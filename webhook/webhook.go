@@ -211,23 +211,18 @@ func (m *Manager) RotateSecret(ctx context.Context, id, secret string) (*storage
 // so neither is lost. change returns false when there is nothing to
 // write; the subscription returned is then as read.
 func changeSubscription(ctx context.Context, store storage.Subscriptions, id string, change func(*storage.Subscription) bool) (*storage.Subscription, error) {
-	const attempts = 16
-	for attempt := 1; ; attempt++ {
-		s, err := store.GetSubscription(ctx, id)
-		if err != nil {
-			return nil, err
+	var s *storage.Subscription
+	err := storage.RetryOnConflict(func() error {
+		var err error
+		if s, err = store.GetSubscription(ctx, id); err != nil || !change(s) {
+			return err
 		}
-		if !change(s) {
-			return s, nil
-		}
-		err = store.UpdateSubscription(ctx, s)
-		if err == nil {
-			return s, nil
-		}
-		if !errors.Is(err, storage.ErrConflict) || attempt == attempts {
-			return nil, err
-		}
+		return store.UpdateSubscription(ctx, s)
+	})
+	if err != nil {
+		return nil, err
 	}
+	return s, nil
 }
 
 // Event is something to deliver.

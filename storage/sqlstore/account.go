@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/gatehouse-go/gatehouse/storage"
@@ -97,24 +96,14 @@ func (s *Store) UpdateUser(ctx context.Context, u *storage.User) error {
 	return mustAffect("update user", res, err)
 }
 
-// SetPasswordHash implements [storage.Users]: one conditional UPDATE, and
-// on no row a look to tell a changed hash from a missing user.
+// SetPasswordHash implements [storage.Users], in one conditional UPDATE.
 func (s *Store) SetPasswordHash(ctx context.Context, id, current, hash string, at time.Time) error {
-	const op = "set password hash"
 	q, args := `UPDATE {p}users SET password_hash = ?, updated_at = ? WHERE id = ?`, []any{hash, micros(at), id}
 	if current != "" {
 		q, args = q+` AND password_hash = ?`, append(args, current)
 	}
 	res, err := s.conn(ctx).ExecContext(ctx, s.sql(q), args...)
-	n, err := affected(op, res, err)
-	if err != nil || n == 1 {
-		return err
-	}
-	var one int
-	if err := s.conn(ctx).QueryRowContext(ctx, s.sql(`SELECT 1 FROM {p}users WHERE id = ?`), id).Scan(&one); err != nil {
-		return Wrap(op, err)
-	}
-	return fmt.Errorf("sqlstore: %s: the hash changed meanwhile: %w", op, storage.ErrConflict)
+	return s.conditional(ctx, "set password hash", "users", id, res, err)
 }
 
 // durations are stored in nanoseconds.

@@ -72,7 +72,7 @@ func (s *Store) UpdateAPIKey(ctx context.Context, k *storage.APIKey) error {
 	res, err := s.conn(ctx).ExecContext(ctx, s.sql(`UPDATE {p}api_keys SET name = ?, scopes = ?, expires_at = ?, revoked_at = ?, rate_limit = ?,
 		metadata = ?, version = version + 1 WHERE id = ? AND version = ?`),
 		k.Name, jsonList(k.Scopes), micros(k.ExpiresAt), micros(k.RevokedAt), k.RateLimit, jsonMap(k.Metadata), k.ID, k.Version)
-	if err := s.versioned(ctx, op, "api_keys", k.ID, res, err); err != nil {
+	if err := s.conditional(ctx, op, "api_keys", k.ID, res, err); err != nil {
 		return err
 	}
 	k.Version++

@@ -58,7 +58,7 @@ func (s *Store) UpdateClient(ctx context.Context, c *storage.Client) error {
 		version = version + 1 WHERE id = ? AND version = ?`),
 		c.SecretHash, c.PreviousSecretHash, micros(c.PreviousSecretExpiresAt), c.Name, c.OrganisationID, jsonList(c.RedirectURIs), jsonList(c.GrantTypes), jsonList(c.ResponseTypes), jsonList(c.Scopes),
 		c.Public, nanos(c.AccessTokenLifetime), nanos(c.RefreshTokenLifetime), c.ID, c.Version)
-	if err := s.versioned(ctx, "update client", "clients", c.ID, res, err); err != nil {
+	if err := s.conditional(ctx, "update client", "clients", c.ID, res, err); err != nil {
 		return err
 	}
 	c.Version++

@@ -617,6 +617,22 @@ func isUniqueViolation(err error) bool {
 }
 
 // mustAffect turns "no row changed" into storage.ErrNotFound.
+// conditional finishes an UPDATE of the row of table with id under a
+// condition on what the caller read (a version, a password hash): nil
+// when it changed the row, ErrConflict when the row exists but no longer
+// matches, ErrNotFound when it does not exist.
+func (s *Store) conditional(ctx context.Context, op, table, id string, res sql.Result, err error) error {
+	n, err := affected(op, res, err)
+	if err != nil || n == 1 {
+		return err
+	}
+	var one int
+	if err := s.conn(ctx).QueryRowContext(ctx, s.sql(`SELECT 1 FROM {p}`+table+` WHERE id = ?`), id).Scan(&one); err != nil {
+		return Wrap(op, err)
+	}
+	return fmt.Errorf("sqlstore: %s: it changed since it was read: %w", op, storage.ErrConflict)
+}
+
 func mustAffect(op string, res sql.Result, err error) error {
 	if err != nil {
 		return Wrap(op, err)

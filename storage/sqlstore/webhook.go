@@ -68,27 +68,11 @@ func (s *Store) UpdateSubscription(ctx context.Context, x *storage.Subscription)
 		enabled = ?, disabled_reason = ?, failing_since = ?, updated_at = ?, version = version + 1 WHERE id = ? AND version = ?`),
 		x.Environment, x.URL, jsonList(x.Events), s.seal(x.Secret), s.seal(x.PreviousSecret), micros(x.PreviousSecretExpiresAt),
 		x.Enabled, x.DisabledReason, micros(x.FailingSince), micros(x.UpdatedAt), x.ID, x.Version)
-	if err := s.versioned(ctx, "update subscription", "subscriptions", x.ID, res, err); err != nil {
+	if err := s.conditional(ctx, "update subscription", "subscriptions", x.ID, res, err); err != nil {
 		return err
 	}
 	x.Version++
 	return nil
-}
-
-// versioned finishes a conditional update of the row of table with id
-// (WHERE id = ? AND version = ?): nil when it changed the row,
-// ErrConflict when the row exists with another version, ErrNotFound when
-// it does not.
-func (s *Store) versioned(ctx context.Context, op, table, id string, res sql.Result, err error) error {
-	n, err := affected(op, res, err)
-	if err != nil || n == 1 {
-		return err
-	}
-	var one int
-	if err := s.conn(ctx).QueryRowContext(ctx, s.sql(`SELECT 1 FROM {p}`+table+` WHERE id = ?`), id).Scan(&one); err != nil {
-		return Wrap(op, err)
-	}
-	return fmt.Errorf("sqlstore: %s: it changed since it was read: %w", op, storage.ErrConflict)
 }
 
 // DeleteSubscription implements [storage.Subscriptions]; its pending
