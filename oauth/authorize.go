@@ -250,9 +250,7 @@ func (p *Provider) consent(w http.ResponseWriter, r *http.Request, ar fosite.Aut
 		return
 	case "allow":
 		if form["remember"] == "on" {
-			if err := p.store.SaveConsent(ctx, &storage.Consent{Subject: user.ID, ClientID: c.GetID(), Scopes: requested, GrantedAt: time.Now().UTC()}); err != nil {
-				p.log.Error("saving consent failed", "err", err)
-			}
+			p.remember(ctx, user.ID, c.GetID(), requested)
 		}
 		p.finishAuthorize(ctx, w, ar, user, requested)
 		return
@@ -262,6 +260,28 @@ func (p *Provider) consent(w http.ResponseWriter, r *http.Request, ar fosite.Aut
 		return
 	}
 	p.renderConsent(w, r, csrf, c, user, requested)
+}
+
+// remember adds scopes to what the user allowed the client before: a
+// consent remembered for other scopes stands beside it, so an application
+// that asks for more later (incremental authorization) does not make the
+// user allow again what they allowed once. Two consents saved at the same
+// moment may keep only one of them; the user is then asked once more.
+func (p *Provider) remember(ctx context.Context, subject, clientID string, scopes scope.Set) {
+	all := scopes
+	prior, err := p.store.GetConsent(ctx, subject, clientID)
+	switch {
+	case err == nil:
+		if had, err := scope.NewSet(prior.Scopes...); err == nil {
+			all = had.Union(scopes)
+		}
+	case !errors.Is(err, storage.ErrNotFound):
+		p.log.Error("reading consent failed", "err", err)
+		return
+	}
+	if err := p.store.SaveConsent(ctx, &storage.Consent{Subject: subject, ClientID: clientID, Scopes: all, GrantedAt: time.Now().UTC()}); err != nil {
+		p.log.Error("saving consent failed", "err", err)
+	}
 }
 
 // checkPKCE applies fosite's PKCE rules up front: S256 only, and required

@@ -27,7 +27,8 @@
 // The authorize endpoint renders a sign-in page (organisation, email,
 // password) and a consent page listing each requested scope with its
 // catalog description; allow, deny (error=access_denied), and remembered
-// consent. Forms carry a CSRF token bound to a cookie and are wrapped in
+// consent, which adds up: scopes allowed later join those allowed before,
+// and a request for scopes all allowed once skips the page. Forms carry a CSRF token bound to a cookie and are wrapped in
 // http.CrossOriginProtection; pages send X-Frame-Options: DENY and
 // frame-ancestors 'none'. state is required (fosite: at least 8
 // characters) and returned on every redirect; Config.AllowMissingState

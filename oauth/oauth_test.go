@@ -261,6 +261,27 @@ func TestAuthorizationCodeWithPKCE(t *testing.T) {
 	assert.Equal(t, http.StatusSeeOther, res2.StatusCode, "no consent page for scopes already granted")
 }
 
+// TestRememberedConsentsAddUp: allowing more scopes later keeps what the
+// user allowed before, so asking again for the first scopes, or for all
+// of them at once, skips the consent page.
+func TestRememberedConsentsAddUp(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	verifier := oauth2.GenerateVerifier()
+	b := newBrowser(t)
+	for i, scopes := range [][]string{{"bookings:read"}, {"customers:read"}} {
+		loc := e.authorize(b, e.conf(e.confID, e.confSec, scopes...).AuthCodeURL(fmt.Sprintf("state-addup%d", i), oauth2.S256ChallengeOption(verifier)), "allow")
+		require.NotEmpty(t, loc.Query().Get("code"), loc.String())
+	}
+	for i, scopes := range [][]string{{"bookings:read"}, {"customers:read"}, {"bookings:read", "customers:read"}} {
+		res, page := b.get(e.conf(e.confID, e.confSec, scopes...).AuthCodeURL(fmt.Sprintf("state-again%d", i), oauth2.S256ChallengeOption(verifier)))
+		assert.Equal(t, http.StatusSeeOther, res.StatusCode, "%v: no consent page for scopes allowed before: %s", scopes, page)
+	}
+	res, page := b.get(e.conf(e.confID, e.confSec, "bookings:read", "bookings:write").AuthCodeURL("state-more1", oauth2.S256ChallengeOption(verifier)))
+	assert.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Contains(t, page, "Allow", "a scope never allowed is asked for")
+}
+
 func TestCodeReplayRevokesTokens(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
