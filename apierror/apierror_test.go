@@ -469,3 +469,48 @@ func FuzzRequestID(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAccept: the Accept header is the client's, parsed on every request
+// that Negotiate guards. For any value, Negotiate answers 406 exactly
+// when AcceptsJSON is false, and then with an envelope a client can read;
+// a request that prefers problem details accepts JSON; and naming
+// application/json outright always makes JSON acceptable.
+func FuzzAccept(f *testing.F) {
+	for _, s := range []string{"", "application/json", "*/*;q=0", "text/html, */*;q=0.1", "application/json;q=0, */*",
+		"application/problem+json;q=0.5, application/json;q=0", "garbage;;;", "application/*;q=1.5", "a/b;q=NaN", `x/y;q="0"`, "\x00/\xff"} {
+		f.Add(s)
+	}
+	h := apierror.Negotiate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
+	request := func(accept string) *http.Request {
+		req := httptest.NewRequest("GET", "/v1/bookings", nil)
+		req.Header["Accept"] = []string{accept} // as sent, unchecked by Header.Set
+		return req
+	}
+	f.Fuzz(func(t *testing.T, accept string) {
+		req := request(accept)
+		ok := apierror.AcceptsJSON(req)
+		if apierror.PrefersProblem(req) && !ok {
+			t.Fatalf("Accept %q prefers problem details but does not accept JSON", accept)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		switch {
+		case ok && rec.Code != 204:
+			t.Fatalf("Accept %q accepts JSON but Negotiate answered %d", accept, rec.Code)
+		case !ok && rec.Code != http.StatusNotAcceptable:
+			t.Fatalf("Accept %q does not accept JSON but Negotiate answered %d", accept, rec.Code)
+		case !ok:
+			var env struct {
+				Error struct {
+					Code string `json:"code"`
+				} `json:"error"`
+			}
+			if err := json.Unmarshal(rec.Body.Bytes(), &env); err != nil || env.Error.Code != "NOT_ACCEPTABLE" {
+				t.Fatalf("406 for Accept %q: body %q is not the envelope (%v)", accept, rec.Body.String(), err)
+			}
+		}
+		if !apierror.AcceptsJSON(request(accept + ", application/json")) {
+			t.Fatalf("Accept %q, application/json does not accept JSON", accept)
+		}
+	})
+}
