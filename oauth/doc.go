@@ -40,7 +40,14 @@
 // Client secrets are 256-bit random strings, hashed with SHA-256 (HMAC
 // with a pepper) — sub-microsecond, where fosite's bcrypt default costs
 // tens of milliseconds per token request — and bcrypt hashes from
-// elsewhere still verify. User passwords are argon2id. Failed sign-ins
+// elsewhere still verify. User passwords are argon2id; users imported
+// from another system keep theirs: bcrypt hashes verify as they are, and
+// another format (Django's PBKDF2, say) through Config.LegacyPasswords,
+// each replaced by an argon2id hash at the user's next sign-in. Until
+// then a sign-in to such an account takes the old format's time, not
+// argon2id's (which an unknown account's takes), so the time of a
+// failed sign-in can tell an account not yet upgraded from none: import,
+// then have the users sign in. Failed sign-ins
 // are limited per account and per client address, counted in
 // Config.LoginLimiter: give every instance the same Redis limiter and
 // they share one count.

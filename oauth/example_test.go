@@ -2,11 +2,16 @@ package oauth_test
 
 import (
 	"context"
+	"crypto/pbkdf2"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -309,4 +314,43 @@ func ExampleProvider_SetPassword() {
 	// session still open: false
 	// old password works: false
 	// new password works: true
+}
+
+// djangoPBKDF2 checks Django's default password hashes,
+// pbkdf2_sha256$ITERATIONS$SALT$BASE64(PBKDF2-HMAC-SHA256), as a service
+// moving its users from Django would: a hash it does not know is false.
+func djangoPBKDF2(hash, password string) bool {
+	parts := strings.Split(hash, "$")
+	if len(parts) != 4 || parts[0] != "pbkdf2_sha256" {
+		return false
+	}
+	iterations, err := strconv.Atoi(parts[1])
+	want, err2 := base64.StdEncoding.DecodeString(parts[3])
+	if err != nil || err2 != nil || iterations < 1 || iterations > 10_000_000 || len(want) != sha256.Size {
+		return false
+	}
+	got, err := pbkdf2.Key(sha256.New, password, []byte(parts[2]), iterations, sha256.Size)
+	return err == nil && subtle.ConstantTimeCompare(got, want) == 1
+}
+
+// Users imported from another system keep their passwords: bcrypt hashes
+// verify as they are, another format through Config.LegacyPasswords, and
+// each is replaced by an argon2id hash at the user's first sign-in.
+func ExampleConfig_legacyPasswords() {
+	ctx := context.Background()
+	store := memory.New()
+	_ = store.CreateOrganisation(ctx, &storage.Organisation{ID: "org-1", DomainPrefix: "acme", Name: "Acme", CreatedAt: time.Now()})
+	p, _ := oauth.New(store, oauth.Config{Issuer: "https://api.example.com", Secret: []byte("a secret of at least thirty-two bytes!"),
+		PasswordParams: oauth.PasswordParams{Time: 1, Memory: 64, Threads: 1}, LegacyPasswords: djangoPBKDF2})
+
+	// A row of the old system's users table, hash and all (Django made
+	// this one for "correct horse battery" with 1,000 iterations).
+	sum, _ := pbkdf2.Key(sha256.New, "correct horse battery", []byte("seasalt"), 1000, sha256.Size)
+	_ = store.CreateUser(ctx, &storage.User{ID: "user-1", OrganisationID: "org-1", Email: "ada@example.com",
+		PasswordHash: "pbkdf2_sha256$1000$seasalt$" + base64.StdEncoding.EncodeToString(sum), CreatedAt: time.Now(), UpdatedAt: time.Now()})
+
+	_, err := p.SignIn(httptest.NewRecorder(), httptest.NewRequest("POST", "/login", nil), "acme", "ada@example.com", "correct horse battery")
+	u, _ := store.GetUser(ctx, "user-1")
+	fmt.Println("signed in:", err == nil, "now stored as:", strings.Split(u.PasswordHash, "$")[1])
+	// Output: signed in: true now stored as: argon2id
 }

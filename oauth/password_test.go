@@ -2,14 +2,19 @@ package oauth_test
 
 import (
 	"context"
+	"crypto/pbkdf2"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/gatehouse-go/gatehouse/oauth"
 	"github.com/gatehouse-go/gatehouse/storage"
@@ -148,4 +153,78 @@ func TestPasswordUpgradeKeepsChangesMadeDuringTheSignIn(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "Augusta", u.FirstName, "a change of names during the upgrade stands")
 	assert.Equal(t, "m=128,t=2,p=1", strings.Split(u.PasswordHash, "$")[3], "and the hash was upgraded")
+}
+
+// TestImportedPasswordHashes: users brought from another system keep
+// their passwords. A bcrypt hash ($2a$, $2b$, PHP's $2y$) verifies as it
+// is and a hash of another format through Config.LegacyPasswords; each is
+// replaced by an argon2id hash at the first sign-in, which then verifies.
+// A wrong password changes nothing; a format no checker knows never signs
+// in; a bcrypt hash stays when the password is longer than the 72 bytes
+// bcrypt read; a bcrypt cost past MaxBcryptCost is refused unread.
+func TestImportedPasswordHashes(t *testing.T) {
+	t.Parallel()
+	const password = "correct horse battery"
+	bcryptOf := func(pw string) string {
+		h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+		require.NoError(t, err)
+		return string(h)
+	}
+	long := strings.Repeat("long passphrase ", 5)[:72]
+	sum, err := pbkdf2.Key(sha256.New, password, []byte("seasalt"), 1000, sha256.Size)
+	require.NoError(t, err)
+	django := "pbkdf2_sha256$1000$seasalt$" + base64.StdEncoding.EncodeToString(sum)
+	cases := []struct {
+		name, hash, password string
+		legacy               bool // Config.LegacyPasswords set
+		signsIn, upgraded    bool
+	}{
+		{"bcrypt 2a", bcryptOf(password), password, false, true, true},
+		{"bcrypt 2b", "$2b$" + bcryptOf(password)[4:], password, false, true, true},
+		{"bcrypt 2y", "$2y$" + bcryptOf(password)[4:], password, false, true, true},
+		{"django pbkdf2", django, password, true, true, true},
+		{"django pbkdf2 without a checker", django, password, false, false, false},
+		{"bcrypt, a password past 72 bytes", bcryptOf(long), long + " and more", false, true, false},
+		{"bcrypt of cost 17", "$2a$17$" + strings.Repeat("a", 53), password, false, false, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, func(c *oauth.Config) {
+				if tc.legacy {
+					c.LegacyPasswords = djangoPBKDF2
+				}
+			})
+			require.NoError(t, e.store.SetPasswordHash(t.Context(), e.user.ID, "", tc.hash, time.Now()))
+			stored := func() string {
+				u, err := e.store.GetUser(t.Context(), e.user.ID)
+				require.NoError(t, err)
+				return u.PasswordHash
+			}
+			grant := func(pw string) int {
+				res, _ := e.post("/oauth/token", map[string][]string{"grant_type": {"password"}, "domain_prefix": {"demo"}, "username": {"ada@example.com"},
+					"password": {pw}}, e.confID, e.confSec)
+				return res.StatusCode
+			}
+			assert.Equal(t, http.StatusBadRequest, grant("not the password"))
+			assert.Nil(t, signInCookie(t, e.p, "not the password"))
+			assert.Equal(t, tc.hash, stored(), "a wrong password changes nothing")
+			if !tc.signsIn {
+				assert.Equal(t, http.StatusBadRequest, grant(tc.password))
+				assert.Nil(t, signInCookie(t, e.p, tc.password))
+				assert.Equal(t, tc.hash, stored())
+				return
+			}
+			assert.Equal(t, http.StatusOK, grant(tc.password))
+			if !tc.upgraded {
+				assert.Equal(t, tc.hash, stored(), "kept")
+				assert.NotNil(t, signInCookie(t, e.p, tc.password))
+				return
+			}
+			assert.True(t, strings.HasPrefix(stored(), "$argon2id$"), "upgraded at the sign-in: %s", stored())
+			assert.NotNil(t, signInCookie(t, e.p, tc.password), "the argon2id hash verifies")
+			assert.Equal(t, http.StatusOK, grant(tc.password))
+			assert.Equal(t, http.StatusBadRequest, grant("not the password"))
+		})
+	}
 }

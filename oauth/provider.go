@@ -84,6 +84,15 @@ type Config struct {
 	// PasswordParams are the argon2id parameters for new user passwords.
 	// Default: DefaultPasswordParams.
 	PasswordParams PasswordParams
+	// LegacyPasswords checks a password against a stored hash in a format
+	// Gatehouse does not make, imported with the users of another system
+	// (Django's pbkdf2_sha256, scrypt, …): it reports whether the
+	// password matches, and false for a hash it does not know. argon2id
+	// and bcrypt ($2a$, $2b$, $2y$) hashes verify without it. On a match
+	// the hash is replaced by an argon2id one made with PasswordParams,
+	// as a weaker argon2id hash is (see CheckPassword). Default: none;
+	// another format never matches.
+	LegacyPasswords func(hash, password string) bool
 	// LoginAttempts limits failed sign-ins (password grant and login
 	// page) per account. Default: 10 a minute, 50 an hour.
 	LoginAttempts *ratelimit.Policy
@@ -511,13 +520,20 @@ func isLoopback(host string) bool {
 
 // UserParams describes a user to create.
 type UserParams struct {
-	OrganisationID      string
-	Email               string
+	OrganisationID string
+	Email          string
+	// Password is the user's password; or, for a user imported from
+	// another system, PasswordHash is its hash as that system stored it
+	// (bcrypt, argon2id, or a format Config.LegacyPasswords checks),
+	// replaced by an argon2id hash at the user's first sign-in. One of
+	// the two, not both.
 	Password            string
+	PasswordHash        string
 	FirstName, LastName string
 }
 
-// CreateUser stores a user with an argon2id hash of the password.
+// CreateUser stores a user with an argon2id hash of the password, or
+// with the imported hash it is given.
 func (p *Provider) CreateUser(ctx context.Context, up UserParams) (*storage.User, error) {
 	if up.OrganisationID == "" {
 		return nil, &FieldError{"organisation", "is required"}
@@ -530,10 +546,7 @@ func (p *Provider) CreateUser(ctx context.Context, up UserParams) (*storage.User
 			return nil, &FieldError{f[0], storage.TextIssue}
 		}
 	}
-	if err := checkNewPassword(up.Password); err != nil {
-		return nil, err
-	}
-	hash, err := HashPassword(up.Password, p.cfg.PasswordParams)
+	hash, err := p.newUserHash(up.Password, up.PasswordHash)
 	if err != nil {
 		return nil, err
 	}
@@ -544,6 +557,27 @@ func (p *Provider) CreateUser(ctx context.Context, up UserParams) (*storage.User
 		return nil, fmt.Errorf("oauth: create user: %w", err)
 	}
 	return u, nil
+}
+
+// newUserHash is the hash a new user is stored with: of password, or the
+// imported hash as it is.
+func (p *Provider) newUserHash(password, imported string) (string, error) {
+	switch {
+	case imported != "" && password != "":
+		return "", &FieldError{"password_hash", "give a password or its hash, not both"}
+	case imported != "":
+		if len(imported) > 1024 || !storage.ValidText(imported) || strings.ContainsAny(imported, " \t\r\n") {
+			return "", &FieldError{"password_hash", "must be an encoded password hash: at most 1024 characters, no spaces"}
+		}
+		if !strings.HasPrefix(imported, "$argon2id$") && !isBcrypt(imported) && p.cfg.LegacyPasswords == nil {
+			return "", &FieldError{"password_hash", "must be an argon2id or bcrypt hash, or a format Config.LegacyPasswords checks"}
+		}
+		return imported, nil
+	}
+	if err := checkNewPassword(password); err != nil {
+		return "", err
+	}
+	return HashPassword(password, p.cfg.PasswordParams)
 }
 
 // SetPassword gives a user a new password, hashed with the provider's

@@ -128,9 +128,31 @@ func hashParams(hash string) (PasswordParams, bool) {
 	return p, true
 }
 
-// CheckPassword reports whether password matches an argon2id hash made by
-// HashPassword, comparing in constant time.
+// CheckPassword reports whether password matches a password hash:
+// argon2id as HashPassword makes it, or bcrypt ($2a$, $2b$ and $2y$, of
+// cost at most MaxBcryptCost), as users imported from another system
+// carry; comparisons are constant-time. bcrypt reads only a password's
+// first 72 bytes, as the system that made the hash did. The provider
+// replaces a bcrypt hash by an argon2id one at the user's next sign-in.
 func CheckPassword(hash, password string) bool {
+	if isBcrypt(hash) {
+		cost, err := bcrypt.Cost([]byte(hash))
+		return err == nil && cost <= MaxBcryptCost && bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil
+	}
+	return checkArgon2id(hash, password)
+}
+
+// MaxBcryptCost bounds the bcrypt hashes CheckPassword verifies: each
+// step doubles the work, and cost 16 is about four seconds of a core.
+const MaxBcryptCost = 16
+
+// isBcrypt reports whether hash is in one of bcrypt's modular forms.
+func isBcrypt(hash string) bool {
+	return strings.HasPrefix(hash, "$2a$") || strings.HasPrefix(hash, "$2b$") || strings.HasPrefix(hash, "$2y$")
+}
+
+// checkArgon2id reports whether password matches an argon2id hash.
+func checkArgon2id(hash, password string) bool {
 	parts := strings.Split(hash, "$")
 	if len(parts) != 6 || parts[1] != "argon2id" {
 		return false

@@ -451,14 +451,38 @@ func (p *Provider) verifyUser(ctx context.Context, prefix, email, password, ip s
 	if err != nil {
 		return nil, nil, err
 	}
-	if !CheckPassword(u.PasswordHash, password) {
+	if !p.passwordMatches(u.PasswordHash, password) {
 		return fail("wrong password")
 	}
 	p.log.Info("sign-in", "user_id", u.ID, "organisation", org.ID, "ip", ip)
-	if hp, ok := hashParams(u.PasswordHash); !ok || hp.weakerThan(p.cfg.PasswordParams.effective()) {
+	if upgradable(u.PasswordHash, password, p.cfg.PasswordParams.effective()) {
 		p.rehash(ctx, u, password)
 	}
 	return u, org, nil
+}
+
+// passwordMatches checks password against a user's stored hash: argon2id
+// or bcrypt (CheckPassword), or, through Config.LegacyPasswords, a format
+// of another system.
+func (p *Provider) passwordMatches(hash, password string) bool {
+	if strings.HasPrefix(hash, "$argon2id$") || isBcrypt(hash) || p.cfg.LegacyPasswords == nil {
+		return CheckPassword(hash, password)
+	}
+	return p.cfg.LegacyPasswords(hash, password)
+}
+
+// upgradable reports whether a hash that password just matched should be
+// replaced by an argon2id one made with params: any other format, or
+// argon2id made with weaker parameters. A bcrypt hash stays when the
+// password is longer than the 72 bytes bcrypt read: the bytes beyond
+// were never checked, and hashing them in would lock out the user whose
+// password has other ones there.
+func upgradable(hash, password string, params PasswordParams) bool {
+	if isBcrypt(hash) {
+		return len(password) <= 72
+	}
+	hp, ok := hashParams(hash)
+	return !ok || hp.weakerThan(params)
 }
 
 // rehash stores a new hash of a user's password, just checked, made with

@@ -28,6 +28,7 @@ func (l *list) Set(v string) error { *l = append(*l, v); return nil }
 const adminUsage = `usage:
   server admin org create --prefix acme --name "Acme Ltd" [--plan standard|enterprise|"5000/h,500/m"]
   server admin user create --org acme --email ada@example.com --password '…' [--first-name Ada --last-name Lovelace]
+  server admin user create --org acme --email ada@example.com --password-hash '$2b$12$…'   (a user imported with their bcrypt hash)
   server admin user set-password --org acme --email ada@example.com --password '…'   (ends the user's sign-in sessions)
   server admin client create --org acme --name "Booking App" --redirect-uri URL [--redirect-uri URL …] --scopes "bookings:read" [--public] [--grants authorization_code,refresh_token]
   server admin client rotate-secret --id CLIENT_ID [--grace 24h]
@@ -47,9 +48,9 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var o options
 	commonFlags(fs, &o)
 	var (
-		prefix, name, plan, org, email, password, first, last, scopes, grants, user, env, rate, expires, id string
-		public                                                                                              bool
-		redirects                                                                                           list
+		prefix, name, plan, org, email, password, hash, first, last, scopes, grants, user, env, rate, expires, id string
+		public                                                                                                    bool
+		redirects                                                                                                 list
 	)
 	fs.StringVar(&prefix, "prefix", "", "organisation domain prefix")
 	fs.StringVar(&name, "name", "", "name")
@@ -57,6 +58,7 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&org, "org", "", "organisation domain prefix")
 	fs.StringVar(&email, "email", "", "user email")
 	fs.StringVar(&password, "password", "", "user password")
+	fs.StringVar(&hash, "password-hash", "", "user create: the hash another system stored (bcrypt or argon2id) instead of a password; argon2id from the first sign-in")
 	fs.StringVar(&first, "first-name", "", "first name")
 	fs.StringVar(&last, "last-name", "", "last name")
 	fs.StringVar(&scopes, "scopes", "", "space-separated scopes")
@@ -125,7 +127,7 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return err
 		}
-		u, err := a.provider.CreateUser(ctx, oauth.UserParams{OrganisationID: o.ID, Email: email, Password: password, FirstName: first, LastName: last})
+		u, err := a.provider.CreateUser(ctx, oauth.UserParams{OrganisationID: o.ID, Email: email, Password: password, PasswordHash: hash, FirstName: first, LastName: last})
 		if err != nil {
 			return err
 		}

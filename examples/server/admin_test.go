@@ -7,6 +7,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/gatehouse-go/gatehouse/storage/sqlstore"
 )
 
 // TestAdminOrgCreateChecksThePrefix: a new organisation's domain prefix
@@ -83,4 +86,41 @@ func TestAdminSetsAPassword(t *testing.T) {
 		assert.Contains(t, string(out), want, args)
 	}
 	assert.NotEqual(t, old, form.Get("password"))
+}
+
+// TestAdminImportsAUserWithTheirHash: `admin user create --password-hash`
+// brings a user from another system with the bcrypt hash it stored; the
+// user signs in with their password (the password grant) and from then on
+// the stored hash is argon2id. A password beside the hash, or a hash in a
+// format nothing checks, is refused.
+func TestAdminImportsAUserWithTheirHash(t *testing.T) {
+	t.Parallel()
+	db := "sqlite:" + t.TempDir() + "/gatehouse.db"
+	s := start(t, db)
+	hash, err := bcrypt.GenerateFromPassword([]byte("an imported passphrase"), bcrypt.MinCost)
+	require.NoError(t, err)
+	created := admin(t, db, "user", "create", "--org", "demo", "--email", "grace@example.com", "--password-hash", string(hash))
+	form := s.demoPasswordForm()
+	form.Set("username", "grace@example.com")
+	form.Set("password", "not the passphrase")
+	assert.Equal(t, 400, s.postForm(t, "/oauth/token", form))
+	form.Set("password", "an imported passphrase")
+	assert.Equal(t, 200, s.postForm(t, "/oauth/token", form))
+	assert.Equal(t, 200, s.postForm(t, "/oauth/token", form), "again, with the argon2id hash")
+
+	store, err := sqlstore.Open(t.Context(), db, sqlstore.Config{})
+	require.NoError(t, err)
+	defer store.Close()
+	u, err := store.GetUser(t.Context(), created["id"].(string))
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(u.PasswordHash, "$argon2id$"), "upgraded at the first sign-in: %s", u.PasswordHash)
+
+	for args, want := range map[string]string{
+		"--password-hash " + string(hash) + " --password long-enough-1": "give a password or its hash, not both",
+		"--password-hash md5$5f4dcc3b5aa765d61d8327deb882cf99":          "must be an argon2id or bcrypt hash",
+	} {
+		out, err := exec.Command(binary, append([]string{"admin", "user", "create", "--org", "demo", "--email", "other@example.com", "-db", db}, strings.Fields(args)...)...).CombinedOutput()
+		require.Error(t, err, args)
+		assert.Contains(t, string(out), want, args)
+	}
 }
