@@ -17,7 +17,10 @@
 //     transactional enqueue of webhook events.
 //
 // Both pass storage/storagetest, the conformance suite that a custom
-// adapter runs too.
+// adapter runs too. An application whose users already live in a table
+// of its own embeds a *sqlstore.Store and implements [Users] on that
+// table (sqlstore's ExampleStore_applicationsOwnUsersTable);
+// docs/ADAPTERS.md in the repository lists every rule the suite checks.
 //
 // # Errors
 //

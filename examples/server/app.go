@@ -12,8 +12,6 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -534,7 +532,7 @@ func appSetting(ctx context.Context, db *sql.DB, dialect sqlstore.Dialect, name 
 	if v, err = fresh(); err != nil {
 		return "", err
 	}
-	if _, err := db.ExecContext(ctx, placeholders(dialect, `INSERT INTO app_settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`), name, v); err != nil {
+	if _, err := db.ExecContext(ctx, dialect.Rebind(`INSERT INTO app_settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`), name, v); err != nil {
 		return "", err
 	}
 	return readSetting(ctx, db, dialect, name) // another instance's value, if it stored one first
@@ -547,25 +545,7 @@ func readSetting(ctx context.Context, db *sql.DB, dialect sqlstore.Dialect, name
 		return "", err
 	}
 	var v string
-	return v, db.QueryRowContext(ctx, placeholders(dialect, `SELECT value FROM app_settings WHERE name = ?`), name).Scan(&v)
-}
-
-// placeholders turns a query's ? into PostgreSQL's $1, $2, … .
-func placeholders(dialect sqlstore.Dialect, q string) string {
-	if dialect != sqlstore.Postgres {
-		return q
-	}
-	var b strings.Builder
-	n := 0
-	for _, c := range q {
-		if c == '?' {
-			n++
-			b.WriteString("$" + strconv.Itoa(n))
-			continue
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
+	return v, db.QueryRowContext(ctx, dialect.Rebind(`SELECT value FROM app_settings WHERE name = ?`), name).Scan(&v)
 }
 
 // jwtKeys returns the signing keys of JWT access tokens: the exported set
@@ -629,7 +609,7 @@ func changeJWTKeys(ctx context.Context, db *sql.DB, dialect sqlstore.Dialect, ch
 	if err != nil {
 		return nil, err
 	}
-	res, err := db.ExecContext(ctx, placeholders(dialect, `UPDATE app_settings SET value = ? WHERE name = 'jwt_keys' AND value = ?`), string(exported), old)
+	res, err := db.ExecContext(ctx, dialect.Rebind(`UPDATE app_settings SET value = ? WHERE name = 'jwt_keys' AND value = ?`), string(exported), old)
 	if err != nil {
 		return nil, err
 	}

@@ -41,7 +41,7 @@ func newRecords(ctx context.Context, s *sqlstore.Store, hooks *webhook.Manager) 
 	return &records{store: s, hooks: hooks}, nil
 }
 
-func (r *records) q(query string) string { return placeholders(r.store.Dialect(), query) }
+func (r *records) q(query string) string { return r.store.Dialect().Rebind(query) }
 
 // tenancy is whose data a request may touch.
 type tenancy struct {

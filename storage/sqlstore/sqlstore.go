@@ -317,23 +317,32 @@ func (s *Store) sql(q string) string {
 	if v, ok := s.queries.Load(q); ok {
 		return v.(string)
 	}
-	r := strings.ReplaceAll(q, "{p}", s.prefix)
-	if s.dialect == Postgres {
-		var b strings.Builder
-		n := 0
-		for i := 0; i < len(r); i++ {
-			if r[i] == '?' {
-				n++
-				b.WriteByte('$')
-				b.WriteString(strconv.Itoa(n))
-				continue
-			}
-			b.WriteByte(r[i])
-		}
-		r = b.String()
-	}
+	r := s.dialect.Rebind(strings.ReplaceAll(q, "{p}", s.prefix))
 	s.queries.Store(q, r)
 	return r
+}
+
+// Rebind returns query with its ? placeholders in the dialect's form:
+// unchanged for SQLite, $1, $2 … for PostgreSQL. Every ? counts, so a
+// query that needs a literal question mark passes it as a parameter.
+// Code that runs its own SQL beside the store (through [Store.Querier])
+// writes it once for both dialects.
+func (d Dialect) Rebind(query string) string {
+	if d != Postgres || !strings.Contains(query, "?") {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(query); i++ {
+		if query[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(query[i])
+	}
+	return b.String()
 }
 
 // ---- transactions

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -293,23 +292,7 @@ func TestEnqueueTxFollowsTheApplicationsTransaction(t *testing.T) {
 	})
 }
 
-func rebind(s *sqlstore.Store, q string) string {
-	if s.Dialect() == sqlstore.SQLite {
-		return q
-	}
-	n := 0
-	var b strings.Builder
-	for _, c := range q {
-		if c == '?' {
-			n++
-			b.WriteString("$")
-			b.WriteString(strconv.Itoa(n))
-			continue
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
-}
+func rebind(s *sqlstore.Store, q string) string { return s.Dialect().Rebind(q) }
 
 func TestCancelledContext(t *testing.T) {
 	dialects(t, func(t *testing.T, open opener) {
@@ -432,4 +415,18 @@ func parkedWriters() int {
 		}
 	}
 	return parked
+}
+
+func TestRebind(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ in, sqlite, postgres string }{
+		{"SELECT 1", "SELECT 1", "SELECT 1"},
+		{"SELECT a FROM t WHERE b = ?", "SELECT a FROM t WHERE b = ?", "SELECT a FROM t WHERE b = $1"},
+		{"INSERT INTO t VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", "INSERT INTO t VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			"INSERT INTO t VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"},
+		{"SELECT 'ü' WHERE x = ?", "SELECT 'ü' WHERE x = ?", "SELECT 'ü' WHERE x = $1"},
+	} {
+		assert.Equal(t, tc.sqlite, sqlstore.SQLite.Rebind(tc.in))
+		assert.Equal(t, tc.postgres, sqlstore.Postgres.Rebind(tc.in))
+	}
 }
