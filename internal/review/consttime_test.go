@@ -30,7 +30,7 @@ var allowed = map[string]string{
 // constantTime are the functions that compare secrets; each must call
 // crypto/subtle or hmac.Equal.
 var constantTime = map[string][]string{
-	"oauth/secret.go":      {"Compare", "CheckPassword"},
+	"oauth/secret.go":      {"Compare", "checkArgon2id"},
 	"oauth/authorize.go":   {"validCSRF"},
 	"webhook/signature.go": {"Verify"},
 	"paginate/cursor.go":   {"Decode"},
