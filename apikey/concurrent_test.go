@@ -2,6 +2,7 @@ package apikey_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/gatehouse-go/gatehouse/apikey"
 	"github.com/gatehouse-go/gatehouse/internal/testenv"
 	"github.com/gatehouse-go/gatehouse/storage"
+	"github.com/gatehouse-go/gatehouse/storage/sqlstore"
 )
 
 // interleaving runs a function once, right after the next read of a key
@@ -112,4 +114,40 @@ func TestChangesMadeMeanwhileAreKept(t *testing.T) {
 		_, _, err = other.Rotate(ctx, k.ID, 0)
 		assert.ErrorIs(t, err, apikey.ErrInvalidParams, "a key rotated already is rotated no more")
 	})
+}
+
+// TestChangesReachOtherInstancesAtOnce: with the store's Invalidator, a
+// key revoked, expired or rotated on one instance is refused by another
+// at once, though that one verified the key a moment before and trusts
+// its cache for an hour; an instance without it still accepts the key.
+func TestChangesReachOtherInstancesAtOnce(t *testing.T) {
+	a := postgresStore(t)
+	b, err := sqlstore.Open(t.Context(), testenv.Postgres(t), sqlstore.Config{TablePrefix: a.TablePrefix(), MaxOpenConns: 4})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b.Close() })
+	ctx := t.Context()
+	here := newManager(t, a, apikey.Config{CacheTTL: time.Hour, Invalidator: a.Invalidator()})
+	there := newManager(t, b, apikey.Config{CacheTTL: time.Hour, Invalidator: b.Invalidator()})
+	unaware := newManager(t, b, apikey.Config{CacheTTL: time.Hour})
+
+	for what, change := range map[string]func(id string) error{
+		"revoked": func(id string) error { _, err := here.Revoke(ctx, id); return err },
+		"expired": func(id string) error { _, err := here.Expire(ctx, id, time.Now().Add(-time.Minute)); return err },
+		"rotated": func(id string) error { _, _, err := here.Rotate(ctx, id, 0); return err },
+	} {
+		secret, k, err := here.Create(ctx, apikey.CreateParams{OrganisationID: "org", Name: what, Scopes: []string{"staff:read"}})
+		require.NoError(t, err)
+		for _, m := range []*apikey.Manager{there, unaware} {
+			_, err := m.Verify(ctx, secret.Reveal(), "192.0.2.1")
+			require.NoError(t, err, what)
+		}
+		require.NoError(t, change(k.ID), what)
+		require.Eventually(t, func() bool {
+			_, err := there.Verify(ctx, secret.Reveal(), "192.0.2.1")
+			var ve *apikey.VerifyError
+			return errors.As(err, &ve)
+		}, 30*time.Second, 5*time.Millisecond, "%s on one instance: refused on the other", what)
+		_, err = unaware.Verify(ctx, secret.Reveal(), "192.0.2.1")
+		assert.NoError(t, err, "%s: without the invalidator the cached key stays good for the cache TTL", what)
+	}
 }

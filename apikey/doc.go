@@ -20,7 +20,8 @@
 // MALFORMED, NOT_FOUND, EXPIRED, REVOKED, USAGE_EXCEEDED — for its own.
 // Verified keys are cached for Config.CacheTTL (5 s), so the hot path reads
 // no storage; revocation through the same Manager is immediate, and other
-// instances sharing the store see it within CacheTTL. Last-used times and
+// instances sharing the store see it within CacheTTL, or at once when
+// they share a Config.Invalidator (sqlstore's, on PostgreSQL). Last-used times and
 // hourly and daily request counts are written in batches every
 // Config.FlushInterval, never on the request path; Close writes the last
 // batch. A process killed without Close loses at most one interval of

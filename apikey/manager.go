@@ -33,6 +33,11 @@ type Config struct {
 	// revocation. Default: 5 s. Revocations through this Manager take
 	// effect at once.
 	CacheTTL time.Duration
+	// Invalidator, shared by every instance (sqlstore's on PostgreSQL),
+	// carries each change of a key (revoked, expired, rotated, updated)
+	// to the other instances' Managers, which drop their cached copy at
+	// once instead of within CacheTTL. Default: none.
+	Invalidator gatehouse.Invalidator
 	// NegativeTTL is how long an unknown key is remembered as unknown, so
 	// that repeated bad keys cost no lookup. Default: 1 s.
 	NegativeTTL time.Duration
@@ -78,10 +83,15 @@ type Manager struct {
 	usage   sync.Map // key id → *usage
 	rejects rejectCounter
 
-	stop     chan struct{}
-	done     chan struct{}
-	stopOnce sync.Once
+	stop        chan struct{}
+	done        chan struct{}
+	stopOnce    sync.Once
+	unsubscribe func()
 }
+
+// invalidationTopic names API keys in Config.Invalidator's messages,
+// whose key is the key's id.
+const invalidationTopic = "apikey"
 
 var _ gatehouse.Authenticator = (*Manager)(nil)
 
@@ -126,6 +136,16 @@ func New(store storage.APIKeys, cfg Config) (*Manager, error) {
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
 	}
+	m.unsubscribe = func() {}
+	if cfg.Invalidator != nil {
+		m.unsubscribe = cfg.Invalidator.OnInvalidate(invalidationTopic, func(id string) {
+			if id == "" { // messages may have been missed
+				m.cache.DeleteFunc(func(*entry) bool { return true })
+				return
+			}
+			m.cache.removeID(id)
+		})
+	}
 	if cfg.FlushInterval > 0 {
 		go m.flushLoop(cfg.FlushInterval)
 	} else {
@@ -136,7 +156,7 @@ func New(store storage.APIKeys, cfg Config) (*Manager, error) {
 
 // Close stops the background flusher and writes pending usage.
 func (m *Manager) Close(ctx context.Context) error {
-	m.stopOnce.Do(func() { close(m.stop) })
+	m.stopOnce.Do(func() { close(m.stop); m.unsubscribe() })
 	select {
 	case <-m.done:
 	case <-ctx.Done():
@@ -384,10 +404,6 @@ func (m *Manager) Rotate(ctx context.Context, id string, grace time.Duration) (S
 	return secret, fresh, nil
 }
 
-// modify reads the key, applies change and writes it back, conditionally
-// on the version it read (storage.APIKeys.UpdateAPIKey): when another
-// change came between, it reads the key again and applies change to
-// that, so neither change is lost.
 // rotatable is nil for a key Rotate may rotate, else the FieldError that
 // says why not.
 func rotatable(k *storage.APIKey) error {
@@ -400,6 +416,11 @@ func rotatable(k *storage.APIKey) error {
 	return nil
 }
 
+// modify reads the key, applies change and writes it back, conditionally
+// on the version it read (storage.APIKeys.UpdateAPIKey): when another
+// change came between, it reads the key again and applies change to
+// that, so neither change is lost. Every instance's cached copy is
+// dropped: this one's at once, the others' through Config.Invalidator.
 func (m *Manager) modify(ctx context.Context, id, what string, change func(*storage.APIKey) error) (*storage.APIKey, error) {
 	var k *storage.APIKey
 	var refused error // change's own error, returned as it is
@@ -420,6 +441,11 @@ func (m *Manager) modify(ctx context.Context, id, what string, change func(*stor
 		return nil, fmt.Errorf("apikey: %s: %w", what, err)
 	}
 	m.cache.remove(k.Hash)
+	if m.cfg.Invalidator != nil {
+		if err := m.cfg.Invalidator.Invalidate(ctx, invalidationTopic, k.ID); err != nil {
+			m.log.Warn("telling other instances of an api key change failed; they see it within the cache TTL", "key_id", k.ID, "err", err)
+		}
+	}
 	m.log.Info("api key "+what, "key_id", k.ID, "organisation", k.OrganisationID)
 	return k, nil
 }

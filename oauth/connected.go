@@ -89,9 +89,8 @@ func (p *Provider) Disconnect(ctx context.Context, userID, clientID string) (int
 	if err := p.store.DeleteConsent(ctx, userID, clientID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return n, fmt.Errorf("oauth: disconnect: %w", err)
 	}
-	p.tokens.DeleteFunc(func(e *tokenEntry) bool {
-		return e.principal.Subject == userID && e.principal.ClientID == clientID
-	})
+	p.dropGrantsOf(userID, clientID)
+	p.broadcast(ctx, topicUserClient, clientID+" "+userID)
 	p.log.Info("oauth application disconnected", "user_id", userID, "client_id", clientID, "tokens", n)
 	return n, nil
 }

@@ -63,7 +63,8 @@
 // gate_ac_) so secret scanners and the authenticator chain recognise them.
 // [ResourceAuthenticator] validates them with a bounded cache (CacheTTL,
 // 5 s by default): a revocation is honoured at once on the instance that
-// revoked, and within CacheTTL on others. Lifetimes: access 1 h, refresh
+// revoked, and within CacheTTL on others, or at once on them too when
+// the providers share a Config.Invalidator (sqlstore's, on PostgreSQL). Lifetimes: access 1 h, refresh
 // 30 days, codes 10 min; a client may override them, including access
 // tokens that do not expire ("expires_in": null, as TidyHQ's).
 //

@@ -19,6 +19,7 @@ import (
 	"github.com/ory/fosite/handler/oauth2"
 	"github.com/ory/fosite/token/jwt"
 
+	"github.com/gatehouse-go/gatehouse"
 	"github.com/gatehouse-go/gatehouse/ratelimit"
 	"github.com/gatehouse-go/gatehouse/scope"
 	"github.com/gatehouse-go/gatehouse/storage"
@@ -81,6 +82,13 @@ type Config struct {
 	RefreshReuseGrace time.Duration
 	// SecretPepper keys the hash of client secrets (HMAC-SHA-256).
 	SecretPepper []byte
+	// Invalidator, shared by every instance (sqlstore's on PostgreSQL),
+	// carries each revocation (RFC 7009, a refresh's rotation, a reused
+	// refresh token or code, Disconnect) to the other instances'
+	// providers, whose resource authenticators drop the grant's cached
+	// access tokens at once instead of within ResourceConfig.CacheTTL.
+	// Default: none.
+	Invalidator gatehouse.Invalidator
 	// PasswordParams are the argon2id parameters for new user passwords.
 	// Default: DefaultPasswordParams.
 	PasswordParams PasswordParams
@@ -178,7 +186,16 @@ type Provider struct {
 	dummyHash string
 	// jwtVerify checks JWT access tokens against the provider's own keys.
 	jwtVerify *JWTVerifier
+	// unsubscribe stops Config.Invalidator's handlers.
+	unsubscribe []func()
 }
+
+// The topics of Config.Invalidator's messages: a grant's request id, and
+// a user's grants to one client ("CLIENT_ID SUBJECT").
+const (
+	topicGrant      = "oauth-grant"
+	topicUserClient = "oauth-user-client"
+)
 
 // New returns a Provider over store.
 func New(store Store, cfg Config) (*Provider, error) {
@@ -264,7 +281,8 @@ func New(store Store, cfg Config) (*Provider, error) {
 		RedirectSecureChecker:          fosite.IsRedirectURISecureStrict,
 		HashCost:                       12,
 	}
-	fs := &fositeStore{s: store, password: p.checkPassword, grace: cfg.RefreshReuseGrace, log: p.log}
+	p.listen()
+	fs := &fositeStore{s: store, password: p.checkPassword, grace: cfg.RefreshReuseGrace, log: p.log, revoked: p.forget}
 	p.strat = newStrategy(p.fcfg)
 	var strategy any = p.strat
 	if cfg.JWTKeys != nil {
@@ -618,4 +636,64 @@ func checkNewPassword(password string) error {
 		return &FieldError{"password", "must be 8 to 1024 characters"}
 	}
 	return nil
+}
+
+// listen subscribes the provider's token cache to Config.Invalidator.
+func (p *Provider) listen() {
+	inv := p.cfg.Invalidator
+	if inv == nil {
+		return
+	}
+	all := func() { p.tokens.DeleteFunc(func(*tokenEntry) bool { return true }) }
+	p.unsubscribe = append(p.unsubscribe,
+		inv.OnInvalidate(topicGrant, func(id string) {
+			if id == "" { // messages may have been missed
+				all()
+				return
+			}
+			p.tokens.dropRequest(id)
+		}),
+		inv.OnInvalidate(topicUserClient, func(key string) {
+			clientID, subject, ok := strings.Cut(key, " ")
+			if !ok {
+				all()
+				return
+			}
+			p.dropGrantsOf(subject, clientID)
+		}))
+}
+
+// Close stops listening to Config.Invalidator. The provider keeps
+// serving; its cache then honours other instances' revocations within
+// ResourceConfig.CacheTTL.
+func (p *Provider) Close() {
+	for _, stop := range p.unsubscribe {
+		stop()
+	}
+	p.unsubscribe = nil
+}
+
+// forget drops a grant's cached access tokens on every instance: here at
+// once, elsewhere through Config.Invalidator.
+func (p *Provider) forget(ctx context.Context, requestID string) {
+	p.tokens.dropRequest(requestID)
+	p.broadcast(ctx, topicGrant, requestID)
+}
+
+// dropGrantsOf drops the cached access tokens subject granted clientID.
+func (p *Provider) dropGrantsOf(subject, clientID string) {
+	p.tokens.DeleteFunc(func(e *tokenEntry) bool {
+		return e.principal.Subject == subject && e.principal.ClientID == clientID
+	})
+}
+
+// broadcast sends one invalidation; a failure leaves the other instances
+// to their cache TTL, and is logged.
+func (p *Provider) broadcast(ctx context.Context, topic, key string) {
+	if p.cfg.Invalidator == nil {
+		return
+	}
+	if err := p.cfg.Invalidator.Invalidate(context.WithoutCancel(ctx), topic, key); err != nil {
+		p.log.Warn("telling other instances of a revocation failed; they honour it within the cache TTL", "topic", topic, "err", err)
+	}
 }

@@ -99,6 +99,9 @@ type fositeStore struct {
 	log   *slog.Logger
 	// audience is every client's (see client.audience).
 	audience fosite.Arguments
+	// revoked is told of every grant whose access tokens were revoked,
+	// so that no cache keeps them (Provider.forget).
+	revoked func(ctx context.Context, requestID string)
 }
 
 // grantScopeKey carries the grant's whole scope in the context of a
@@ -388,6 +391,7 @@ func (f *fositeStore) RotateRefreshToken(ctx context.Context, requestID, sig str
 		return fositeErr(err)
 	}
 	_, err = f.s.DeleteTokensByRequest(ctx, storage.KindAccessToken, requestID)
+	f.revoked(ctx, requestID)
 	return err
 }
 
@@ -405,6 +409,7 @@ func (f *fositeStore) RevokeRefreshToken(ctx context.Context, requestID string) 
 	if _, err := f.s.DeleteTokensByRequest(ctx, storage.KindAccessToken, requestID); err != nil {
 		return err
 	}
+	f.revoked(ctx, requestID)
 	_, err := f.s.DeactivateTokensByRequest(ctx, storage.KindRefreshToken, requestID)
 	return err
 }
@@ -412,6 +417,7 @@ func (f *fositeStore) RevokeRefreshToken(ctx context.Context, requestID string) 
 // RevokeAccessToken implements oauth2.TokenRevocationStorage.
 func (f *fositeStore) RevokeAccessToken(ctx context.Context, requestID string) error {
 	_, err := f.s.DeleteTokensByRequest(ctx, storage.KindAccessToken, requestID)
+	f.revoked(ctx, requestID)
 	return err
 }
 

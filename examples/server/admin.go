@@ -75,12 +75,12 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := fs.Parse(args[2:]); err != nil {
 		return err
 	}
-	store, err := openStore(ctx, o.db)
+	quiet := slog.New(slog.DiscardHandler)
+	store, err := openStore(ctx, o.db, quiet)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	quiet := slog.New(slog.DiscardHandler)
 	a, err := newApp(ctx, store, appConfig{Issuer: "http://127.0.0.1", Secret: make([]byte, 32), Limiter: ratelimit.NewMemory(ratelimit.MemoryConfig{}), Logger: quiet})
 	if err != nil {
 		return err

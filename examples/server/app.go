@@ -97,12 +97,15 @@ func newApp(ctx context.Context, s *sqlstore.Store, cfg appConfig) (*app, error)
 	a := &app{store: s, log: cfg.Logger, issuer: cfg.Issuer, jwt: cfg.JWTKeys != nil, catalog: catalog(), limiter: cfg.Limiter, cors: cfg.CORS, decoder: apierror.Decoder{MaxBytes: 64 << 10}, metrics: newMetrics(s),
 		proxies: cfg.TrustedProxies}
 	var err error
-	a.keys, err = apikey.New(s, apikey.Config{Catalog: a.catalog, Logger: cfg.Logger, ClientIP: a.clientIP})
+	// Every instance on the database hears each revocation at once
+	// (PostgreSQL's LISTEN/NOTIFY), instead of within the caches' 5 s.
+	inv := s.Invalidator()
+	a.keys, err = apikey.New(s, apikey.Config{Catalog: a.catalog, Logger: cfg.Logger, ClientIP: a.clientIP, Invalidator: inv})
 	if err != nil {
 		return nil, err
 	}
 	a.provider, err = oauth.New(s, oauth.Config{Issuer: cfg.Issuer, Secret: cfg.Secret, Catalog: a.catalog, Logger: cfg.Logger, InsecureCookies: cfg.Insecure,
-		ClientIP: a.clientIP, LoginLimiter: cfg.Limiter, JWTKeys: cfg.JWTKeys, PasswordParams: cfg.PasswordParams, RefreshReuseGrace: cfg.RefreshReuseGrace, AllowMissingState: cfg.AllowMissingState}) // with -redis, failed sign-ins are counted once for all instances
+		ClientIP: a.clientIP, LoginLimiter: cfg.Limiter, JWTKeys: cfg.JWTKeys, Invalidator: inv, PasswordParams: cfg.PasswordParams, RefreshReuseGrace: cfg.RefreshReuseGrace, AllowMissingState: cfg.AllowMissingState}) // with -redis, failed sign-ins are counted once for all instances
 	if err != nil {
 		return nil, err
 	}

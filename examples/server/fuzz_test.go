@@ -33,7 +33,7 @@ func fuzzApp(f *testing.F) (http.Handler, *demoCredentials) {
 	if os.Getenv(FuzzStoreEnv) == "postgres" {
 		db = testenv.PostgresSchema(f, "fuzz_")
 	}
-	store, err := openStore(ctx, db)
+	store, err := openStore(ctx, db, slog.New(slog.DiscardHandler))
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -126,7 +126,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	store, err := openStore(ctx, o.db)
+	store, err := openStore(ctx, o.db, logger)
 	if err != nil {
 		return err
 	}
@@ -293,7 +293,7 @@ func parsePrefixes(flag, s string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-func openStore(ctx context.Context, dsn string) (*sqlstore.Store, error) {
+func openStore(ctx context.Context, dsn string, logger *slog.Logger) (*sqlstore.Store, error) {
 	var key []byte
 	if k := os.Getenv("GATEHOUSE_ENCRYPTION_KEY"); k != "" {
 		key = []byte(k)
@@ -301,7 +301,7 @@ func openStore(ctx context.Context, dsn string) (*sqlstore.Store, error) {
 			return nil, errors.New("GATEHOUSE_ENCRYPTION_KEY must be 32 bytes")
 		}
 	}
-	s, err := sqlstore.Open(ctx, dsn, sqlstore.Config{EncryptionKey: key})
+	s, err := sqlstore.Open(ctx, dsn, sqlstore.Config{EncryptionKey: key, Logger: logger})
 	if err != nil {
 		return nil, err
 	}

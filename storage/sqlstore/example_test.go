@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/gatehouse-go/gatehouse/apikey"
 	"github.com/gatehouse-go/gatehouse/storage"
 	"github.com/gatehouse-go/gatehouse/storage/sqlstore"
 )
@@ -96,4 +97,38 @@ func ExamplePostgresConnector() {
 	if err := store.Migrate(ctx); err != nil {
 		panic(err)
 	}
+}
+
+// Every instance's API-key manager and OAuth provider hears the others'
+// revocations through the store's Invalidator, and drops its cached copy
+// at once instead of trusting it for CacheTTL. On PostgreSQL the
+// instances are processes on other machines; here, on SQLite, two
+// managers in one process stand for them.
+func ExampleStore_Invalidator() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "gatehouse")
+	defer os.RemoveAll(dir)
+	s, err := sqlstore.Open(ctx, "sqlite:"+filepath.Join(dir, "app.db"), sqlstore.Config{})
+	if err != nil {
+		panic(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(ctx); err != nil {
+		panic(err)
+	}
+	cfg := apikey.Config{CacheTTL: time.Hour, Invalidator: s.Invalidator()} // oauth.Config has the same field
+	here, _ := apikey.New(s, cfg)
+	defer here.Close(ctx)
+	there, _ := apikey.New(s, cfg)
+	defer there.Close(ctx)
+
+	secret, k, _ := here.Create(ctx, apikey.CreateParams{OrganisationID: "org", Name: "CI", Scopes: []string{"bookings:read"}})
+	_, err = there.Verify(ctx, secret.Reveal(), "192.0.2.1")
+	fmt.Println("before:", err == nil)
+	_, _ = here.Revoke(ctx, k.ID)
+	_, err = there.Verify(ctx, secret.Reveal(), "192.0.2.1")
+	fmt.Println("after the revocation elsewhere:", err)
+	// Output:
+	// before: true
+	// after the revocation elsewhere: apikey: key refused: REVOKED
 }

@@ -75,6 +75,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net"
 	"net/url"
 	"regexp"
@@ -130,6 +131,9 @@ type Config struct {
 	// everything else. Past it the call fails with
 	// storage.ErrUnavailable. Default: 10 s. PostgreSQL ignores it.
 	BusyTimeout time.Duration
+	// Logger receives what the store does on its own: the invalidation
+	// listener's lost connections ([Store.Invalidator]). Default: silent.
+	Logger *slog.Logger
 }
 
 var prefixRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,30}$`)
@@ -154,6 +158,9 @@ type Store struct {
 	writer     chan struct{}
 	writerWait time.Duration
 	waiting    atomic.Int64 // writes waiting for writer
+
+	log *slog.Logger
+	inv *Invalidator
 }
 
 var errNegativeBusyTimeout = errors.New("sqlstore: BusyTimeout must not be negative")
@@ -266,7 +273,11 @@ func New(db *sql.DB, dialect Dialect, cfg Config) (*Store, error) {
 	if !prefixRE.MatchString(prefix) {
 		return nil, fmt.Errorf("sqlstore: TablePrefix %q must match %s", prefix, prefixRE)
 	}
-	s := &Store{db: db, dialect: dialect, prefix: prefix}
+	s := &Store{db: db, dialect: dialect, prefix: prefix, log: cfg.Logger}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.inv = &Invalidator{s: s, channel: prefix + "invalidate", subs: map[string]map[int]func(string){}}
 	if dialect == SQLite {
 		s.stmts = newStatements(db)
 		s.writer = make(chan struct{}, 1)
@@ -300,6 +311,7 @@ func (s *Store) Dialect() Dialect { return s.dialect }
 // Close closes the database if [Open] opened it; a database given to [New]
 // is left to its owner.
 func (s *Store) Close() error {
+	s.inv.close()
 	if s.stmts != nil {
 		s.stmts.close()
 	}

@@ -1,0 +1,138 @@
+package sqlstore_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gatehouse-go/gatehouse"
+	"github.com/gatehouse-go/gatehouse/internal/testenv"
+	"github.com/gatehouse-go/gatehouse/storage/sqlstore"
+)
+
+var _ gatehouse.Invalidator = (*sqlstore.Invalidator)(nil)
+
+// heard collects the keys a handler receives.
+type heard struct {
+	mu   sync.Mutex
+	keys []string
+}
+
+func (h *heard) add(k string) { h.mu.Lock(); h.keys = append(h.keys, k); h.mu.Unlock() }
+
+func (h *heard) has(k string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, got := range h.keys {
+		if got == k {
+			return true
+		}
+	}
+	return false
+}
+
+// eventually waits, without asserting any time, for cond.
+func eventually(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	require.Eventually(t, cond, 30*time.Second, 5*time.Millisecond, what)
+}
+
+// listening waits until s's listener hears what s itself sends (a
+// message sent before its LISTEN took effect is lost, so it sends again).
+func listening(t *testing.T, s *sqlstore.Store) {
+	t.Helper()
+	h := &heard{}
+	cancel := s.Invalidator().OnInvalidate("probe", h.add)
+	defer cancel()
+	require.Eventually(t, func() bool {
+		require.NoError(t, s.Invalidator().Invalidate(t.Context(), "probe", "ping"))
+		return h.has("ping")
+	}, 30*time.Second, 50*time.Millisecond, "the listener hears")
+}
+
+// TestInvalidatorAcrossStores: on PostgreSQL an invalidation reaches the
+// handlers of every store on the same database and prefix (another pool,
+// as another instance has), of its topic only, not those of another
+// prefix; one sent in a transaction arrives when it commits and never if
+// it rolls back; a cancelled handler hears nothing more.
+func TestInvalidatorAcrossStores(t *testing.T) {
+	a := openPostgres(t, sqlstore.Config{})
+	b, err := sqlstore.Open(t.Context(), testenv.Postgres(t), sqlstore.Config{TablePrefix: a.TablePrefix()})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b.Close() })
+	other := openPostgres(t, sqlstore.Config{})
+
+	keys, grants, elsewhere := &heard{}, &heard{}, &heard{}
+	cancelKeys := b.Invalidator().OnInvalidate("apikey", keys.add)
+	b.Invalidator().OnInvalidate("oauth-grant", grants.add)
+	other.Invalidator().OnInvalidate("apikey", elsewhere.add)
+	listening(t, b)
+	listening(t, other)
+
+	ctx := t.Context()
+	require.NoError(t, a.Invalidator().Invalidate(ctx, "apikey", "key_1"))
+	eventually(t, func() bool { return keys.has("key_1") }, "the other store heard it")
+	assert.False(t, grants.has("key_1"), "another topic")
+
+	err = a.InTx(ctx, func(ctx context.Context) error {
+		require.NoError(t, a.Invalidator().Invalidate(ctx, "apikey", "key_rolled_back"))
+		return context.Canceled
+	})
+	require.ErrorIs(t, err, context.Canceled)
+	require.NoError(t, a.InTx(ctx, func(ctx context.Context) error {
+		return a.Invalidator().Invalidate(ctx, "apikey", "key_committed")
+	}))
+	require.NoError(t, a.Invalidator().Invalidate(ctx, "oauth-grant", "grant with spaces"))
+	eventually(t, func() bool { return keys.has("key_committed") && grants.has("grant with spaces") }, "committed and later ones heard")
+	assert.False(t, keys.has("key_rolled_back"), "a rolled-back transaction sends nothing")
+	assert.False(t, elsewhere.has("key_1"), "another prefix hears nothing")
+
+	cancelKeys()
+	require.NoError(t, a.Invalidator().Invalidate(ctx, "apikey", "key_after_cancel"))
+	require.NoError(t, a.Invalidator().Invalidate(ctx, "oauth-grant", "marker"))
+	eventually(t, func() bool { return grants.has("marker") }, "the marker after it")
+	assert.False(t, keys.has("key_after_cancel"), "a cancelled handler")
+
+	for _, bad := range [][2]string{{"", "k"}, {"two words", "k"}, {"apikey", string(make([]byte, 8000))}} {
+		assert.Error(t, a.Invalidator().Invalidate(ctx, bad[0], bad[1]), "%q", bad[0])
+	}
+}
+
+// TestInvalidatorListensAgain: when the listener's connection is killed
+// (a PostgreSQL restart, a proxy dropping it), the listener connects
+// again, tells every handler that messages may have been missed (the
+// empty key), and hears the ones sent after.
+func TestInvalidatorListensAgain(t *testing.T) {
+	a := openPostgres(t, sqlstore.Config{})
+	h := &heard{}
+	a.Invalidator().OnInvalidate("apikey", h.add)
+	listening(t, a)
+	h.mu.Lock()
+	h.keys = nil
+	h.mu.Unlock()
+
+	res, err := a.DB().ExecContext(t.Context(), `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = $1`,
+		`LISTEN "`+a.TablePrefix()+`invalidate"`)
+	require.NoError(t, err)
+	n, _ := res.RowsAffected()
+	require.EqualValues(t, 1, n, "one listener connection")
+	eventually(t, func() bool { return h.has("") }, "told to drop everything after listening again")
+	require.NoError(t, a.Invalidator().Invalidate(t.Context(), "apikey", "key_after"))
+	eventually(t, func() bool { return h.has("key_after") }, "heard after the reconnection")
+}
+
+// TestInvalidatorOnSQLite: on SQLite, which serves one instance, an
+// invalidation reaches the store's handlers before Invalidate returns.
+func TestInvalidatorOnSQLite(t *testing.T) {
+	t.Parallel()
+	s := openSQLite(t, sqlstore.Config{})
+	h := &heard{}
+	s.Invalidator().OnInvalidate("apikey", h.add)
+	require.NoError(t, s.Invalidator().Invalidate(t.Context(), "apikey", "key_1"))
+	assert.True(t, h.has("key_1"))
+	assert.False(t, h.has(""), "no listener, nothing missed")
+}
