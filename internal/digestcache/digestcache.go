@@ -101,13 +101,28 @@ func (c *Cache[V]) Delete(d Digest) {
 
 // DeleteFunc removes every entry for which del returns true (a revoked
 // key's or grant's entries, whatever credential they were cached under).
-// It visits every entry, one shard locked at a time.
+// It visits every entry, one shard at a time, under the shard's read
+// lock, so lookups go on beside it (every instance runs it for each
+// revocation another instance makes, and mostly finds nothing), and
+// write-locks a shard only to delete what it found there.
 func (c *Cache[V]) DeleteFunc(del func(V) bool) {
+	var found []Digest
 	for i := range c.shards {
 		s := &c.shards[i]
-		s.mu.Lock()
+		found = found[:0]
+		s.mu.RLock()
 		for k, v := range s.m {
 			if del(v) {
+				found = append(found, k)
+			}
+		}
+		s.mu.RUnlock()
+		if len(found) == 0 {
+			continue
+		}
+		s.mu.Lock()
+		for _, k := range found {
+			if v, ok := s.m[k]; ok && del(v) { // not replaced meanwhile by one to keep
 				delete(s.m, k)
 			}
 		}

@@ -83,3 +83,20 @@ func TestSumIsSHA256WithoutAllocating(t *testing.T) {
 		}
 	}
 }
+
+// TestDeleteFuncTakesExactlyTheMatches: across every shard, the entries
+// del picks go and the others stay.
+func TestDeleteFuncTakesExactlyTheMatches(t *testing.T) {
+	t.Parallel()
+	c := digestcache.New[int](10_000)
+	for i := range 1000 {
+		c.Put(key(i), i)
+	}
+	c.DeleteFunc(func(v int) bool { return v%3 == 0 })
+	for i := range 1000 {
+		_, ok := c.Get(key(i))
+		assert.Equal(t, i%3 != 0, ok, "entry %d", i)
+	}
+	c.DeleteFunc(func(int) bool { return false })
+	assert.Equal(t, 666, c.Len(), "deleting nothing keeps everything")
+}
