@@ -442,7 +442,7 @@ func (m *Manager) modify(ctx context.Context, id, what string, change func(*stor
 	}
 	m.cache.remove(k.Hash)
 	if m.cfg.Invalidator != nil {
-		if err := m.cfg.Invalidator.Invalidate(ctx, invalidationTopic, k.ID); err != nil {
+		if err := m.cfg.Invalidator.Invalidate(context.WithoutCancel(ctx), invalidationTopic, k.ID); err != nil {
 			m.log.Warn("telling other instances of an api key change failed; they see it within the cache TTL", "key_id", k.ID, "err", err)
 		}
 	}
