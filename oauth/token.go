@@ -78,7 +78,7 @@ func (p *Provider) TokenHandler() http.Handler {
 			// whole grant — this grant's cached access tokens are stale.
 			sig := p.strat.RefreshTokenSignature(ctx, r.PostForm.Get("refresh_token"))
 			if t, err := p.store.GetToken(ctx, storage.KindRefreshToken, sig); err == nil {
-				defer p.forget(ctx, t.RequestID)
+				defer p.tokens.dropRequest(t.RequestID)
 			}
 		}
 		sess := &Session{}
@@ -539,9 +539,9 @@ func (p *Provider) RevokeHandler() http.Handler {
 			}
 			if tok := r.PostForm.Get("token"); tok != "" {
 				if _, ar, err := p.fosite.IntrospectToken(ctx, tok, fosite.AccessToken, &Session{}); err == nil {
-					defer p.forget(ctx, ar.GetID())
+					defer p.tokens.dropRequest(ar.GetID())
 				} else if _, ar, err := p.fosite.IntrospectToken(ctx, tok, fosite.RefreshToken, &Session{}); err == nil {
-					defer p.forget(ctx, ar.GetID())
+					defer p.tokens.dropRequest(ar.GetID())
 				}
 			}
 		}
