@@ -23,7 +23,9 @@ import (
 // every process; inside a transaction the store carries in ctx it is
 // sent when the transaction commits, and not at all if it rolls back.
 // The first OnInvalidate starts the listener, which holds one connection
-// of the pool until [Store.Close]: count it in MaxOpenConns. When that
+// of the pool until [Store.Close]: count it in MaxOpenConns (a *sql.DB
+// given to [New] must come from [PostgresConnector], or the listener
+// logs that it cannot listen and the caches keep their TTL). When that
 // connection is lost the listener connects again, and then calls every
 // handler with the empty key, since messages sent meanwhile were missed.
 // On SQLite, which serves one instance, invalidations reach the handlers
