@@ -13,6 +13,9 @@
 // Subtests run in parallel and include concurrency cases: run the suite
 // with -race.
 //
+// [RunInvalidator] checks an implementation of gatehouse.Invalidator
+// (the cache invalidations between instances) the same way.
+//
 // The suite uses only the standard library, so it compiles in any test
 // build. It checks times to the microsecond, the precision SQL databases
 // keep.
