@@ -117,8 +117,9 @@ func TestChangesMadeMeanwhileAreKept(t *testing.T) {
 }
 
 // TestChangesReachOtherInstancesAtOnce: with the store's Invalidator, a
-// key revoked, expired or rotated on one instance is refused by another
-// at once, though that one verified the key a moment before and trusts
+// key revoked, expired or rotated on one instance (or changed in the
+// store by other code, which then calls Invalidate) is refused by
+// another at once, though that one verified the key a moment before and trusts
 // its cache for an hour; an instance without it still accepts the key.
 func TestChangesReachOtherInstancesAtOnce(t *testing.T) {
 	a := postgresStore(t)
@@ -134,6 +135,18 @@ func TestChangesReachOtherInstancesAtOnce(t *testing.T) {
 		"revoked": func(id string) error { _, err := here.Revoke(ctx, id); return err },
 		"expired": func(id string) error { _, err := here.Expire(ctx, id, time.Now().Add(-time.Minute)); return err },
 		"rotated": func(id string) error { _, _, err := here.Rotate(ctx, id, 0); return err },
+		"revoked in the store, then Invalidate": func(id string) error {
+			k, err := a.GetAPIKey(ctx, id)
+			if err != nil {
+				return err
+			}
+			k.RevokedAt = time.Now()
+			if err := a.UpdateAPIKey(ctx, k); err != nil {
+				return err
+			}
+			here.Invalidate(ctx, id)
+			return nil
+		},
 	} {
 		secret, k, err := here.Create(ctx, apikey.CreateParams{OrganisationID: "org", Name: what, Scopes: []string{"staff:read"}})
 		require.NoError(t, err)

@@ -441,19 +441,31 @@ func (m *Manager) modify(ctx context.Context, id, what string, change func(*stor
 		return nil, fmt.Errorf("apikey: %s: %w", what, err)
 	}
 	m.cache.remove(k.Hash)
-	if m.cfg.Invalidator != nil {
-		if err := m.cfg.Invalidator.Invalidate(context.WithoutCancel(ctx), invalidationTopic, k.ID); err != nil {
-			m.log.Warn("telling other instances of an api key change failed; they see it within the cache TTL", "key_id", k.ID, "err", err)
-		}
-	}
+	m.broadcast(ctx, k.ID)
 	m.log.Info("api key "+what, "key_id", k.ID, "organisation", k.OrganisationID)
 	return k, nil
 }
 
-// Invalidate drops any cached copy of the key with this id on this
-// instance, so the next request reads the store. Use it when the store is
-// changed by something other than this Manager.
-func (m *Manager) Invalidate(id string) { m.cache.removeID(id) }
+// broadcast tells the other instances, through Config.Invalidator, that
+// the key with id changed. The change is stored by then: a cancelled ctx
+// does not stop the message.
+func (m *Manager) broadcast(ctx context.Context, id string) {
+	if m.cfg.Invalidator == nil {
+		return
+	}
+	if err := m.cfg.Invalidator.Invalidate(context.WithoutCancel(ctx), invalidationTopic, id); err != nil {
+		m.log.Warn("telling other instances of an api key change failed; they see it within the cache TTL", "key_id", id, "err", err)
+	}
+}
+
+// Invalidate drops any cached copy of the key with this id, on this
+// instance and, through Config.Invalidator, on the others, so the next
+// request reads the store. Use it when the store is changed by something
+// other than a Manager.
+func (m *Manager) Invalidate(ctx context.Context, id string) {
+	m.cache.removeID(id)
+	m.broadcast(ctx, id)
+}
 
 // Usage is what [Manager.Usage] reports about a key.
 type Usage struct {
