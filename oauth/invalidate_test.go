@@ -20,8 +20,8 @@ import (
 )
 
 // TestRevocationsReachOtherInstancesAtOnce: with the store's
-// Invalidator, an access token revoked on one instance (RFC 7009, the
-// rotation of its refresh token, Disconnect, a replayed code) is refused
+// Invalidator, an access token revoked on one instance (RFC 7009, a
+// replayed refresh token, Disconnect) is refused
 // by another at once, though that one validated it a moment before and
 // trusts its cache for an hour; an instance without the Invalidator still
 // accepts it from its cache.
@@ -77,6 +77,15 @@ func TestRevocationsReachOtherInstancesAtOnce(t *testing.T) {
 		_ = json.NewDecoder(res.Body).Decode(&body)
 		return body
 	}
+	replay := func(form url.Values) {
+		req, _ := http.NewRequest("POST", srv.URL+"/oauth/token", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(url.QueryEscape(c.ID), url.QueryEscape(secret))
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		res.Body.Close()
+		require.Equal(t, 400, res.StatusCode, "a replayed refresh token")
+	}
 	signIn := func() (access, refresh string) {
 		body := post("/oauth/token", url.Values{"grant_type": {"password"}, "domain_prefix": {"inval"}, "username": {"ada@example.com"},
 			"password": {"correct horse battery"}})
@@ -93,8 +102,9 @@ func TestRevocationsReachOtherInstancesAtOnce(t *testing.T) {
 
 	for what, revoke := range map[string]func(access, refresh string){
 		"revoked (RFC 7009)": func(access, _ string) { post("/oauth/revoke", url.Values{"token": {access}}) },
-		"refreshed": func(_, refresh string) {
+		"refresh token replayed": func(_, refresh string) {
 			post("/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}})
+			replay(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}}) // reuse: the grant is revoked
 		},
 		"disconnected": func(string, string) {
 			_, err := here.Disconnect(context.WithoutCancel(ctx), user.ID, c.ID)

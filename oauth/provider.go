@@ -83,11 +83,12 @@ type Config struct {
 	// SecretPepper keys the hash of client secrets (HMAC-SHA-256).
 	SecretPepper []byte
 	// Invalidator, shared by every instance (sqlstore's on PostgreSQL),
-	// carries each revocation (RFC 7009, a refresh's rotation, a reused
-	// refresh token or code, Disconnect) to the other instances'
-	// providers, whose resource authenticators drop the grant's cached
-	// access tokens at once instead of within ResourceConfig.CacheTTL.
-	// Default: none.
+	// carries each revocation (RFC 7009, a reused refresh token or code,
+	// Disconnect) to the other instances' providers, whose resource
+	// authenticators drop the grant's cached access tokens at once
+	// instead of within ResourceConfig.CacheTTL. A refresh, which ends
+	// the grant's earlier access token as a matter of routine, is not
+	// announced: elsewhere that token lasts its CacheTTL. Default: none.
 	Invalidator gatehouse.Invalidator
 	// PasswordParams are the argon2id parameters for new user passwords.
 	// Default: DefaultPasswordParams.

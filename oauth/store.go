@@ -390,8 +390,11 @@ func (f *fositeStore) RotateRefreshToken(ctx context.Context, requestID, sig str
 	if err != nil {
 		return fositeErr(err)
 	}
+	// The grant's earlier access tokens end here; other instances may
+	// still take one from their cache for ResourceConfig.CacheTTL. A
+	// rotation is routine, not a revocation: announcing each one would
+	// have every instance scan its cache for every refresh.
 	_, err = f.s.DeleteTokensByRequest(ctx, storage.KindAccessToken, requestID)
-	f.revoked(ctx, requestID)
 	return err
 }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-go/gatehouse/internal/testenv"
 	"github.com/gatehouse-go/gatehouse/storage"
 	"github.com/gatehouse-go/gatehouse/storage/memory"
 	"github.com/gatehouse-go/gatehouse/storage/sqlstore"
@@ -130,5 +131,42 @@ func BenchmarkKeyByHashMillion(b *testing.B) {
 			b.Fatal(err)
 		}
 		i++
+	}
+}
+
+// BenchmarkInvalidationRoundTrip is how long an invalidation takes from
+// one instance to another on PostgreSQL: NOTIFY through one store, heard
+// by the LISTEN of another store on the same database and prefix.
+func BenchmarkInvalidationRoundTrip(b *testing.B) {
+	a := openPostgres(b, sqlstore.Config{})
+	other, err := sqlstore.Open(b.Context(), testenv.Postgres(b), sqlstore.Config{TablePrefix: a.TablePrefix()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = other.Close() })
+	got := make(chan string, 1)
+	other.Invalidator().OnInvalidate("bench", func(k string) {
+		if k != "" {
+			got <- k
+		}
+	})
+	for ready := false; !ready; { // a message sent before the LISTEN is lost
+		if err := a.Invalidator().Invalidate(b.Context(), "bench", "ready"); err != nil {
+			b.Fatal(err)
+		}
+		select {
+		case <-got:
+			ready = true
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		k := strconv.Itoa(i)
+		if err := a.Invalidator().Invalidate(b.Context(), "bench", k); err != nil {
+			b.Fatal(err)
+		}
+		for <-got != k {
+		}
 	}
 }
