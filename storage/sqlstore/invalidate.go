@@ -30,6 +30,10 @@ import (
 // handler with the empty key, since messages sent meanwhile were missed.
 // On SQLite, which serves one instance, invalidations reach the handlers
 // registered on this store at once.
+//
+// A message only ever makes a cache forget: one sent by anything else
+// that may NOTIFY on the database costs the next request a store read,
+// never lets a revoked credential through.
 type Invalidator struct {
 	s       *Store
 	channel string
