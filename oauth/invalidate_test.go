@@ -21,7 +21,7 @@ import (
 
 // TestRevocationsReachOtherInstancesAtOnce: with the store's
 // Invalidator, an access token revoked on one instance (RFC 7009, a
-// replayed refresh token, Disconnect) is refused
+// replayed refresh token, Disconnect, the client's deletion) is refused
 // by another at once, though that one validated it a moment before and
 // trusts its cache for an hour; an instance without the Invalidator still
 // accepts it from its cache.
@@ -119,4 +119,13 @@ func TestRevocationsReachOtherInstancesAtOnce(t *testing.T) {
 			"%s on one instance: refused on the other", what)
 		assert.True(t, accepts(authUnaware, access), "%s: without the invalidator the cached token stays good for the cache TTL", what)
 	}
+
+	// Last, as it ends the client: its deletion.
+	access, _ := signIn()
+	require.True(t, accepts(authThere, access))
+	require.True(t, accepts(authUnaware, access))
+	require.NoError(t, here.DeleteClient(ctx, c.ID))
+	require.Eventually(t, func() bool { return !accepts(authThere, access) }, 30*time.Second, 5*time.Millisecond,
+		"the client deleted on one instance: its token refused on the other")
+	assert.True(t, accepts(authUnaware, access), "without the invalidator the cached token stays good for the cache TTL")
 }

@@ -191,11 +191,12 @@ type Provider struct {
 	unsubscribe []func()
 }
 
-// The topics of Config.Invalidator's messages: a grant's request id, and
-// a user's grants to one client ("CLIENT_ID SUBJECT").
+// The topics of Config.Invalidator's messages: a grant's request id, a
+// user's grants to one client ("CLIENT_ID SUBJECT"), and a client's id.
 const (
 	topicGrant      = "oauth-grant"
 	topicUserClient = "oauth-user-client"
+	topicClient     = "oauth-client"
 )
 
 // New returns a Provider over store.
@@ -661,7 +662,34 @@ func (p *Provider) listen() {
 				return
 			}
 			p.dropGrantsOf(subject, clientID)
+		}),
+		inv.OnInvalidate(topicClient, func(id string) {
+			if id == "" {
+				all()
+				return
+			}
+			p.dropClient(id)
 		}))
+}
+
+// dropClient drops the cached access tokens of a client.
+func (p *Provider) dropClient(clientID string) {
+	p.tokens.DeleteFunc(func(e *tokenEntry) bool { return e.principal.ClientID == clientID })
+}
+
+// DeleteClient deletes an application: its access tokens stop working at
+// once, here and, through Config.Invalidator, on the other instances
+// (within ResourceConfig.CacheTTL without one), and its refresh tokens
+// and codes can no longer be exchanged, since the client is gone. A
+// missing client wraps storage.ErrNotFound.
+func (p *Provider) DeleteClient(ctx context.Context, clientID string) error {
+	if err := p.store.DeleteClient(ctx, clientID); err != nil {
+		return fmt.Errorf("oauth: delete client: %w", err)
+	}
+	p.dropClient(clientID)
+	p.broadcast(ctx, topicClient, clientID)
+	p.log.Info("oauth client deleted", "client_id", clientID)
+	return nil
 }
 
 // Close stops listening to Config.Invalidator. The provider keeps

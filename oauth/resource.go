@@ -132,6 +132,13 @@ func (a *ResourceAuthenticator) authenticateJWT(r *http.Request, tok string, now
 	if err != nil {
 		return nil, apierror.Unavailable(err)
 	}
+	// A deleted application's tokens end with it, as an opaque token's
+	// do (loading its request loads its client).
+	if _, err := a.p.store.GetClient(r.Context(), t.ClientID); errors.Is(err, storage.ErrNotFound) {
+		return nil, apierror.InvalidToken("The access token's application has been deleted")
+	} else if err != nil {
+		return nil, apierror.Unavailable(err)
+	}
 	p := &gatehouse.Principal{Subject: t.Subject, Organisation: t.OrganisationID, ClientID: t.ClientID, Scopes: slices.Clone(t.Scopes),
 		Environment: gatehouse.Live, Method: gatehouse.MethodJWT, ExpiresAt: c.Expiry}
 	p.SetLimitKey()

@@ -481,9 +481,8 @@ func (a *app) deleteApp(w http.ResponseWriter, r *http.Request, u *storage.User)
 		err = apierror.NotFound("application")
 	}
 	if err == nil {
-		// Its tokens stop working with it: loading a token's request loads
-		// its client.
-		err = a.store.DeleteClient(r.Context(), c.ID)
+		// Its tokens stop working with it, on every instance at once.
+		err = a.provider.DeleteClient(r.Context(), c.ID)
 	}
 	if err != nil {
 		a.pageError(w, r, err)
