@@ -35,8 +35,12 @@ type FailoverConfig struct {
 	// Fallback decides in Degrade mode. Default: a new Memory limiter.
 	Fallback Limiter
 	// Cooldown is how long the primary is left alone after a failure
-	// before it is tried again, so a dead Redis costs one timeout per
-	// cooldown rather than one per request. Default: 1 s.
+	// (counted from when the failure was seen, after any timeout) before
+	// one request tries it again, so a dead or hung Redis costs one
+	// timeout per cooldown rather than one per request. Give the Redis
+	// client short timeouts (ReadTimeout, WriteTimeout: go-redis waits 3 s
+	// by default): the request that meets a hung Redis waits that long.
+	// Default: 1 s.
 	Cooldown time.Duration
 	// Logger receives a line when the primary fails and when it is back.
 	// Default: silent.
@@ -85,11 +89,19 @@ func (f *Failover) DegradedDecisions() int64 { return f.degraded.Load() }
 
 // Allow implements [Limiter].
 func (f *Failover) Allow(ctx context.Context, key string, p Policy, cost int64) (Result, error) {
-	now := f.cfg.Now()
-	if till := f.downTill.Load(); till == 0 || now.UnixNano() >= till {
+	till := f.downTill.Load()
+	probe := till == 0
+	if !probe && f.cfg.Now().UnixNano() >= till {
+		// The cooldown is over: one request tries the primary again, and
+		// the others keep to the failure mode until it has answered, so
+		// that a primary that hangs holds up one request per cooldown, not
+		// every request that arrives while the probe waits.
+		probe = f.downTill.CompareAndSwap(till, f.cfg.Now().Add(f.cfg.Cooldown).UnixNano())
+	}
+	if probe {
 		r, err := f.primary.Allow(ctx, key, p, cost)
 		if err == nil {
-			if till != 0 && f.downTill.CompareAndSwap(till, 0) {
+			if till != 0 && f.downTill.Swap(0) != 0 {
 				f.log.Info("rate limiter primary is back")
 			}
 			return r, nil
@@ -98,7 +110,9 @@ func (f *Failover) Allow(ctx context.Context, key string, p Policy, cost int64) 
 			return Result{}, err // the caller gave up: not the primary's fault
 		}
 		f.failures.Add(1)
-		if f.downTill.Swap(now.Add(f.cfg.Cooldown).UnixNano()) == 0 {
+		// The cooldown counts from the failure, not from the call: a
+		// primary that failed by timing out took the timeout first.
+		if f.downTill.Swap(f.cfg.Now().Add(f.cfg.Cooldown).UnixNano()) == 0 {
 			f.log.Error("rate limiter primary failed; using the failure mode", "mode", f.cfg.Mode, "err", err)
 		}
 	}

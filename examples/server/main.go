@@ -69,7 +69,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	commonFlags(fs, &o)
 	fs.StringVar(&o.addr, "addr", envOr("GATEHOUSE_ADDR", "127.0.0.1:8080"), "address to listen on (GATEHOUSE_ADDR)")
-	fs.StringVar(&o.redis, "redis", envOr("GATEHOUSE_REDIS", ""), "redis:// URL for rate limits shared across instances (GATEHOUSE_REDIS)")
+	fs.StringVar(&o.redis, "redis", envOr("GATEHOUSE_REDIS", ""), "redis:// URL for rate limits shared across instances (GATEHOUSE_REDIS); read and write timeouts 500 ms unless the URL sets read_timeout, write_timeout")
 	fs.StringVar(&o.redisFailure, "redis-failure", envOr("GATEHOUSE_REDIS_FAILURE", "degrade"),
 		"while Redis is down: degrade (per-instance limits in memory), open (admit all) or closed (503) (GATEHOUSE_REDIS_FAILURE)")
 	fs.StringVar(&o.issuer, "issuer", envOr("GATEHOUSE_ISSUER", ""), "public base URL (GATEHOUSE_ISSUER); default http(s)://ADDR")
@@ -141,6 +141,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		opt, err := redis.ParseURL(o.redis)
 		if err != nil {
 			return fmt.Errorf("-redis: %w", err)
+		}
+		// A rate-limit decision that waits on a hung Redis holds up the
+		// request: past half a second the failure mode decides instead
+		// (the URL's read_timeout and write_timeout, when given, win).
+		if opt.ReadTimeout == 0 {
+			opt.ReadTimeout = 500 * time.Millisecond
+		}
+		if opt.WriteTimeout == 0 {
+			opt.WriteTimeout = 500 * time.Millisecond
+		}
+		if opt.DialTimeout == 0 {
+			opt.DialTimeout = 2 * time.Second
 		}
 		rc := redis.NewClient(opt)
 		defer rc.Close()
