@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -420,6 +421,21 @@ func TestAbandonedRequestIsNotAnError(t *testing.T) {
 	rec = httptest.NewRecorder()
 	w.Write(rec, httptest.NewRequest("GET", "/", nil).WithContext(ctx), apierror.InvalidParam("limit", "must be a number"))
 	assert.Equal(t, 400, rec.Code)
+
+	// A deadline the server set that passed (a per-request timeout over a
+	// backend that hangs): the client is still there; 503 and Retry-After,
+	// logged as our failure.
+	logs.Reset()
+	dctx, dcancel := context.WithDeadline(t.Context(), time.Now().Add(-time.Second))
+	defer dcancel()
+	for _, cause := range []error{fmt.Errorf("list customers: %w", context.DeadlineExceeded), fmt.Errorf("list customers: %w", downErr{})} {
+		rec = httptest.NewRecorder()
+		w.Write(rec, httptest.NewRequest("GET", "/", nil).WithContext(dctx), cause)
+		assert.Equal(t, 503, rec.Code, "%v", cause)
+		assert.Equal(t, "1", rec.Header().Get("Retry-After"))
+		assert.Equal(t, apierror.CodeUnavailable, decode(t, rec).Error.Code)
+	}
+	assert.Contains(t, logs.String(), `"level":"ERROR"`)
 
 	// A cancellation that is not the request's own is still our failure.
 	logs.Reset()

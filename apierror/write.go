@@ -2,6 +2,7 @@ package apierror
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -84,7 +85,11 @@ func (e *Error) causeOr(err error) error {
 //     the request id and never sent;
 //   - but when the request's context has already ended (the client went
 //     away) and the error is that cancellation or any 5xx, the answer is
-//     499 CLIENT_CLOSED_REQUEST, logged at Info with its cause.
+//     499 CLIENT_CLOSED_REQUEST, logged at Info with its cause;
+//   - and when it ended because a deadline the server set passed (a
+//     per-request timeout over a backend that hangs), the answer is 503
+//     SERVICE_UNAVAILABLE with Retry-After, logged as an error: the
+//     client is still there, and the failure is ours.
 //
 // When the request's Accept header prefers application/problem+json the
 // error is written as RFC 9457 problem details instead, with the same code
@@ -94,7 +99,12 @@ func (wr Writer) Write(w http.ResponseWriter, r *http.Request, err error) {
 	reqID := ""
 	if r != nil {
 		reqID = RequestIDFromContext(r.Context())
-		if cerr := r.Context().Err(); cerr != nil && (errors.Is(err, cerr) || e.Status >= 500) {
+		cerr := r.Context().Err()
+		if cerr != nil && errors.Is(cerr, context.DeadlineExceeded) && (errors.Is(err, cerr) || e.Status >= 500) {
+			// A deadline is the server's (a client that gives up cancels
+			// instead): the request waited too long on something of ours.
+			e = Unavailable(err)
+		} else if cerr != nil && (errors.Is(err, cerr) || e.Status >= 500) {
 			// The client went away (or the server is shutting down) and
 			// the work was abandoned because of it: nobody reads this
 			// answer and nothing failed on our side, so it is not logged

@@ -30,6 +30,8 @@ const faultsEnv = "GATEHOUSE_FAULTS"
 var faultCommands = map[string]string{
 	"GATEHOUSE_FAULT_PG_STOP":     `pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main stop -m fast`,
 	"GATEHOUSE_FAULT_PG_START":    `pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start`,
+	"GATEHOUSE_FAULT_PG_FREEZE":   `pkill -STOP -u postgres`, // every PostgreSQL process stops answering, connections stay open
+	"GATEHOUSE_FAULT_PG_THAW":     `pkill -CONT -u postgres`,
 	"GATEHOUSE_FAULT_REDIS_STOP":  `redis-cli -h 127.0.0.1 -p 6379 shutdown nosave`,
 	"GATEHOUSE_FAULT_REDIS_START": `redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log`,
 }
@@ -140,6 +142,44 @@ func runLoad(ctx context.Context, s *server, key string, workers int, faulty fun
 func pgServer(t *testing.T, extra ...string) (*server, string) {
 	db := testenv.PostgresSchema(t, "fault_")
 	return start(t, db, extra...), db
+}
+
+// TestFaultPostgresHangs freezes PostgreSQL (its processes stopped, its
+// connections open: a lock held by a migration, or a network that drops
+// packets instead of refusing them, look the same to the server):
+// requests that need the database are answered 503 in the envelope with
+// Retry-After once -request-timeout passes, rather than held for as long
+// as the client waits, and the server serves again as soon as the
+// database answers.
+func TestFaultPostgresHangs(t *testing.T) {
+	needFaults(t)
+	fault(t, "GATEHOUSE_FAULT_PG_THAW") // in case an earlier run left it frozen
+	s, db := pgServer(t, "-request-timeout", "2s")
+	s.http.Timeout = 30 * time.Second // a request held for as long as the client waits fails the test, not hangs it
+	key := admin(t, db, "key", "create", "--org", "demo", "--name", "hang", "--scopes", "customers:read customers:write", "--env", "test")["key"].(string)
+	require.Equal(t, 200, s.do("GET", "/v1/customers", key, nil).status)
+	thawed := false
+	t.Cleanup(func() {
+		if !thawed {
+			fault(t, "GATEHOUSE_FAULT_PG_THAW") // never leave the machine's database frozen
+		}
+	})
+	fault(t, "GATEHOUSE_FAULT_PG_FREEZE")
+	for _, call := range []func() resp{
+		func() resp { return s.do("GET", "/v1/customers", key, nil) },
+		func() resp {
+			return s.do("POST", "/v1/customers", key, map[string]any{"first_name": "Frozen", "last_name": "Database", "email": "f@example.com"})
+		},
+	} {
+		r := call()
+		assert.Equal(t, 503, r.status, "%s", r.body)
+		assert.NotEmpty(t, r.header.Get("Retry-After"))
+		assert.Equal(t, "SERVICE_UNAVAILABLE", r.json(t)["error"].(map[string]any)["code"], "%s", r.body)
+	}
+	fault(t, "GATEHOUSE_FAULT_PG_THAW")
+	thawed = true
+	require.Eventually(t, func() bool { return s.do("GET", "/v1/customers", key, nil).status == 200 }, 60*time.Second, 200*time.Millisecond,
+		"the server did not serve again after the database thawed:\n%s", s.logs())
 }
 
 // TestFaultPostgresRestartUnderLoad stops PostgreSQL for a few seconds

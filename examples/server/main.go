@@ -46,7 +46,7 @@ func main() {
 type options struct {
 	addr, db, redis, redisFailure, issuer, tlsCert, tlsKey, webhookAllow, corsOrigins, trustedProxies, metricsAddr string
 	insecureHTTP, jwt, allowMissingState                                                                           bool
-	refreshGrace                                                                                                   time.Duration
+	refreshGrace, requestTimeout                                                                                   time.Duration
 }
 
 func envOr(key, def string) string {
@@ -90,10 +90,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	refreshGrace := envOr("GATEHOUSE_REFRESH_GRACE", "0s")
 	fs.StringVar(&refreshGrace, "refresh-grace", refreshGrace,
 		"how long a used refresh token may be used again, for a client's retry (GATEHOUSE_REFRESH_GRACE), e.g. 10s; at most 5m; default 0: reuse revokes the grant")
+	requestTimeout := envOr("GATEHOUSE_REQUEST_TIMEOUT", "10s")
+	fs.StringVar(&requestTimeout, "request-timeout", requestTimeout,
+		"how long a request may wait on the database before it is answered 503 (GATEHOUSE_REQUEST_TIMEOUT), from 1s to 50s")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	var perr error
+	if o.requestTimeout, perr = time.ParseDuration(requestTimeout); perr != nil || o.requestTimeout < time.Second || o.requestTimeout > 50*time.Second {
+		return fmt.Errorf("-request-timeout: %q is not a duration from 1s to 50s", requestTimeout)
+	}
 	if o.refreshGrace, perr = time.ParseDuration(refreshGrace); perr != nil || o.refreshGrace < 0 || o.refreshGrace > oauth.MaxRefreshReuseGrace {
 		return fmt.Errorf("-refresh-grace: %q is not a duration from 0s to %v", refreshGrace, oauth.MaxRefreshReuseGrace)
 	}
@@ -205,6 +211,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	h = withDeadline(h, o.requestTimeout)
 	if useTLS {
 		next := h
 		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -328,4 +335,19 @@ func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
+}
+
+// withDeadline gives every request a deadline: a database that hangs
+// (a lock held by a migration, a network that drops packets rather than
+// refusing them) fails the request's storage calls with
+// storage.ErrUnavailable once it passes, which the API answers 503 with
+// Retry-After, instead of holding the request and a pool connection for
+// as long as the client waits. It stays under the server's WriteTimeout,
+// so the answer still reaches the client.
+func withDeadline(next http.Handler, d time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), d)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
 }
