@@ -148,7 +148,8 @@ func pgServer(t *testing.T, extra ...string) (*server, string) {
 // connections open: a lock held by a migration, or a network that drops
 // packets instead of refusing them, look the same to the server):
 // requests that need the database are answered 503 in the envelope with
-// Retry-After once -request-timeout passes, rather than held for as long
+// Retry-After (the token endpoint: temporarily_unavailable) once
+// -request-timeout passes, rather than held for as long
 // as the client waits, and the server serves again as soon as the
 // database answers.
 func TestFaultPostgresHangs(t *testing.T) {
@@ -176,6 +177,17 @@ func TestFaultPostgresHangs(t *testing.T) {
 		assert.NotEmpty(t, r.header.Get("Retry-After"))
 		assert.Equal(t, "SERVICE_UNAVAILABLE", r.json(t)["error"].(map[string]any)["code"], "%s", r.body)
 	}
+	// The token endpoint, which reads the client and the user.
+	req, err := http.NewRequest("POST", s.base+"/oauth/token", strings.NewReader(s.demoPasswordForm().Encode()))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	res, err := s.http.Do(req)
+	require.NoError(t, err)
+	var tokenErr map[string]any
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&tokenErr))
+	res.Body.Close()
+	assert.Equal(t, 503, res.StatusCode, "%v", tokenErr)
+	assert.Equal(t, "temporarily_unavailable", tokenErr["error"])
 	fault(t, "GATEHOUSE_FAULT_PG_THAW")
 	thawed = true
 	require.Eventually(t, func() bool { return s.do("GET", "/v1/customers", key, nil).status == 200 }, 60*time.Second, 200*time.Millisecond,
