@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"time"
 
 	"github.com/gatehouse-go/gatehouse/apierror"
 )
@@ -96,4 +97,24 @@ func ExampleNegotiate() {
 	// application/json 200
 	// */* 200
 	// text/html 406
+}
+
+// A request that waits on a backend longer than its deadline is answered
+// 503 with Retry-After instead of being held.
+func ExampleDeadline() {
+	hung := make(chan struct{}) // a database that never answers
+	h := apierror.Deadline(50 * time.Millisecond)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-hung:
+		case <-r.Context().Done():
+			apierror.Write(w, r, fmt.Errorf("list bookings: %w", r.Context().Err()))
+		}
+	}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/v1/bookings", nil))
+	fmt.Println(rec.Code, rec.Header().Get("Retry-After"))
+	fmt.Print(rec.Body.String())
+	// Output:
+	// 503 1
+	// {"error":{"code":"SERVICE_UNAVAILABLE","message":"The service is temporarily unavailable; retry shortly"}}
 }

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"runtime/debug"
+	"time"
 
 	"github.com/gatehouse-go/gatehouse/internal/headerval"
 	"github.com/gatehouse-go/gatehouse/internal/reqctx"
@@ -184,4 +185,22 @@ func Negotiate(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// Deadline gives every request a deadline d from its start. A backend
+// that hangs (a database waiting on a lock, a network that drops packets
+// instead of refusing them) then fails the request's calls with the
+// context's error once d passes, and [Write] answers that 503
+// SERVICE_UNAVAILABLE with Retry-After, where the request would otherwise
+// be held, with whatever it holds, for as long as its client waits. Keep
+// d under the server's WriteTimeout, so that the answer reaches the
+// client.
+func Deadline(d time.Duration) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx, cancel := context.WithTimeout(r.Context(), d)
+			defer cancel()
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
 }

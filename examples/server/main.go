@@ -30,6 +30,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/gatehouse-go/gatehouse/apierror"
 	"github.com/gatehouse-go/gatehouse/oauth"
 	"github.com/gatehouse-go/gatehouse/ratelimit"
 	"github.com/gatehouse-go/gatehouse/storage/sqlstore"
@@ -211,7 +212,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	h = withDeadline(h, o.requestTimeout)
+	// A request waiting on a database that hangs is answered 503 when
+	// its deadline passes, not held for as long as its client waits.
+	h = apierror.Deadline(o.requestTimeout)(h)
 	if useTLS {
 		next := h
 		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -335,19 +338,4 @@ func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
-}
-
-// withDeadline gives every request a deadline: a database that hangs
-// (a lock held by a migration, a network that drops packets rather than
-// refusing them) fails the request's storage calls with
-// storage.ErrUnavailable once it passes, which the API answers 503 with
-// Retry-After, instead of holding the request and a pool connection for
-// as long as the client waits. It stays under the server's WriteTimeout,
-// so the answer still reaches the client.
-func withDeadline(next http.Handler, d time.Duration) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), d)
-		defer cancel()
-		next.ServeHTTP(w, r.WithContext(ctx))
-	})
 }
