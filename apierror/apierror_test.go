@@ -530,3 +530,19 @@ func FuzzAccept(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkDeadline is what apierror.Deadline adds to a request: a
+// context with a timer, and the request's copy that carries it.
+func BenchmarkDeadline(b *testing.B) {
+	noop := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+	req := httptest.NewRequest("GET", "/v1/bookings", nil)
+	w := httptest.NewRecorder()
+	for name, h := range map[string]http.Handler{"without": noop, "with": apierror.Deadline(10 * time.Second)(noop)} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				h.ServeHTTP(w, req)
+			}
+		})
+	}
+}

@@ -194,7 +194,8 @@ func Negotiate(next http.Handler) http.Handler {
 // SERVICE_UNAVAILABLE with Retry-After, where the request would otherwise
 // be held, with whatever it holds, for as long as its client waits. Keep
 // d under the server's WriteTimeout, so that the answer reaches the
-// client.
+// client. It costs about 0.6 µs and 5 allocations per request (a context
+// with its timer, and the request's copy: BenchmarkDeadline).
 func Deadline(d time.Duration) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
