@@ -283,7 +283,6 @@ func New(store Store, cfg Config) (*Provider, error) {
 		RedirectSecureChecker:          fosite.IsRedirectURISecureStrict,
 		HashCost:                       12,
 	}
-	p.listen()
 	fs := &fositeStore{s: store, password: p.checkPassword, grace: cfg.RefreshReuseGrace, log: p.log, revoked: p.forget}
 	p.strat = newStrategy(p.fcfg)
 	var strategy any = p.strat
@@ -312,6 +311,7 @@ func New(store Store, cfg Config) (*Provider, error) {
 		compose.OAuth2TokenRevocationFactory,
 		compose.OAuth2TokenIntrospectionFactory,
 	)
+	p.listen() // last: a New that fails leaves no handler behind
 	return p, nil
 }
 
