@@ -13,10 +13,17 @@
 // credential from the Authorization header (and, when allowed, the
 // access_token query parameter).
 //
+// # Several instances
+//
+// [Invalidator] carries cache invalidations between the instances of a
+// deployment, so that a key or token revoked on one is refused by all at
+// once; storage/sqlstore provides one over PostgreSQL's LISTEN/NOTIFY, and
+// apikey.Config and oauth.Config take it.
+//
 // # The packages
 //
 //   - apierror: the JSON error envelope, request ids, panic recovery, content
-//     negotiation and a strict JSON body decoder.
+//     negotiation, per-request deadlines and a strict JSON body decoder.
 //   - scope: scope strings, a catalog with descriptions and implications, and
 //     Require/RequireAny guards.
 //   - apikey: API keys with scopes, test/live environments, rotation and
