@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -151,16 +149,8 @@ func TestConformanceOnTheApplicationsUsersTable(t *testing.T) {
 // suite checks it (TestConformanceOnTheApplicationsUsersTable).
 func ExampleStore_applicationsOwnUsersTable() {
 	ctx := context.Background()
-	dir, _ := os.MkdirTemp("", "gatehouse")
-	defer os.RemoveAll(dir)
-	s, err := sqlstore.Open(ctx, "sqlite:"+filepath.Join(dir, "app.db"), sqlstore.Config{})
-	if err != nil {
-		panic(err)
-	}
-	defer s.Close()
-	if err := s.Migrate(ctx); err != nil {
-		panic(err)
-	}
+	s, done := exampleStore(ctx) // opened and migrated as in Example
+	defer done()
 	store, err := newUsersOnAccounts(ctx, s) // the table exists already in a real application
 	if err != nil {
 		panic(err)

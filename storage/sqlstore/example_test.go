@@ -48,21 +48,13 @@ func Example() {
 // writes commit together, and on SQLite through prepared statements.
 func ExampleStore_Querier() {
 	ctx := context.Background()
-	dir, _ := os.MkdirTemp("", "gatehouse")
-	defer os.RemoveAll(dir)
-	s, err := sqlstore.Open(ctx, "sqlite:"+filepath.Join(dir, "app.db"), sqlstore.Config{})
-	if err != nil {
-		panic(err)
-	}
-	defer s.Close()
-	if err := s.Migrate(ctx); err != nil {
-		panic(err)
-	}
+	s, done := exampleStore(ctx) // opened and migrated as in Example
+	defer done()
 	if _, err := s.Querier(ctx).ExecContext(ctx, `CREATE TABLE notes (org TEXT, body TEXT)`); err != nil {
 		panic(err)
 	}
 	org := &storage.Organisation{ID: storage.NewID(), DomainPrefix: "acme", Name: "Acme Ltd", CreatedAt: time.Now()}
-	err = s.InTx(ctx, func(ctx context.Context) error {
+	err := s.InTx(ctx, func(ctx context.Context) error {
 		if err := s.CreateOrganisation(ctx, org); err != nil {
 			return err
 		}
@@ -106,16 +98,8 @@ func ExamplePostgresConnector() {
 // managers in one process stand for them.
 func ExampleStore_Invalidator() {
 	ctx := context.Background()
-	dir, _ := os.MkdirTemp("", "gatehouse")
-	defer os.RemoveAll(dir)
-	s, err := sqlstore.Open(ctx, "sqlite:"+filepath.Join(dir, "app.db"), sqlstore.Config{})
-	if err != nil {
-		panic(err)
-	}
-	defer s.Close()
-	if err := s.Migrate(ctx); err != nil {
-		panic(err)
-	}
+	s, done := exampleStore(ctx) // opened and migrated as in Example
+	defer done()
 	cfg := apikey.Config{CacheTTL: time.Hour, Invalidator: s.Invalidator()} // oauth.Config has the same field
 	here, _ := apikey.New(s, cfg)
 	defer here.Close(ctx)
@@ -123,7 +107,7 @@ func ExampleStore_Invalidator() {
 	defer there.Close(ctx)
 
 	secret, k, _ := here.Create(ctx, apikey.CreateParams{OrganisationID: "org", Name: "CI", Scopes: []string{"bookings:read"}})
-	_, err = there.Verify(ctx, secret.Reveal(), "192.0.2.1")
+	_, err := there.Verify(ctx, secret.Reveal(), "192.0.2.1")
 	fmt.Println("before:", err == nil)
 	_, _ = here.Revoke(ctx, k.ID)
 	_, err = there.Verify(ctx, secret.Reveal(), "192.0.2.1")
@@ -131,4 +115,20 @@ func ExampleStore_Invalidator() {
 	// Output:
 	// before: true
 	// after the revocation elsewhere: apikey: key refused: REVOKED
+}
+
+// exampleStore opens and migrates a SQLite store in a temporary
+// directory, as Example does; done closes it and removes the directory.
+func exampleStore(ctx context.Context) (s *sqlstore.Store, done func()) {
+	dir, err := os.MkdirTemp("", "gatehouse")
+	if err != nil {
+		panic(err)
+	}
+	if s, err = sqlstore.Open(ctx, "sqlite:"+filepath.Join(dir, "app.db"), sqlstore.Config{}); err != nil {
+		panic(err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		panic(err)
+	}
+	return s, func() { _ = s.Close(); _ = os.RemoveAll(dir) }
 }

@@ -48,11 +48,11 @@ func TestQuerierInAndOutOfTransactions(t *testing.T) {
 			q := s.Querier(ctx)
 			_, err := q.ExecContext(ctx, "CREATE TABLE "+table+" (id TEXT PRIMARY KEY, n BIGINT NOT NULL)")
 			require.NoError(t, err)
-			_, err = q.ExecContext(ctx, rebind(s, "INSERT INTO "+table+" (id, n) VALUES (?, ?)"), "a", 0)
+			_, err = q.ExecContext(ctx, s.Dialect().Rebind("INSERT INTO "+table+" (id, n) VALUES (?, ?)"), "a", 0)
 			require.NoError(t, err)
 			read := func(ctx context.Context) int64 {
 				var n int64
-				require.NoError(t, s.Querier(ctx).QueryRowContext(ctx, rebind(s, "SELECT n FROM "+table+" WHERE id = ?"), "a").Scan(&n))
+				require.NoError(t, s.Querier(ctx).QueryRowContext(ctx, s.Dialect().Rebind("SELECT n FROM "+table+" WHERE id = ?"), "a").Scan(&n))
 				return n
 			}
 			assert.EqualValues(t, 0, read(ctx)) // prepares the read outside a transaction
@@ -64,7 +64,7 @@ func TestQuerierInAndOutOfTransactions(t *testing.T) {
 					for range each {
 						err := s.InTx(ctx, func(ctx context.Context) error {
 							before := read(ctx) // the prepared read, bound to the transaction
-							if _, err := s.Querier(ctx).ExecContext(ctx, rebind(s, "UPDATE "+table+" SET n = n + 1 WHERE id = ?"), "a"); err != nil {
+							if _, err := s.Querier(ctx).ExecContext(ctx, s.Dialect().Rebind("UPDATE "+table+" SET n = n + 1 WHERE id = ?"), "a"); err != nil {
 								return err
 							}
 							// Its own write is seen (PostgreSQL's read committed may

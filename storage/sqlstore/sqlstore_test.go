@@ -246,7 +246,7 @@ func TestEnqueueTxFollowsTheApplicationsTransaction(t *testing.T) {
 
 		// The application's own write, then the event, in one transaction.
 		write := func(ctx context.Context, tx *sql.Tx) {
-			_, err := tx.ExecContext(ctx, rebind(s, `INSERT INTO `+s.TablePrefix()+`organisations (id, domain_prefix, name, plan, created_at) VALUES (?, ?, 'x', 'standard', 0)`),
+			_, err := tx.ExecContext(ctx, s.Dialect().Rebind(`INSERT INTO `+s.TablePrefix()+`organisations (id, domain_prefix, name, plan, created_at) VALUES (?, ?, 'x', 'standard', 0)`),
 				storage.NewID(), testenv.Name("p"))
 			require.NoError(t, err)
 			ev := &storage.Event{ID: storage.NewID(), OrganisationID: "org", Environment: "live", Type: "booking.created", Payload: []byte(`{}`), CreatedAt: time.Now()}
@@ -291,8 +291,6 @@ func TestEnqueueTxFollowsTheApplicationsTransaction(t *testing.T) {
 		}
 	})
 }
-
-func rebind(s *sqlstore.Store, q string) string { return s.Dialect().Rebind(q) }
 
 func TestCancelledContext(t *testing.T) {
 	dialects(t, func(t *testing.T, open opener) {
