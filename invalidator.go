@@ -12,7 +12,8 @@ import "context"
 // lost.
 //
 // storage/sqlstore provides one (Store.Invalidator): PostgreSQL's
-// LISTEN/NOTIFY, or, on SQLite, within the process.
+// LISTEN/NOTIFY, or, on SQLite, a table that every process on the file
+// reads.
 type Invalidator interface {
 	// Invalidate tells every instance, this one included, that what key
 	// names under topic ("apikey", "oauth-grant", …) changed. It returns

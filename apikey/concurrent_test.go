@@ -3,6 +3,7 @@ package apikey_test
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -120,12 +121,31 @@ func TestChangesMadeMeanwhileAreKept(t *testing.T) {
 // key revoked, expired or rotated on one instance (or changed in the
 // store by other code, which then calls Invalidate) is refused by
 // another at once, though that one verified the key a moment before and trusts
-// its cache for an hour; an instance without it still accepts the key.
+// its cache for an hour; an instance without it still accepts the key. On
+// PostgreSQL and on SQLite, where the two are processes sharing a file (a
+// server and the admin command).
 func TestChangesReachOtherInstancesAtOnce(t *testing.T) {
-	a := postgresStore(t)
-	b, err := sqlstore.Open(t.Context(), testenv.Postgres(t), sqlstore.Config{TablePrefix: a.TablePrefix(), MaxOpenConns: 4})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = b.Close() })
+	t.Run("postgres", func(t *testing.T) {
+		a := postgresStore(t)
+		b, err := sqlstore.Open(t.Context(), testenv.Postgres(t), sqlstore.Config{TablePrefix: a.TablePrefix(), MaxOpenConns: 4})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = b.Close() })
+		changesReachOtherInstances(t, a, b)
+	})
+	t.Run("sqlite, two processes on one file", func(t *testing.T) {
+		dsn := "sqlite:" + filepath.Join(t.TempDir(), "k.db")
+		open := func() *sqlstore.Store {
+			s, err := sqlstore.Open(t.Context(), dsn, sqlstore.Config{})
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = s.Close() })
+			require.NoError(t, s.Migrate(t.Context()))
+			return s
+		}
+		changesReachOtherInstances(t, open(), open())
+	})
+}
+
+func changesReachOtherInstances(t *testing.T, a, b *sqlstore.Store) {
 	ctx := t.Context()
 	here := newManager(t, a, apikey.Config{CacheTTL: time.Hour, Invalidator: a.Invalidator()})
 	there := newManager(t, b, apikey.Config{CacheTTL: time.Hour, Invalidator: b.Invalidator()})

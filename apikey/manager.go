@@ -324,8 +324,9 @@ func (m *Manager) Update(ctx context.Context, id string, p UpdateParams) (*stora
 	})
 }
 
-// Revoke stops a key: at once on this instance, and within CacheTTL on
-// instances that share the store.
+// Revoke stops a key: at once on this instance, and on instances that
+// share the store at once with Config.Invalidator, within CacheTTL
+// without it.
 func (m *Manager) Revoke(ctx context.Context, id string) (*storage.APIKey, error) {
 	return m.modify(ctx, id, "revoked", func(k *storage.APIKey) error {
 		if k.RevokedAt.IsZero() || k.RevokedAt.After(m.now()) {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,9 +25,16 @@ import (
 // replayed refresh token, Disconnect, the client's deletion) is refused
 // by another at once, though that one validated it a moment before and
 // trusts its cache for an hour; an instance without the Invalidator still
-// accepts it from its cache.
+// accepts it from its cache. On PostgreSQL and on SQLite, where the two
+// are processes sharing a file.
 func TestRevocationsReachOtherInstancesAtOnce(t *testing.T) {
-	dsn := testenv.PostgresSchema(t, "inv_")
+	t.Run("postgres", func(t *testing.T) { revocationsReachOtherInstances(t, testenv.PostgresSchema(t, "inv_")) })
+	t.Run("sqlite, two processes on one file", func(t *testing.T) {
+		revocationsReachOtherInstances(t, "sqlite:"+filepath.Join(t.TempDir(), "inv.db"))
+	})
+}
+
+func revocationsReachOtherInstances(t *testing.T, dsn string) {
 	ctx := t.Context()
 	open := func() *sqlstore.Store {
 		s, err := sqlstore.Open(ctx, dsn, sqlstore.Config{MaxOpenConns: 4})

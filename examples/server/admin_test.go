@@ -4,6 +4,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -123,4 +124,29 @@ func TestAdminImportsAUserWithTheirHash(t *testing.T) {
 		require.Error(t, err, args)
 		assert.Contains(t, string(out), want, args)
 	}
+}
+
+// TestAdminRevocationReachesASQLiteServerAtOnce: a key revoked by `admin
+// key revoke`, another process on the server's SQLite file, is refused by
+// the running server at once, though the server verified it a moment
+// before and (-cache-ttl 1h) trusts its cache for an hour: the revocation
+// reaches it through the file's invalidations table. Bad -cache-ttl
+// values are refused with the rule.
+func TestAdminRevocationReachesASQLiteServerAtOnce(t *testing.T) {
+	t.Parallel()
+	for _, bad := range []string{"0s", "500ms", "2h", "soon", "-5s"} {
+		out, err := exec.Command(binary, "-addr", "127.0.0.1:0", "-db", "sqlite:"+t.TempDir()+"/g.db", "-cache-ttl", bad).CombinedOutput()
+		require.Error(t, err, bad)
+		assert.Contains(t, string(out), "-cache-ttl: \""+bad+"\" is not a duration from 1s to 1h", bad)
+	}
+	db := "sqlite:" + t.TempDir() + "/gatehouse.db"
+	s := start(t, db, "-cache-ttl", "1h")
+	made := admin(t, db, "key", "create", "--org", "demo", "--name", "to revoke", "--scopes", "customers:read", "--env", "test")
+	key := made["key"].(string)
+	require.Equal(t, 200, s.do("GET", "/v1/customers", key, nil).status) // cached for an hour
+	admin(t, db, "key", "revoke", "--id", made["id"].(string))
+	begun := time.Now()
+	require.Eventually(t, func() bool { return s.do("GET", "/v1/customers", key, nil).status == 401 }, 30*time.Second, 20*time.Millisecond,
+		"the server refuses the key the admin command revoked")
+	t.Logf("refused %.2f s after the admin command returned", time.Since(begun).Seconds())
 }

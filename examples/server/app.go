@@ -59,8 +59,9 @@ type app struct {
 	metrics  *metrics
 	proxies  []netip.Prefix // trusted reverse proxies
 
-	issuer string
-	jwt    bool // access tokens are JWTs; the JWKS is served
+	issuer   string
+	jwt      bool          // access tokens are JWTs; the JWKS is served
+	cacheTTL time.Duration // of validated access tokens (-cache-ttl)
 
 	plans sync.Map // organisation id → plan name
 }
@@ -91,16 +92,20 @@ type appConfig struct {
 	// AllowMissingState is oauth.Config.AllowMissingState
 	// (-allow-missing-state).
 	AllowMissingState bool
+	// CacheTTL is the API-key and access-token caches' TTL (-cache-ttl);
+	// zero is their default, 5 s.
+	CacheTTL time.Duration
 }
 
 func newApp(ctx context.Context, s *sqlstore.Store, cfg appConfig) (*app, error) {
 	a := &app{store: s, log: cfg.Logger, issuer: cfg.Issuer, jwt: cfg.JWTKeys != nil, catalog: catalog(), limiter: cfg.Limiter, cors: cfg.CORS, decoder: apierror.Decoder{MaxBytes: 64 << 10}, metrics: newMetrics(s),
-		proxies: cfg.TrustedProxies}
+		proxies: cfg.TrustedProxies, cacheTTL: cfg.CacheTTL}
 	var err error
 	// Every instance on the database hears each revocation at once
-	// (PostgreSQL's LISTEN/NOTIFY), instead of within the caches' 5 s.
+	// (PostgreSQL's LISTEN/NOTIFY; on SQLite, the admin command's too,
+	// through a table), instead of within the caches' TTL.
 	inv := s.Invalidator()
-	a.keys, err = apikey.New(s, apikey.Config{Catalog: a.catalog, Logger: cfg.Logger, ClientIP: a.clientIP, Invalidator: inv})
+	a.keys, err = apikey.New(s, apikey.Config{Catalog: a.catalog, Logger: cfg.Logger, ClientIP: a.clientIP, Invalidator: inv, CacheTTL: cfg.CacheTTL})
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +174,7 @@ func (a *app) handler() (http.Handler, error) {
 		return nil, err
 	}
 	chain, err := gatehouse.NewChain(gatehouse.ChainConfig{Logger: a.log, ErrorHandler: a.authError,
-		OnRefused: func(r *http.Request, _ error) { authFails.Spend(r) }}, a.keys, a.provider.Authenticator(oauth.ResourceConfig{AllowQueryToken: true}))
+		OnRefused: func(r *http.Request, _ error) { authFails.Spend(r) }}, a.keys, a.provider.Authenticator(oauth.ResourceConfig{AllowQueryToken: true, CacheTTL: a.cacheTTL}))
 	if err != nil {
 		return nil, err
 	}

@@ -47,7 +47,7 @@ func main() {
 type options struct {
 	addr, db, redis, redisFailure, issuer, tlsCert, tlsKey, webhookAllow, corsOrigins, trustedProxies, metricsAddr string
 	insecureHTTP, jwt, allowMissingState                                                                           bool
-	refreshGrace, requestTimeout                                                                                   time.Duration
+	refreshGrace, requestTimeout, cacheTTL                                                                         time.Duration
 }
 
 func envOr(key, def string) string {
@@ -94,10 +94,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	requestTimeout := envOr("GATEHOUSE_REQUEST_TIMEOUT", "10s")
 	fs.StringVar(&requestTimeout, "request-timeout", requestTimeout,
 		"how long a request may wait on the database before it is answered 503 (GATEHOUSE_REQUEST_TIMEOUT), from 1s to 50s")
+	cacheTTL := envOr("GATEHOUSE_CACHE_TTL", "5s")
+	fs.StringVar(&cacheTTL, "cache-ttl", cacheTTL,
+		"how long a verified API key or access token is trusted before it is read again (GATEHOUSE_CACHE_TTL), from 1s to 1h; revocations reach every instance at once through the database, this bounds how late one does if that message is lost")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	var perr error
+	if o.cacheTTL, perr = time.ParseDuration(cacheTTL); perr != nil || o.cacheTTL < time.Second || o.cacheTTL > time.Hour {
+		return fmt.Errorf("-cache-ttl: %q is not a duration from 1s to 1h", cacheTTL)
+	}
 	if o.requestTimeout, perr = time.ParseDuration(requestTimeout); perr != nil || o.requestTimeout < time.Second || o.requestTimeout > 50*time.Second {
 		return fmt.Errorf("-request-timeout: %q is not a duration from 1s to 50s", requestTimeout)
 	}
@@ -199,7 +205,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// sent in clear to any http:// URL of the host.
 	insecureCookies := !useTLS && !strings.HasPrefix(o.issuer, "https://")
 	a, err := newApp(ctx, store, appConfig{Issuer: o.issuer, Secret: secret, Limiter: limiter, WebhookAllow: guard, Logger: logger, Insecure: insecureCookies, CORS: corsPolicy, TrustedProxies: proxies,
-		JWTKeys: keys, RefreshReuseGrace: o.refreshGrace, AllowMissingState: o.allowMissingState})
+		JWTKeys: keys, RefreshReuseGrace: o.refreshGrace, AllowMissingState: o.allowMissingState, CacheTTL: o.cacheTTL})
 	if err != nil {
 		return err
 	}

@@ -28,8 +28,18 @@ import (
 // logs that it cannot listen and the caches keep their TTL). When that
 // connection is lost the listener connects again, and then calls every
 // handler with the empty key, since messages sent meanwhile were missed.
-// On SQLite, which serves one instance, invalidations reach the handlers
-// registered on this store at once.
+// On SQLite an invalidation reaches the handlers registered on this store
+// before Invalidate returns, and is written to the table
+// "<prefix>invalidations" (inside a transaction ctx carries, so that it is
+// there once the transaction commits); every store on the same file, in
+// this process or another (the admin command beside a server), reads the
+// rows written after the last one it saw, every 100 ms, and passes them
+// to its handlers, its own included, so that a cache that re-read a row
+// before the transaction committed forgets it again. The first
+// OnInvalidate starts that poller; it also removes rows older than ten
+// minutes, and calls every handler with the empty key when it has not
+// read for five minutes (a process that was suspended), since rows it
+// did not read may have been removed.
 //
 // A message only ever makes a cache forget: one sent by anything else
 // that may NOTIFY on the database costs the next request a store read,
@@ -45,6 +55,8 @@ type Invalidator struct {
 	closed  bool
 	stop    context.CancelFunc
 	done    chan struct{}
+
+	poll, sweep, keep time.Duration // SQLite's poller: pollInvalidations and the rest
 }
 
 // maxInvalidation bounds topic and key together: PostgreSQL refuses a
@@ -62,7 +74,8 @@ func (v *Invalidator) Invalidate(ctx context.Context, topic, key string) error {
 	}
 	if v.s.dialect != Postgres {
 		v.dispatch(topic, key)
-		return nil
+		_, err := v.s.conn(ctx).ExecContext(ctx, v.s.sql(`INSERT INTO {p}invalidations (topic, item, created_at) VALUES (?, ?, ?)`), topic, key, micros(time.Now()))
+		return Wrap("invalidate", err)
 	}
 	_, err := v.s.conn(ctx).ExecContext(ctx, `SELECT pg_notify($1, $2)`, v.channel, topic+" "+key)
 	return Wrap("invalidate", err)
@@ -78,11 +91,15 @@ func (v *Invalidator) OnInvalidate(topic string, fn func(key string)) (cancel fu
 	id := v.next
 	v.next++
 	v.subs[topic][id] = fn
-	if v.s.dialect == Postgres && !v.started && !v.closed {
+	if !v.started && !v.closed {
 		v.started = true
 		ctx, stop := context.WithCancel(context.Background())
 		v.stop, v.done = stop, make(chan struct{})
-		go v.listen(ctx)
+		if v.s.dialect == Postgres {
+			go v.listen(ctx)
+		} else {
+			go v.pollTable(ctx)
+		}
 	}
 	return func() {
 		v.mu.Lock()
@@ -183,4 +200,98 @@ func (v *Invalidator) listenOnce(ctx context.Context) (bool, error) {
 		}
 	})
 	return listening, err
+}
+
+// How often a SQLite store's poller reads the invalidations table, how
+// often it removes old rows, and how long rows are kept (Invalidator's
+// poll, sweep and keep). A poller that has not read for half of keep may
+// have missed removed rows.
+const (
+	pollInvalidations  = 100 * time.Millisecond
+	sweepInvalidations = time.Minute
+	keepInvalidations  = 10 * time.Minute
+)
+
+// poll reads the invalidations table of a SQLite database until ctx ends.
+func (v *Invalidator) pollTable(ctx context.Context) {
+	defer close(v.done)
+	t := time.NewTicker(v.poll)
+	defer t.Stop()
+	var (
+		last      int64     = -1 // the last row read; -1 until the first read
+		lastRead  time.Time      // wall clock, which runs on while a process is suspended
+		lastSweep time.Time
+		failing   bool
+	)
+	for {
+		now := time.Now().Round(0)
+		if last >= 0 && now.Sub(lastRead) > v.keep/2 {
+			v.dispatch("", "") // rows written since may have been removed unread
+		}
+		err := v.pollOnce(ctx, &last)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil && !failing:
+			failing = true
+			v.s.log.Warn("invalidation poller cannot read; trying again", "table", v.s.prefix+"invalidations", "err", err)
+		case err == nil:
+			if failing {
+				failing = false
+				v.s.log.Info("invalidation poller reads again", "table", v.s.prefix+"invalidations")
+			}
+			lastRead = now
+			if now.Sub(lastSweep) >= v.sweep {
+				lastSweep = now
+				if _, err := v.s.conn(ctx).ExecContext(ctx, v.s.sql(`DELETE FROM {p}invalidations WHERE created_at < ?`), micros(now.Add(-v.keep))); err != nil && ctx.Err() == nil {
+					v.s.log.Warn("invalidation poller cannot remove old rows", "table", v.s.prefix+"invalidations", "err", err)
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// pollOnce passes the rows after *last to the handlers and moves *last
+// on. Its first call only finds where the table ends and has every
+// handler forget everything: what was written before may have been
+// cached after.
+func (v *Invalidator) pollOnce(ctx context.Context, last *int64) error {
+	c := v.s.conn(ctx)
+	if *last < 0 {
+		if err := c.QueryRowContext(ctx, v.s.sql(`SELECT COALESCE(MAX(seq), 0) FROM {p}invalidations`)).Scan(last); err != nil {
+			*last = -1
+			return err
+		}
+		v.dispatch("", "")
+	}
+	for {
+		rows, err := c.QueryContext(ctx, v.s.sql(`SELECT seq, topic, item FROM {p}invalidations WHERE seq > ? ORDER BY seq LIMIT 500`), *last)
+		if err != nil {
+			return err
+		}
+		var got [][2]string // passed on once the rows are closed: a handler may use the store
+		for err == nil && rows.Next() {
+			var seq int64
+			var topic, key string
+			if err = rows.Scan(&seq, &topic, &key); err == nil {
+				*last = seq
+				got = append(got, [2]string{topic, key})
+			}
+		}
+		if err == nil {
+			err = rows.Err()
+		}
+		_ = rows.Close()
+		for _, m := range got {
+			v.dispatch(m[0], m[1])
+		}
+		if err != nil || len(got) < 500 {
+			return err
+		}
+	}
 }

@@ -2,6 +2,8 @@ package sqlstore_test
 
 import (
 	"context"
+	"fmt"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -24,6 +26,8 @@ type heard struct {
 }
 
 func (h *heard) add(k string) { h.mu.Lock(); h.keys = append(h.keys, k); h.mu.Unlock() }
+
+func (h *heard) reset() { h.mu.Lock(); h.keys = nil; h.mu.Unlock() }
 
 func (h *heard) has(k string) bool {
 	h.mu.Lock()
@@ -57,8 +61,8 @@ func listening(t *testing.T, s *sqlstore.Store) {
 
 // TestInvalidatorConformance: the store's Invalidator passes the suite an
 // Invalidator of another backend would: on PostgreSQL two stores (two
-// pools, as two instances have) on one database and prefix; on SQLite,
-// which reaches its own handlers only, one store.
+// pools, as two instances have) on one database and prefix; on SQLite two
+// stores on one file, as a server and the admin command are.
 func TestInvalidatorConformance(t *testing.T) {
 	t.Run("postgres", func(t *testing.T) {
 		storagetest.RunInvalidator(t, func(t *testing.T) (storagetest.Invalidator, storagetest.Invalidator) {
@@ -71,10 +75,25 @@ func TestInvalidatorConformance(t *testing.T) {
 	})
 	t.Run("sqlite", func(t *testing.T) {
 		storagetest.RunInvalidator(t, func(t *testing.T) (storagetest.Invalidator, storagetest.Invalidator) {
-			s := openSQLite(t, sqlstore.Config{})
-			return s.Invalidator(), s.Invalidator()
+			a, b := twoOnOneFile(t)
+			return a.Invalidator(), b.Invalidator()
 		})
 	})
+}
+
+// twoOnOneFile opens two stores on one SQLite file, as a server and the
+// admin command have.
+func twoOnOneFile(t *testing.T) (a, b *sqlstore.Store) {
+	t.Helper()
+	dsn := "sqlite:" + filepath.Join(t.TempDir(), "gatehouse.db")
+	for _, s := range []**sqlstore.Store{&a, &b} {
+		var err error
+		*s, err = sqlstore.Open(t.Context(), dsn, sqlstore.Config{})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = (*s).Close() })
+		require.NoError(t, (*s).Migrate(t.Context()))
+	}
+	return a, b
 }
 
 // TestInvalidatorOnPostgres: what the store's Invalidator does beyond the
@@ -122,9 +141,7 @@ func TestInvalidatorListensAgain(t *testing.T) {
 	h := &heard{}
 	a.Invalidator().OnInvalidate("apikey", h.add)
 	listening(t, a)
-	h.mu.Lock()
-	h.keys = nil
-	h.mu.Unlock()
+	h.reset()
 
 	res, err := a.DB().ExecContext(t.Context(), `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = $1`,
 		`LISTEN "`+a.TablePrefix()+`invalidate"`)
@@ -136,14 +153,75 @@ func TestInvalidatorListensAgain(t *testing.T) {
 	eventually(t, func() bool { return h.has("key_after") }, "heard after the reconnection")
 }
 
-// TestInvalidatorOnSQLite: on SQLite, which serves one instance, an
-// invalidation reaches the store's handlers before Invalidate returns.
+// TestInvalidatorOnSQLite: on SQLite an invalidation reaches the sending
+// store's handlers before Invalidate returns, and the other stores on the
+// file (other processes) through the table: one sent in a transaction
+// once it commits, never if it rolls back, and the sender's handlers hear
+// it again then (a cache may have re-read the row before the commit).
 func TestInvalidatorOnSQLite(t *testing.T) {
 	t.Parallel()
-	s := openSQLite(t, sqlstore.Config{})
+	a, b := twoOnOneFile(t)
+	here, there := &heard{}, &heard{}
+	a.Invalidator().OnInvalidate("apikey", here.add)
+	b.Invalidator().OnInvalidate("apikey", there.add)
+	eventually(t, func() bool { return here.has("") && there.has("") }, "each poller's first read: forget what was cached before it")
+
+	ctx := t.Context()
+	require.NoError(t, a.Invalidator().Invalidate(ctx, "apikey", "key_1"))
+	assert.True(t, here.has("key_1"), "the sender's handlers, at once")
+	eventually(t, func() bool { return there.has("key_1") }, "the other store, through the table")
+
+	err := a.InTx(ctx, func(ctx context.Context) error {
+		require.NoError(t, a.Invalidator().Invalidate(ctx, "apikey", "key_rolled_back"))
+		return context.Canceled
+	})
+	require.ErrorIs(t, err, context.Canceled)
+	here.reset()
+	require.NoError(t, a.InTx(ctx, func(ctx context.Context) error {
+		require.NoError(t, a.Invalidator().Invalidate(ctx, "apikey", "key_committed"))
+		here.reset() // heard at once; what counts is the second time, after the commit
+		return nil
+	}))
+	require.NoError(t, a.Invalidator().Invalidate(ctx, "apikey", "key_after"))
+	eventually(t, func() bool { return there.has("key_committed") && there.has("key_after") }, "the committed one and the one after")
+	eventually(t, func() bool { return here.has("key_committed") }, "the sender's handlers again, after the commit")
+	assert.False(t, there.has("key_rolled_back"), "a rolled-back transaction leaves nothing in the table")
+	assert.False(t, here.has("key_rolled_back"))
+}
+
+// TestInvalidatorSweepsOnSQLite: the poller removes rows older than it
+// keeps them, and a poller that has not read for half that time (a process
+// suspended meanwhile) has its handlers forget everything, since rows it
+// never read may be gone.
+func TestInvalidatorSweepsOnSQLite(t *testing.T) {
+	t.Parallel()
+	a, b := twoOnOneFile(t)
+	sqlstore.SetInvalidationTimes(a, 10*time.Millisecond, 10*time.Millisecond, time.Hour)
 	h := &heard{}
-	s.Invalidator().OnInvalidate("apikey", h.add)
-	require.NoError(t, s.Invalidator().Invalidate(t.Context(), "apikey", "key_1"))
-	assert.True(t, h.has("key_1"))
-	assert.False(t, h.has(""), "no listener, nothing missed")
+	a.Invalidator().OnInvalidate("apikey", h.add)
+	eventually(t, func() bool { return h.has("") }, "the first read")
+	h.reset()
+	for i := range 3 {
+		require.NoError(t, b.Invalidator().Invalidate(t.Context(), "apikey", fmt.Sprint("key_", i)))
+	}
+	eventually(t, func() bool { return h.has("key_2") }, "heard")
+	var n int
+	require.NoError(t, a.DB().QueryRowContext(t.Context(), `SELECT COUNT(*) FROM gatehouse_invalidations`).Scan(&n))
+	assert.Equal(t, 3, n, "rows younger than an hour are kept")
+	assert.False(t, h.has(""), "a poller that reads on time forgets nothing more")
+
+	c, err := sqlstore.Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "c.db"), sqlstore.Config{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	require.NoError(t, c.Migrate(t.Context()))
+	sqlstore.SetInvalidationTimes(c, 10*time.Millisecond, 10*time.Millisecond, 0)
+	late := &heard{}
+	c.Invalidator().OnInvalidate("apikey", late.add)
+	require.NoError(t, c.Invalidator().Invalidate(t.Context(), "apikey", "key_old"))
+	eventually(t, func() bool {
+		require.NoError(t, c.DB().QueryRowContext(t.Context(), `SELECT COUNT(*) FROM gatehouse_invalidations`).Scan(&n))
+		return n == 0
+	}, "rows older than kept are removed")
+	late.reset()
+	eventually(t, func() bool { return late.has("") }, "a poller later than half the keeping time forgets everything")
 }

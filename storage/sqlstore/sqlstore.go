@@ -277,7 +277,8 @@ func New(db *sql.DB, dialect Dialect, cfg Config) (*Store, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	s.inv = &Invalidator{s: s, channel: prefix + "invalidate", subs: map[string]map[int]func(string){}}
+	s.inv = &Invalidator{s: s, channel: prefix + "invalidate", subs: map[string]map[int]func(string){},
+		poll: pollInvalidations, sweep: sweepInvalidations, keep: keepInvalidations}
 	if dialect == SQLite {
 		s.stmts = newStatements(db)
 		s.writer = make(chan struct{}, 1)
@@ -511,9 +512,10 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	types := map[string]string{"P": s.prefix, "Bytes": "BLOB", "Bool": "INTEGER"}
+	// SQLite is non-empty on SQLite only, for a migration's {{if .SQLite}}.
+	types := map[string]string{"P": s.prefix, "Bytes": "BLOB", "Bool": "INTEGER", "SQLite": "yes"}
 	if s.dialect == Postgres {
-		types = map[string]string{"P": s.prefix, "Bytes": "BYTEA", "Bool": "BOOLEAN"}
+		types = map[string]string{"P": s.prefix, "Bytes": "BYTEA", "Bool": "BOOLEAN", "SQLite": ""}
 	}
 	for _, m := range ms {
 		var body strings.Builder
@@ -541,8 +543,10 @@ func (s *Store) Migrate(ctx context.Context) error {
 			if n > 0 {
 				return nil
 			}
-			if _, err := c.ExecContext(ctx, body.String()); err != nil {
-				return err
+			if strings.TrimSpace(body.String()) != "" { // empty where it is of the other dialect
+				if _, err := c.ExecContext(ctx, body.String()); err != nil {
+					return err
+				}
 			}
 			_, err := c.ExecContext(ctx, s.sql(`INSERT INTO {p}schema_migrations (version, applied_at) VALUES (?, ?)`), m.version, micros(time.Now()))
 			return err
