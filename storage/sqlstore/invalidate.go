@@ -5,12 +5,12 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/gatehouse-go/gatehouse/internal/fanout"
 )
 
 // Invalidator carries cache invalidations between the stores of one
@@ -48,20 +48,11 @@ type Invalidator struct {
 	s       *Store
 	channel string
 
-	mu      sync.Mutex
-	next    int
-	subs    map[string]map[int]func(string) // topic → id → handler
-	started bool
-	closed  bool
-	stop    context.CancelFunc
-	done    chan struct{}
+	hub    fanout.Hub
+	worker fanout.Worker // the listener or the poller
 
 	poll, sweep, keep time.Duration // SQLite's poller: pollInvalidations and the rest
 }
-
-// maxInvalidation bounds topic and key together: PostgreSQL refuses a
-// NOTIFY payload of 8,000 bytes or more.
-const maxInvalidation = 7900
 
 // Invalidator returns the store's invalidator; every call returns the
 // same one.
@@ -69,96 +60,37 @@ func (s *Store) Invalidator() *Invalidator { return s.inv }
 
 // Invalidate implements gatehouse.Invalidator.
 func (v *Invalidator) Invalidate(ctx context.Context, topic, key string) error {
-	if topic == "" || strings.ContainsRune(topic, ' ') || len(topic)+1+len(key) > maxInvalidation {
-		return fmt.Errorf("sqlstore: invalidate: the topic must be one word and topic and key at most %d bytes", maxInvalidation)
+	msg, err := fanout.Message("sqlstore", topic, key)
+	if err != nil {
+		return err
 	}
 	if v.s.dialect != Postgres {
-		v.dispatch(topic, key)
+		v.hub.Dispatch(topic, key)
 		_, err := v.s.conn(ctx).ExecContext(ctx, v.s.sql(`INSERT INTO {p}invalidations (topic, item, created_at) VALUES (?, ?, ?)`), topic, key, micros(time.Now()))
 		return Wrap("invalidate", err)
 	}
-	_, err := v.s.conn(ctx).ExecContext(ctx, `SELECT pg_notify($1, $2)`, v.channel, topic+" "+key)
+	_, err = v.s.conn(ctx).ExecContext(ctx, `SELECT pg_notify($1, $2)`, v.channel, msg)
 	return Wrap("invalidate", err)
 }
 
 // OnInvalidate implements gatehouse.Invalidator.
 func (v *Invalidator) OnInvalidate(topic string, fn func(key string)) (cancel func()) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.subs[topic] == nil {
-		v.subs[topic] = map[int]func(string){}
+	cancel = v.hub.Add(topic, fn)
+	if v.s.dialect == Postgres {
+		v.worker.Start(v.listen)
+	} else {
+		v.worker.Start(v.pollTable)
 	}
-	id := v.next
-	v.next++
-	v.subs[topic][id] = fn
-	if !v.started && !v.closed {
-		v.started = true
-		ctx, stop := context.WithCancel(context.Background())
-		v.stop, v.done = stop, make(chan struct{})
-		if v.s.dialect == Postgres {
-			go v.listen(ctx)
-		} else {
-			go v.pollTable(ctx)
-		}
-	}
-	return func() {
-		v.mu.Lock()
-		defer v.mu.Unlock()
-		delete(v.subs[topic], id)
-	}
+	return cancel
 }
 
-// dispatch runs topic's handlers for key; an empty topic runs every
-// handler with the empty key.
-func (v *Invalidator) dispatch(topic, key string) {
-	v.mu.Lock()
-	var fns []func(string)
-	for t, m := range v.subs {
-		if topic == "" || t == topic {
-			for _, fn := range m {
-				fns = append(fns, fn)
-			}
-		}
-	}
-	v.mu.Unlock()
-	for _, fn := range fns {
-		fn(key)
-	}
-}
-
-// close stops the listener, if it runs, and waits for it.
-func (v *Invalidator) close() {
-	v.mu.Lock()
-	v.closed = true
-	stop, done := v.stop, v.done
-	v.mu.Unlock()
-	if stop != nil {
-		stop()
-		<-done
-	}
-}
+// close stops the listener or poller, if it runs, and waits for it.
+func (v *Invalidator) close() { v.worker.Stop() }
 
 // listen keeps a LISTEN connection until ctx ends, connecting again after
 // a failure, at most every few seconds.
 func (v *Invalidator) listen(ctx context.Context) {
-	defer close(v.done)
-	wait := 100 * time.Millisecond
-	for {
-		heard, err := v.listenOnce(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		if heard {
-			wait = 100 * time.Millisecond
-		}
-		v.s.log.Warn("invalidation listener lost its connection; connecting again", "channel", v.channel, "retry_in", wait, "err", err)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 5*time.Second)
-	}
+	fanout.Retry(ctx, v.s.log, "invalidation listener lost its connection; connecting again", []any{"channel", v.channel}, v.listenOnce)
 }
 
 // errNotPgx is the listener's error for a *sql.DB not opened through pgx.
@@ -189,14 +121,13 @@ func (v *Invalidator) listenOnce(ctx context.Context) (bool, error) {
 			return fmt.Errorf("%w: %w", driver.ErrBadConn, err)
 		}
 		listening = true
-		v.dispatch("", "") // anything sent before this moment may have been missed
+		v.hub.Dispatch("", "") // anything sent before this moment may have been missed
 		for {
 			n, err := pc.WaitForNotification(ctx)
 			if err != nil {
 				return fmt.Errorf("%w: %w", driver.ErrBadConn, err)
 			}
-			topic, key, _ := strings.Cut(n.Payload, " ")
-			v.dispatch(topic, key)
+			v.hub.Dispatch(fanout.Parse(n.Payload))
 		}
 	})
 	return listening, err
@@ -214,7 +145,6 @@ const (
 
 // poll reads the invalidations table of a SQLite database until ctx ends.
 func (v *Invalidator) pollTable(ctx context.Context) {
-	defer close(v.done)
 	t := time.NewTicker(v.poll)
 	defer t.Stop()
 	var (
@@ -226,7 +156,7 @@ func (v *Invalidator) pollTable(ctx context.Context) {
 	for {
 		now := time.Now().Round(0)
 		if last >= 0 && now.Sub(lastRead) > v.keep/2 {
-			v.dispatch("", "") // rows written since may have been removed unread
+			v.hub.Dispatch("", "") // rows written since may have been removed unread
 		}
 		err := v.pollOnce(ctx, &last)
 		switch {
@@ -267,7 +197,7 @@ func (v *Invalidator) pollOnce(ctx context.Context, last *int64) error {
 			*last = -1
 			return err
 		}
-		v.dispatch("", "")
+		v.hub.Dispatch("", "")
 	}
 	for {
 		rows, err := c.QueryContext(ctx, v.s.sql(`SELECT seq, topic, item FROM {p}invalidations WHERE seq > ? ORDER BY seq LIMIT 500`), *last)
@@ -288,7 +218,7 @@ func (v *Invalidator) pollOnce(ctx context.Context, last *int64) error {
 		}
 		_ = rows.Close()
 		for _, m := range got {
-			v.dispatch(m[0], m[1])
+			v.hub.Dispatch(m[0], m[1])
 		}
 		if err != nil || len(got) < 500 {
 			return err

@@ -277,7 +277,7 @@ func New(db *sql.DB, dialect Dialect, cfg Config) (*Store, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	s.inv = &Invalidator{s: s, channel: prefix + "invalidate", subs: map[string]map[int]func(string){},
+	s.inv = &Invalidator{s: s, channel: prefix + "invalidate",
 		poll: pollInvalidations, sweep: sweepInvalidations, keep: keepInvalidations}
 	if dialect == SQLite {
 		s.stmts = newStatements(db)
