@@ -52,3 +52,24 @@ func TestMessage(t *testing.T) {
 	_, err := fanout.Message("pkg", "apikey", strings.Repeat("k", fanout.MaxMessage-len("apikey ")))
 	assert.NoError(t, err, "at the bound")
 }
+
+// FuzzMessage: whatever a topic and key hold, Message either refuses them
+// or joins them so that Parse gives both back; Parse takes any payload (a
+// NOTIFY or PUBLISH by anything else on the channel) without failing.
+func FuzzMessage(f *testing.F) {
+	f.Add("apikey", "key_1")
+	f.Add("oauth-user-client", "client subject")
+	f.Add("", "")
+	f.Add("two words", "k")
+	f.Fuzz(func(t *testing.T, topic, key string) {
+		fanout.Parse(topic + key)
+		msg, err := fanout.Message("pkg", topic, key)
+		if err != nil {
+			return
+		}
+		gotTopic, gotKey := fanout.Parse(msg)
+		if gotTopic != topic || gotKey != key {
+			t.Fatalf("Message(%q, %q) = %q parses as %q, %q", topic, key, msg, gotTopic, gotKey)
+		}
+	})
+}

@@ -23,6 +23,7 @@ package redisinv
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -85,7 +86,7 @@ func (v *Invalidator) Invalidate(ctx context.Context, topic, key string) error {
 		return err
 	}
 	if err := v.client.Publish(ctx, v.cfg.Channel, msg).Err(); err != nil {
-		return errors.Join(errors.New("redisinv: invalidate"), err)
+		return fmt.Errorf("redisinv: invalidate: %w", err)
 	}
 	return nil
 }
