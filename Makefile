@@ -4,7 +4,7 @@ BENCHTIME ?= 2s
 
 SOAK_SECONDS ?= 600
 
-.PHONY: test fuzz bench load soak ci
+.PHONY: test fuzz bench load soak ab ci
 
 test:
 	go test -race ./...
@@ -34,6 +34,13 @@ load:
 # 5xx or on RSS/goroutine growth (docs/SOAK.md has the latest figures).
 soak:
 	DURATION=$(SOAK_SECONDS) bench/soak.sh
+
+# Before and after: the reference server built at A and at B under wrk,
+# rounds alternated (make ab A=4b47158 B=HEAD).
+A ?= HEAD~1
+B ?= HEAD
+ab:
+	bench/ab.sh $(A) $(B)
 
 ci:
 	CI=true bash .ci/run
