@@ -45,3 +45,27 @@ func Example() {
 	// shown once: gate_test_… stored: gate_test_…
 	// 200 bookings of acme (test data)
 }
+
+// A key was found in a public repository: find it by its text, see whose
+// it is, and revoke it.
+func ExampleManager_Find() {
+	ctx := context.Background()
+	keys, err := apikey.New(memory.New(), apikey.Config{})
+	if err != nil {
+		panic(err)
+	}
+	defer keys.Close(ctx)
+	leaked, _, _ := keys.Create(ctx, apikey.CreateParams{OrganisationID: "acme", Name: "deploy bot"})
+
+	k, err := keys.Find(ctx, leaked.Reveal())
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("found:", k.Name, "of", k.OrganisationID)
+	_, _ = keys.Revoke(ctx, k.ID)
+	_, err = keys.Verify(ctx, leaked.Reveal(), "192.0.2.1")
+	fmt.Println(err)
+	// Output:
+	// found: deploy bot of acme
+	// apikey: key refused: REVOKED
+}

@@ -45,7 +45,10 @@ type Config struct {
 	CacheSize int
 	// FlushInterval is how often last-used times and request counters are
 	// written to the store, in one batch. Default: 10 s. Negative: never
-	// in the background (call Flush).
+	// in the background (call Flush). Close writes what is left; a process
+	// that crashes loses at most its last FlushInterval of these counters,
+	// never a spent use of a UsesBudget, which is written before the
+	// request is served.
 	FlushInterval time.Duration
 	// HeaderXAPIKey also reads keys from the X-API-Key header. Default:
 	// only Authorization: Bearer.
@@ -276,6 +279,30 @@ func (m *Manager) Get(ctx context.Context, id string) (*storage.APIKey, error) {
 	k, err := m.store.GetAPIKey(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("apikey: get: %w", err)
+	}
+	return k, nil
+}
+
+// Find returns the stored key that a key's secret text names, whatever
+// its state (revoked, expired, over its uses), without verifying or
+// counting a use: for incident response, when a leaked key is reported
+// and its id is needed to revoke it. A text that is not one of this
+// manager's keys (wrong shape, checksum or prefix) is ErrMalformed; one
+// that no stored key matches, or that names a key of another environment
+// than the one stored, is storage.ErrNotFound. The secret is hashed as
+// Verify hashes it; it is never logged.
+func (m *Manager) Find(ctx context.Context, key string) (*storage.APIKey, error) {
+	parsed, err := Parse(key)
+	if err != nil || parsed.Prefix != m.cfg.Prefix {
+		return nil, ErrMalformed
+	}
+	h := m.hasher.sum(key)
+	k, err := m.store.GetAPIKeyByHash(ctx, h.hex())
+	if err == nil && k.Environment != string(parsed.Environment) {
+		err = storage.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("apikey: find: %w", err)
 	}
 	return k, nil
 }

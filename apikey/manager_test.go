@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -461,4 +462,43 @@ func wait(t *testing.T, c <-chan struct{}) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("timed out waiting for the suspicion hook")
 	}
+}
+
+// TestFind: the stored key a secret names is found whatever its state,
+// without a use spent or counted; text that is not one of the manager's
+// keys is ErrMalformed, a well-formed key no store row matches
+// storage.ErrNotFound.
+func TestFind(t *testing.T) {
+	backends(t, func(t *testing.T, s storage.APIKeys) {
+		ctx := t.Context()
+		m := newManager(t, s, apikey.Config{})
+		secret, k, err := m.Create(ctx, apikey.CreateParams{OrganisationID: "org", Name: "leaked", Uses: &apikey.UsesBudget{Remaining: 1}})
+		require.NoError(t, err)
+		found, err := m.Find(ctx, secret.Reveal())
+		require.NoError(t, err)
+		assert.Equal(t, k.ID, found.ID)
+		assert.Equal(t, int64(1), found.UsesRemaining, "finding spends no use")
+		_, err = m.Verify(ctx, secret.Reveal(), "192.0.2.1")
+		require.NoError(t, err, "the one use is still there")
+
+		_, err = m.Revoke(ctx, k.ID)
+		require.NoError(t, err)
+		found, err = m.Find(ctx, secret.Reveal())
+		require.NoError(t, err, "a revoked key is found too")
+		assert.False(t, found.RevokedAt.IsZero())
+
+		elsewhere, _, err := newManager(t, memStore(), apikey.Config{}).Create(ctx, apikey.CreateParams{OrganisationID: "org"})
+		require.NoError(t, err)
+		_, err = m.Find(ctx, elsewhere.Reveal())
+		assert.ErrorIs(t, err, storage.ErrNotFound, "a well-formed key of another store")
+		text := secret.Reveal()
+		last := "x"
+		if strings.HasSuffix(text, last) {
+			last = "y"
+		}
+		for _, bad := range []string{"", "not a key", text[:len(text)-1] + last, strings.Replace(text, m.Prefix(), "zz", 1)} {
+			_, err = m.Find(ctx, bad)
+			assert.ErrorIs(t, err, apikey.ErrMalformed, "%q", bad)
+		}
+	})
 }

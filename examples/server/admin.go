@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -33,7 +34,10 @@ const adminUsage = `usage:
   server admin client create --org acme --name "Booking App" --redirect-uri URL [--redirect-uri URL …] --scopes "bookings:read" [--public] [--grants authorization_code,refresh_token]
   server admin client rotate-secret --id CLIENT_ID [--grace 24h]
   server admin key create --org acme [--user ada@example.com] --name "CI" --scopes "bookings:read" [--env live|test] [--rate-limit "1000/h,100/m"] [--expires 720h]
-  server admin key revoke --id ID
+  server admin key list --org acme   (the organisation's keys, revoked and expired ones too)
+  server admin key find --key -   (the stored key a leaked key names: --key - reads it from stdin, out of shell history and ps)
+  server admin key revoke --id ID | --key -
+  server admin client delete --id CLIENT_ID   (its tokens and its users' consents end at once on every instance)
   server admin jwt-keys show | stage | promote --id KID | remove --id KID
 every command takes -db (default sqlite:gatehouse.db) and prints one JSON object`
 
@@ -70,6 +74,8 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&rate, "rate-limit", "", "key rate-limit override such as 1000/h,100/m")
 	fs.StringVar(&expires, "expires", "", "key lifetime such as 720h")
 	fs.StringVar(&id, "id", "", "key, client or JWT key id")
+	var keyText string
+	fs.StringVar(&keyText, "key", "", "key find, key revoke: the key itself, or - to read it from stdin")
 	var grace time.Duration
 	fs.DurationVar(&grace, "grace", 24*time.Hour, "how long a rotated client secret keeps working (0: not at all)")
 	if err := fs.Parse(args[2:]); err != nil {
@@ -209,19 +215,110 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		return printJSON(stdout, map[string]string{"id": k.ID, "key": secret.Reveal(), "display": k.Display, "environment": k.Environment})
+	case "key list":
+		o, err := orgByPrefix()
+		if err != nil {
+			return err
+		}
+		out := []map[string]any{}
+		for page := (storage.Page{Limit: 100}); ; page.Offset += page.Limit {
+			ks, total, err := a.keys.List(ctx, o.ID, page)
+			if err != nil {
+				return err
+			}
+			for _, k := range ks {
+				out = append(out, keyJSON(k))
+			}
+			if len(ks) == 0 || page.Offset+len(ks) >= total {
+				break
+			}
+		}
+		return printJSON(stdout, map[string]any{"organisation": o.DomainPrefix, "keys": out})
+	case "key find":
+		k, err := findKey(ctx, a.keys, keyText)
+		if err != nil {
+			return err
+		}
+		return printJSON(stdout, keyJSON(k))
 	case "key revoke":
-		if id == "" {
-			return errors.New("--id is required")
+		switch {
+		case id != "" && keyText != "":
+			return errors.New("--id or --key, not both")
+		case keyText != "":
+			k, err := findKey(ctx, a.keys, keyText)
+			if err != nil {
+				return err
+			}
+			id = k.ID
+		case id == "":
+			return errors.New("--id or --key is required")
 		}
 		k, err := a.keys.Revoke(ctx, id)
+		if errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("no key %q", id)
+		}
 		if err != nil {
 			return err
 		}
 		return printJSON(stdout, map[string]string{"id": k.ID, "revoked_at": k.RevokedAt.Format(time.RFC3339)})
+	case "client delete":
+		if id == "" {
+			return errors.New("--id is required")
+		}
+		if err := a.provider.DeleteClient(ctx, id); errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("no client %q", id)
+		} else if err != nil {
+			return err
+		}
+		return printJSON(stdout, map[string]string{"client_id": id, "deleted_at": time.Now().UTC().Format(time.RFC3339)})
 	case "jwt-keys show", "jwt-keys stage", "jwt-keys promote", "jwt-keys remove":
 		return jwtKeysCommand(ctx, store, args[1], id, stdout)
 	}
 	return errors.New(adminUsage)
+}
+
+// findKey finds the stored key that text names; "-" reads it from the
+// first line of stdin. The key is never printed back.
+func findKey(ctx context.Context, keys *apikey.Manager, text string) (*storage.APIKey, error) {
+	if text == "" {
+		return nil, errors.New("--key is required (- reads it from stdin)")
+	}
+	if text == "-" {
+		line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+		if err != nil && line == "" {
+			return nil, fmt.Errorf("--key -: reading the key from stdin: %w", err)
+		}
+		text = strings.TrimSpace(line)
+	}
+	k, err := keys.Find(ctx, text)
+	switch {
+	case errors.Is(err, apikey.ErrMalformed):
+		return nil, errors.New("--key is not an API key of this server (its shape, checksum or prefix is wrong)")
+	case errors.Is(err, storage.ErrNotFound):
+		return nil, errors.New("--key: no such key is stored (it may have been deleted, or belong to another database)")
+	}
+	return k, err
+}
+
+// keyJSON is what the admin commands print of a key: never its hash.
+func keyJSON(k *storage.APIKey) map[string]any {
+	at := func(t time.Time) any {
+		if t.IsZero() {
+			return nil
+		}
+		return t.UTC().Format(time.RFC3339)
+	}
+	state := "active"
+	now := time.Now()
+	switch {
+	case !k.RevokedAt.IsZero() && !now.Before(k.RevokedAt):
+		state = "revoked"
+	case !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt):
+		state = "expired"
+	}
+	return map[string]any{"id": k.ID, "organisation_id": k.OrganisationID, "owner_id": k.OwnerID, "name": k.Name, "display": k.Display,
+		"environment": k.Environment, "scopes": k.Scopes, "state": state, "created_at": at(k.CreatedAt), "expires_at": at(k.ExpiresAt),
+		"revoked_at": at(k.RevokedAt), "last_used_at": at(k.LastUsedAt), "last_used_ip": k.LastUsedIP}
 }
 
 // jwtKeysCommand shows or changes the JWT signing keys that instances

@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"encoding/json"
 	"os/exec"
 	"strings"
 	"testing"
@@ -149,4 +150,81 @@ func TestAdminRevocationReachesASQLiteServerAtOnce(t *testing.T) {
 	require.Eventually(t, func() bool { return s.do("GET", "/v1/customers", key, nil).status == 401 }, 30*time.Second, 20*time.Millisecond,
 		"the server refuses the key the admin command revoked")
 	t.Logf("refused %.2f s after the admin command returned", time.Since(begun).Seconds())
+}
+
+// adminIn runs an admin command with stdin and returns its output and
+// error.
+func adminIn(t *testing.T, db, stdin string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"admin"}, append(args, "-db", db)...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// TestAdminFindsAndRevokesALeakedKey: an operator told of a leaked key
+// finds it by its text (read from stdin, out of shell history), revokes
+// it by its text, sees it revoked in the organisation's list, and the
+// running server refuses it; no output names the key or its hash. A
+// deleted client's tokens are refused too.
+func TestAdminFindsAndRevokesALeakedKey(t *testing.T) {
+	t.Parallel()
+	db := "sqlite:" + t.TempDir() + "/gatehouse.db"
+	s := start(t, db, "-cache-ttl", "1h")
+	made := admin(t, db, "key", "create", "--org", "demo", "--name", "leaked", "--scopes", "customers:read", "--env", "live")
+	leaked := made["key"].(string)
+	require.Equal(t, 200, s.do("GET", "/v1/customers", leaked, nil).status)
+
+	out, err := adminIn(t, db, leaked+"\n", "key", "find", "--key", "-")
+	require.NoError(t, err, out)
+	var found map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &found), out)
+	assert.Equal(t, made["id"], found["id"])
+	assert.Equal(t, "active", found["state"])
+	assert.Equal(t, "live", found["environment"])
+
+	out, err = adminIn(t, db, leaked+"\n", "key", "revoke", "--key", "-")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, made["id"].(string))
+	require.Eventually(t, func() bool { return s.do("GET", "/v1/customers", leaked, nil).status == 401 }, 30*time.Second, 20*time.Millisecond,
+		"the server refuses the revoked key")
+
+	list := admin(t, db, "key", "list", "--org", "demo")
+	var states []string
+	for _, k := range list["keys"].([]any) {
+		k := k.(map[string]any)
+		assert.NotContains(t, k, "hash")
+		if k["id"] == made["id"] {
+			states = append(states, k["state"].(string))
+		}
+	}
+	assert.Equal(t, []string{"revoked"}, states)
+
+	for _, tc := range []struct{ stdin, want string }{
+		{"not-a-key\n", "--key is not an API key of this server"},
+		{"", "--key -: reading the key from stdin"},
+	} {
+		out, err := adminIn(t, db, tc.stdin, "key", "find", "--key", "-")
+		require.Error(t, err)
+		assert.Contains(t, out, tc.want)
+	}
+	out, err = adminIn(t, db, "", "key", "revoke", "--id", made["id"].(string), "--key", "-")
+	require.Error(t, err)
+	assert.Contains(t, out, "--id or --key, not both")
+	out, err = adminIn(t, db, "", "key", "revoke", "--id", "key_nope")
+	require.Error(t, err)
+	assert.Contains(t, out, `no key "key_nope"`)
+
+	// A client deleted by the admin command: its token stops at once on the
+	// running server, which cached it for an hour.
+	at := s.passwordToken(t)
+	require.Equal(t, 200, s.do("GET", "/v1/contacts/me", at, nil).status)
+	deleted := admin(t, db, "client", "delete", "--id", s.demo["OAuth client"])
+	assert.Equal(t, s.demo["OAuth client"], deleted["client_id"])
+	require.Eventually(t, func() bool { return s.do("GET", "/v1/contacts/me", at, nil).status == 401 }, 30*time.Second, 20*time.Millisecond,
+		"the server refuses the deleted client's token")
+	out, err = adminIn(t, db, "", "client", "delete", "--id", s.demo["OAuth client"])
+	require.Error(t, err)
+	assert.Contains(t, out, "no client")
+	assert.NotContains(t, s.logs(), leaked)
 }
