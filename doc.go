@@ -17,8 +17,10 @@
 //
 // [Invalidator] carries cache invalidations between the instances of a
 // deployment, so that a key or token revoked on one is refused by all at
-// once; storage/sqlstore provides one over PostgreSQL's LISTEN/NOTIFY, and
-// apikey.Config and oauth.Config take it.
+// once; storage/sqlstore provides one over PostgreSQL's LISTEN/NOTIFY (on
+// SQLite, a table every process on the file reads), storage/redisinv one
+// over Redis pub/sub for stores of your own, and apikey.Config and
+// oauth.Config take it.
 //
 // # The packages
 //
@@ -35,8 +37,8 @@
 //   - paginate: limit/per_page and offset/page parameters, X-Pagination-*
 //     and Link headers, signed cursors.
 //   - webhook: signed webhooks (Standard Webhooks) with durable delivery.
-//   - storage: the storage interfaces, with memory and SQL adapters and a
-//     conformance suite for adapters of your own.
+//   - storage: the storage interfaces, with memory and SQL adapters, a
+//     conformance suite for adapters of your own, and storage/redisinv.
 //
 // Dependencies go one way: this package, apierror and scope form the core
 // and import none of the feature packages.

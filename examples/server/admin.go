@@ -316,9 +316,13 @@ func keyJSON(k *storage.APIKey) map[string]any {
 	case !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt):
 		state = "expired"
 	}
-	return map[string]any{"id": k.ID, "organisation_id": k.OrganisationID, "owner_id": k.OwnerID, "name": k.Name, "display": k.Display,
+	out := map[string]any{"id": k.ID, "organisation_id": k.OrganisationID, "owner_id": k.OwnerID, "name": k.Name, "display": k.Display,
 		"environment": k.Environment, "scopes": k.Scopes, "state": state, "created_at": at(k.CreatedAt), "expires_at": at(k.ExpiresAt),
-		"revoked_at": at(k.RevokedAt), "last_used_at": at(k.LastUsedAt), "last_used_ip": k.LastUsedIP}
+		"revoked_at": at(k.RevokedAt), "last_used_at": at(k.LastUsedAt), "last_used_ip": k.LastUsedIP, "uses_remaining": nil}
+	if k.UsesLimited {
+		out["uses_remaining"] = k.UsesRemaining // before any refill due since it was last spent
+	}
+	return out
 }
 
 // jwtKeysCommand shows or changes the JWT signing keys that instances

@@ -143,7 +143,8 @@ const (
 	keepInvalidations  = 10 * time.Minute
 )
 
-// poll reads the invalidations table of a SQLite database until ctx ends.
+// pollTable reads the invalidations table of a SQLite database until ctx
+// ends.
 func (v *Invalidator) pollTable(ctx context.Context) {
 	t := time.NewTicker(v.poll)
 	defer t.Stop()
@@ -155,9 +156,6 @@ func (v *Invalidator) pollTable(ctx context.Context) {
 	)
 	for {
 		now := time.Now().Round(0)
-		if last >= 0 && now.Sub(lastRead) > v.keep/2 {
-			v.hub.Dispatch("", "") // rows written since may have been removed unread
-		}
 		err := v.pollOnce(ctx, &last)
 		switch {
 		case ctx.Err() != nil:
@@ -169,6 +167,12 @@ func (v *Invalidator) pollTable(ctx context.Context) {
 			if failing {
 				failing = false
 				v.s.log.Info("invalidation poller reads again", "table", v.s.prefix+"invalidations")
+			}
+			if !lastRead.IsZero() && now.Sub(lastRead) > v.keep/2 {
+				// Rows written since the last read may have been removed
+				// unread. Told once, at the read that finds the gap: while
+				// reads fail, the caches keep what they hold.
+				v.hub.Dispatch("", "")
 			}
 			lastRead = now
 			if now.Sub(lastSweep) >= v.sweep {
