@@ -27,7 +27,7 @@ func (l *list) String() string     { return strings.Join(*l, ",") }
 func (l *list) Set(v string) error { *l = append(*l, v); return nil }
 
 const adminUsage = `usage:
-  server admin org create --prefix acme --name "Acme Ltd" [--plan standard|enterprise|"5000/h,500/m"]
+  server admin org create --prefix acme --name "Acme Ltd" [--plan standard|enterprise|"5000/h,500/m"] [--sandbox-data=false]   (the sandbox gets test customers, bookings, payments and staff unless false)
   server admin user create --org acme --email ada@example.com --password '…' [--first-name Ada --last-name Lovelace]
   server admin user create --org acme --email ada@example.com --password-hash '$2b$12$…'   (a user imported with their bcrypt hash)
   server admin user set-password --org acme --email ada@example.com --password '…'   (ends the user's sign-in sessions)
@@ -53,11 +53,12 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	commonFlags(fs, &o)
 	var (
 		prefix, name, plan, org, email, password, hash, first, last, scopes, grants, user, env, rate, expires, id string
-		public                                                                                                    bool
+		public, sandbox                                                                                           bool
 		redirects                                                                                                 list
 	)
 	fs.StringVar(&prefix, "prefix", "", "organisation domain prefix")
 	fs.StringVar(&name, "name", "", "name")
+	fs.BoolVar(&sandbox, "sandbox-data", true, "org create: give the organisation's sandbox (its test environment) test customers, bookings, payments and staff")
 	fs.StringVar(&plan, "plan", "standard", "plan: standard, enterprise, or a custom policy such as 5000/h,500/m")
 	fs.StringVar(&org, "org", "", "organisation domain prefix")
 	fs.StringVar(&email, "email", "", "user email")
@@ -121,13 +122,25 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 		}
 		o := &storage.Organisation{ID: storage.NewID(), DomainPrefix: storage.NormalizePrefix(prefix), Name: name, Plan: plan, CreatedAt: time.Now().UTC()}
-		if err := store.CreateOrganisation(ctx, o); err != nil {
-			if errors.Is(err, storage.ErrConflict) {
-				return fmt.Errorf("the domain prefix %q is taken", prefix)
+		var seeded sandboxData
+		err := store.InTx(ctx, func(ctx context.Context) error {
+			if err := store.CreateOrganisation(ctx, o); err != nil {
+				return err
 			}
+			if !sandbox {
+				return nil
+			}
+			var err error
+			seeded, err = a.records.seedSandbox(ctx, o.ID)
+			return err
+		})
+		if errors.Is(err, storage.ErrConflict) {
+			return fmt.Errorf("the domain prefix %q is taken", prefix)
+		}
+		if err != nil {
 			return err
 		}
-		return printJSON(stdout, map[string]string{"id": o.ID, "domain_prefix": o.DomainPrefix, "name": o.Name, "plan": o.Plan})
+		return printJSON(stdout, map[string]any{"id": o.ID, "domain_prefix": o.DomainPrefix, "name": o.Name, "plan": o.Plan, "sandbox_data": seeded})
 	case "user create":
 		o, err := orgByPrefix()
 		if err != nil {

@@ -31,7 +31,9 @@ func TestAdminOrgCreateChecksThePrefix(t *testing.T) {
 	assert.Contains(t, string(out), "--name must be UTF-8 text")
 	got := admin(t, db, "org", "create", "--prefix", "Acme-2", "--name", "Acme 2")
 	assert.Equal(t, "acme-2", got["domain_prefix"], "stored normalised")
-	admin(t, db, "org", "create", "--prefix", strings.Repeat("a", 63), "--name", "Long")
+	assert.Equal(t, map[string]any{"customers": 3.0, "bookings": 3.0, "payments": 2.0, "staff": 2.0}, got["sandbox_data"])
+	got = admin(t, db, "org", "create", "--prefix", strings.Repeat("a", 63), "--name", "Long", "--sandbox-data=false")
+	assert.Equal(t, map[string]any{"customers": 0.0, "bookings": 0.0, "payments": 0.0, "staff": 0.0}, got["sandbox_data"])
 }
 
 // TestAdminRotatesClientSecret: `admin client rotate-secret` prints a new

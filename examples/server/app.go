@@ -633,8 +633,9 @@ type demoCredentials struct {
 	TestKey, LiveKey                                                   string
 }
 
-// seedDemo creates the demo organisation, user, application and keys when
-// the database has no "demo" organisation. It returns nil when it did not.
+// seedDemo creates the demo organisation, user, application and keys, and
+// its sandbox's test data (seedSandbox), when the database has no "demo"
+// organisation. It returns nil when it did not.
 func (a *app) seedDemo(ctx context.Context, redirect string) (*demoCredentials, error) {
 	if _, err := a.store.GetOrganisationByPrefix(ctx, "demo"); err == nil {
 		return nil, nil
@@ -670,14 +671,8 @@ func (a *app) seedDemo(ctx context.Context, redirect string) (*demoCredentials, 
 	if err != nil {
 		return nil, err
 	}
-	for _, env := range []string{"test", "live"} {
-		for _, n := range [][2]string{{"Grace", "Hopper"}, {"Alan", "Turing"}} {
-			role := "Stylist"
-			s := staffMember{ID: newID(), FirstName: n[0], LastName: n[1], Role: &role, Schedule: []shift{{"monday", "09:00", "17:00"}}}
-			if _, err := a.records.write(ctx, tenancy{Org: org.ID, Env: env}, kindStaff, s.ID, s, true, "", nil); err != nil {
-				return nil, err
-			}
-		}
+	if _, err := a.records.seedSandbox(ctx, org.ID); err != nil {
+		return nil, err
 	}
 	return &demoCredentials{Organisation: "demo", Email: u.Email, Password: pw, ClientID: c.ID, ClientSecret: secret, RedirectURI: redirect,
 		TestKey: test.Reveal(), LiveKey: live.Reveal()}, nil

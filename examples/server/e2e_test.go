@@ -316,6 +316,26 @@ func endToEnd(t *testing.T, s *server, db string) {
 		assert.Equal(t, 400, s.postForm(t, "/oauth/token", form), "%q in %s: invalid_grant", bad, field)
 	}
 
+	// The sandbox starts with test data (the seed's "test customers and
+	// bookings"), every reference in it naming a record of the sandbox;
+	// live has the staff alone.
+	for kind, n := range map[string][2]string{"customers": {"3", "0"}, "bookings": {"3", "0"}, "payments": {"2", "0"}, "staff": {"2", "2"}} {
+		r = s.do("GET", "/v1/"+kind, testKey, nil)
+		require.Equal(t, 200, r.status, string(r.body))
+		assert.Equal(t, n[0], r.header.Get("X-Pagination-Total-Entries"), "test %s", kind)
+		assert.Equal(t, n[1], s.do("GET", "/v1/"+kind, liveKey, nil).header.Get("X-Pagination-Total-Entries"), "live %s", kind)
+		var rows []map[string]any
+		require.NoError(t, json.Unmarshal(r.body, &rows))
+		for _, row := range rows {
+			for field, path := range map[string]string{"customer_id": "/v1/customers/", "staff_id": "/v1/staff/", "booking_id": "/v1/bookings/"} {
+				if id, ok := row[field].(string); ok {
+					assert.Equal(t, 200, s.do("GET", path+id, testKey, nil).status, "%s of %s %s", field, kind, row["id"])
+					assert.Equal(t, 404, s.do("GET", path+id, liveKey, nil).status, "%s of %s %s, from live", field, kind, row["id"])
+				}
+			}
+		}
+	}
+
 	// Customers: create, mass assignment refused, validation, get, update, list.
 	r = s.do("POST", "/v1/customers", testKey, map[string]any{"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"})
 	require.Equal(t, 201, r.status, string(r.body))
@@ -345,8 +365,8 @@ func endToEnd(t *testing.T, s *server, db string) {
 	require.Equal(t, 200, r.status)
 	assert.Equal(t, "2", r.header.Get("X-Pagination-Per-Page"))
 	assert.Equal(t, "2", r.header.Get("X-Pagination-Current-Page"))
-	assert.Equal(t, "2", r.header.Get("X-Pagination-Total-Pages"))
-	assert.Equal(t, "4", r.header.Get("X-Pagination-Total-Entries"))
+	assert.Equal(t, "4", r.header.Get("X-Pagination-Total-Pages"))
+	assert.Equal(t, "7", r.header.Get("X-Pagination-Total-Entries"), "the sandbox's 3 and these 4")
 	assert.Contains(t, r.header.Get("Link"), `rel="prev"`)
 	assert.Equal(t, 400, s.do("GET", "/v1/customers?limit=5&per_page=5", testKey, nil).status)
 
@@ -368,7 +388,7 @@ func endToEnd(t *testing.T, s *server, db string) {
 	assert.Equal(t, "refunded", s.do("POST", "/v1/payments/"+payID+"/refund", testKey, nil).json(t)["status"])
 	assert.Equal(t, 409, s.do("POST", "/v1/payments/"+payID+"/refund", testKey, nil).status, "refunded once")
 	assert.Equal(t, "refunded", s.do("GET", "/v1/payments/"+payID, testKey, nil).json(t)["status"])
-	assert.Equal(t, "1", s.do("GET", "/v1/payments", testKey, nil).header.Get("X-Pagination-Total-Entries"))
+	assert.Equal(t, "3", s.do("GET", "/v1/payments", testKey, nil).header.Get("X-Pagination-Total-Entries"))
 	assert.Equal(t, 404, s.do("GET", "/v1/payments/"+payID, liveKey, nil).status, "sandbox isolation")
 	assert.Equal(t, "cancelled", s.do("GET", "/v1/bookings/"+bookingID, testKey, nil).json(t)["status"])
 	r = s.do("POST", "/v1/bookings", testKey, map[string]any{"customer_id": custID, "service": "Colour", "starts_at": "2026-12-02T10:00:00Z", "ends_at": "2026-12-02T12:00:00Z"})
@@ -386,8 +406,8 @@ func endToEnd(t *testing.T, s *server, db string) {
 	require.Equal(t, 200, r.status, string(r.body))
 	assert.Equal(t, "Augusta Ada", r.json(t)["first_name"])
 	sum := s.do("GET", "/v1/analytics/summary", testKey, nil).json(t)
-	assert.EqualValues(t, 4, sum["customers"])
-	assert.EqualValues(t, 1, sum["bookings_cancelled"])
+	assert.EqualValues(t, 7, sum["customers"])
+	assert.EqualValues(t, 2, sum["bookings_cancelled"], "one of the sandbox's and one above")
 	staff := s.do("GET", "/v1/staff", testKey, nil)
 	require.Equal(t, 200, staff.status)
 	var members []map[string]any
@@ -442,6 +462,7 @@ func endToEnd(t *testing.T, s *server, db string) {
 	admin(t, db, "org", "create", "--prefix", "bigco", "--name", "Big Co", "--plan", "enterprise")
 	big := admin(t, db, "key", "create", "--org", "bigco", "--name", "x", "--scopes", "customers:read", "--env", "test")["key"].(string)
 	r = s.do("GET", "/v1/customers", big, nil)
+	assert.Equal(t, "3", r.header.Get("X-Pagination-Total-Entries"), "a new organisation's sandbox has its test data")
 	assert.Equal(t, "1000", r.header.Get("X-RateLimit-Limit"), "enterprise: 1000/minute")
 	assert.Contains(t, r.header.Get("RateLimit-Policy"), "q=10000;w=3600")
 	other := admin(t, db, "key", "create", "--org", "acme", "--name", "x", "--scopes", "customers:read webhooks:read", "--env", "test")["key"].(string)
