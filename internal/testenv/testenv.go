@@ -166,3 +166,32 @@ func (o *Once) Run() {
 		f()
 	}
 }
+
+// Heard collects the keys an invalidation handler receives, in order.
+// The zero value is empty; safe from any goroutine.
+type Heard struct {
+	mu   sync.Mutex
+	keys []string
+}
+
+// Add records k: pass it as the handler.
+func (h *Heard) Add(k string) { h.mu.Lock(); h.keys = append(h.keys, k); h.mu.Unlock() }
+
+// Reset forgets every key recorded.
+func (h *Heard) Reset() { h.mu.Lock(); h.keys = nil; h.mu.Unlock() }
+
+// Count returns how many times k was recorded.
+func (h *Heard) Count(k string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, got := range h.keys {
+		if got == k {
+			n++
+		}
+	}
+	return n
+}
+
+// Has reports whether k was recorded.
+func (h *Heard) Has(k string) bool { return h.Count(k) > 0 }

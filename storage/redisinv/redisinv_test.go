@@ -48,26 +48,6 @@ func newInvalidator(t *testing.T, c *redis.Client, cfg redisinv.Config) *redisin
 	return v
 }
 
-// heard collects the keys a handler receives.
-type heard struct {
-	mu   sync.Mutex
-	keys []string
-}
-
-func (h *heard) add(k string) { h.mu.Lock(); h.keys = append(h.keys, k); h.mu.Unlock() }
-
-func (h *heard) count(k string) int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	n := 0
-	for _, got := range h.keys {
-		if got == k {
-			n++
-		}
-	}
-	return n
-}
-
 func eventually(t *testing.T, cond func() bool, what string) {
 	t.Helper()
 	require.Eventually(t, cond, 30*time.Second, 5*time.Millisecond, what)
@@ -105,9 +85,9 @@ func TestSubscribesAgain(t *testing.T) {
 	name := testenv.Name("sub")
 	c := client(t, name, "")
 	v := newInvalidator(t, c, redisinv.Config{Channel: name})
-	h := &heard{}
-	v.OnInvalidate("apikey", h.add)
-	eventually(t, func() bool { return h.count("") == 1 }, "the first subscription: forget what was cached before it")
+	h := &testenv.Heard{}
+	v.OnInvalidate("apikey", h.Add)
+	eventually(t, func() bool { return h.Count("") == 1 }, "the first subscription: forget what was cached before it")
 
 	admin := client(t, "", "")
 	list, err := admin.ClientList(t.Context()).Result()
@@ -121,9 +101,9 @@ func TestSubscribesAgain(t *testing.T) {
 		}
 	}
 	require.Equal(t, 1, killed, "one subscribed connection:\n%s", list)
-	eventually(t, func() bool { return h.count("") == 2 }, "subscribed again, and told to forget everything")
+	eventually(t, func() bool { return h.Count("") == 2 }, "subscribed again, and told to forget everything")
 	require.NoError(t, v.Invalidate(t.Context(), "apikey", "key_after"))
-	eventually(t, func() bool { return h.count("key_after") == 1 }, "heard after subscribing again")
+	eventually(t, func() bool { return h.Count("key_after") == 1 }, "heard after subscribing again")
 }
 
 // TestSilentConnection: a subscribed connection that stops carrying
@@ -133,18 +113,18 @@ func TestSilentConnection(t *testing.T) {
 	p := newFreezingProxy(t)
 	name := testenv.Name("silent")
 	v := newInvalidator(t, client(t, name, p.addr()), redisinv.Config{Channel: name, Quiet: 50 * time.Millisecond})
-	h := &heard{}
-	v.OnInvalidate("apikey", h.add)
-	eventually(t, func() bool { return h.count("") == 1 }, "subscribed")
+	h := &testenv.Heard{}
+	v.OnInvalidate("apikey", h.Add)
+	eventually(t, func() bool { return h.Count("") == 1 }, "subscribed")
 	time.Sleep(200 * time.Millisecond) // quiet: PINGs are answered, the subscription stays
-	require.Equal(t, 1, h.count(""), "an answered PING keeps the subscription")
+	require.Equal(t, 1, h.Count(""), "an answered PING keeps the subscription")
 
 	p.freeze() // the connections so far carry nothing more; new ones work
 	publisher := newInvalidator(t, client(t, "", ""), redisinv.Config{Channel: name})
 	require.NoError(t, publisher.Invalidate(t.Context(), "apikey", "key_lost"))
-	eventually(t, func() bool { return h.count("") == 2 }, "the silent connection replaced, and the caches told to forget everything")
+	eventually(t, func() bool { return h.Count("") == 2 }, "the silent connection replaced, and the caches told to forget everything")
 	require.NoError(t, publisher.Invalidate(t.Context(), "apikey", "key_after"))
-	eventually(t, func() bool { return h.count("key_after") == 1 }, "heard on the new connection")
+	eventually(t, func() bool { return h.Count("key_after") == 1 }, "heard on the new connection")
 }
 
 // TestAcrossInstancesOfYourOwnStore: two API-key managers sharing a store
@@ -165,9 +145,9 @@ func TestAcrossInstancesOfYourOwnStore(t *testing.T) {
 	a := newInvalidator(t, client(t, "", ""), redisinv.Config{Channel: channel})
 	b := newInvalidator(t, client(t, "", ""), redisinv.Config{Channel: channel})
 	here, there, unaware := manager(a), manager(b), manager(nil)
-	h := &heard{}
-	b.OnInvalidate("storagetest-ready", h.add)
-	eventually(t, func() bool { return h.count("") > 0 }, "b subscribed")
+	h := &testenv.Heard{}
+	b.OnInvalidate("storagetest-ready", h.Add)
+	eventually(t, func() bool { return h.Count("") > 0 }, "b subscribed")
 
 	secret, k, err := here.Create(ctx, apikey.CreateParams{OrganisationID: "org", Name: "CI", Scopes: []string{"bookings:read"}})
 	require.NoError(t, err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,27 +18,6 @@ import (
 
 var _ gatehouse.Invalidator = (*sqlstore.Invalidator)(nil)
 
-// heard collects the keys a handler receives.
-type heard struct {
-	mu   sync.Mutex
-	keys []string
-}
-
-func (h *heard) add(k string) { h.mu.Lock(); h.keys = append(h.keys, k); h.mu.Unlock() }
-
-func (h *heard) reset() { h.mu.Lock(); h.keys = nil; h.mu.Unlock() }
-
-func (h *heard) has(k string) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, got := range h.keys {
-		if got == k {
-			return true
-		}
-	}
-	return false
-}
-
 // eventually waits, without asserting any time, for cond.
 func eventually(t *testing.T, cond func() bool, what string) {
 	t.Helper()
@@ -50,12 +28,12 @@ func eventually(t *testing.T, cond func() bool, what string) {
 // message sent before its LISTEN took effect is lost, so it sends again).
 func listening(t *testing.T, s *sqlstore.Store) {
 	t.Helper()
-	h := &heard{}
-	cancel := s.Invalidator().OnInvalidate("probe", h.add)
+	h := &testenv.Heard{}
+	cancel := s.Invalidator().OnInvalidate("probe", h.Add)
 	defer cancel()
 	require.Eventually(t, func() bool {
 		require.NoError(t, s.Invalidator().Invalidate(t.Context(), "probe", "ping"))
-		return h.has("ping")
+		return h.Has("ping")
 	}, 30*time.Second, 50*time.Millisecond, "the listener hears")
 }
 
@@ -107,9 +85,9 @@ func TestInvalidatorOnPostgres(t *testing.T) {
 	t.Cleanup(func() { _ = b.Close() })
 	other := openPostgres(t, sqlstore.Config{})
 
-	keys, elsewhere := &heard{}, &heard{}
-	b.Invalidator().OnInvalidate("apikey", keys.add)
-	other.Invalidator().OnInvalidate("apikey", elsewhere.add)
+	keys, elsewhere := &testenv.Heard{}, &testenv.Heard{}
+	b.Invalidator().OnInvalidate("apikey", keys.Add)
+	other.Invalidator().OnInvalidate("apikey", elsewhere.Add)
 	listening(t, b)
 	listening(t, other)
 
@@ -123,9 +101,9 @@ func TestInvalidatorOnPostgres(t *testing.T) {
 		return a.Invalidator().Invalidate(ctx, "apikey", "key_committed")
 	}))
 	require.NoError(t, a.Invalidator().Invalidate(ctx, "apikey", "key_after"))
-	eventually(t, func() bool { return keys.has("key_committed") && keys.has("key_after") }, "the committed one and the one after")
-	assert.False(t, keys.has("key_rolled_back"), "a rolled-back transaction sends nothing")
-	assert.False(t, elsewhere.has("key_committed") || elsewhere.has("key_after"), "another prefix hears nothing")
+	eventually(t, func() bool { return keys.Has("key_committed") && keys.Has("key_after") }, "the committed one and the one after")
+	assert.False(t, keys.Has("key_rolled_back"), "a rolled-back transaction sends nothing")
+	assert.False(t, elsewhere.Has("key_committed") || elsewhere.Has("key_after"), "another prefix hears nothing")
 
 	for _, bad := range [][2]string{{"", "k"}, {"two words", "k"}, {"apikey", string(make([]byte, 8000))}} {
 		assert.Error(t, a.Invalidator().Invalidate(ctx, bad[0], bad[1]), "%q", bad[0])
@@ -138,19 +116,19 @@ func TestInvalidatorOnPostgres(t *testing.T) {
 // empty key), and hears the ones sent after.
 func TestInvalidatorListensAgain(t *testing.T) {
 	a := openPostgres(t, sqlstore.Config{})
-	h := &heard{}
-	a.Invalidator().OnInvalidate("apikey", h.add)
+	h := &testenv.Heard{}
+	a.Invalidator().OnInvalidate("apikey", h.Add)
 	listening(t, a)
-	h.reset()
+	h.Reset()
 
 	res, err := a.DB().ExecContext(t.Context(), `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = $1`,
 		`LISTEN "`+a.TablePrefix()+`invalidate"`)
 	require.NoError(t, err)
 	n, _ := res.RowsAffected()
 	require.EqualValues(t, 1, n, "one listener connection")
-	eventually(t, func() bool { return h.has("") }, "told to drop everything after listening again")
+	eventually(t, func() bool { return h.Has("") }, "told to drop everything after listening again")
 	require.NoError(t, a.Invalidator().Invalidate(t.Context(), "apikey", "key_after"))
-	eventually(t, func() bool { return h.has("key_after") }, "heard after the reconnection")
+	eventually(t, func() bool { return h.Has("key_after") }, "heard after the reconnection")
 }
 
 // TestInvalidatorOnSQLite: on SQLite an invalidation reaches the sending
@@ -161,32 +139,32 @@ func TestInvalidatorListensAgain(t *testing.T) {
 func TestInvalidatorOnSQLite(t *testing.T) {
 	t.Parallel()
 	a, b := twoOnOneFile(t)
-	here, there := &heard{}, &heard{}
-	a.Invalidator().OnInvalidate("apikey", here.add)
-	b.Invalidator().OnInvalidate("apikey", there.add)
-	eventually(t, func() bool { return here.has("") && there.has("") }, "each poller's first read: forget what was cached before it")
+	here, there := &testenv.Heard{}, &testenv.Heard{}
+	a.Invalidator().OnInvalidate("apikey", here.Add)
+	b.Invalidator().OnInvalidate("apikey", there.Add)
+	eventually(t, func() bool { return here.Has("") && there.Has("") }, "each poller's first read: forget what was cached before it")
 
 	ctx := t.Context()
 	require.NoError(t, a.Invalidator().Invalidate(ctx, "apikey", "key_1"))
-	assert.True(t, here.has("key_1"), "the sender's handlers, at once")
-	eventually(t, func() bool { return there.has("key_1") }, "the other store, through the table")
+	assert.True(t, here.Has("key_1"), "the sender's handlers, at once")
+	eventually(t, func() bool { return there.Has("key_1") }, "the other store, through the table")
 
 	err := a.InTx(ctx, func(ctx context.Context) error {
 		require.NoError(t, a.Invalidator().Invalidate(ctx, "apikey", "key_rolled_back"))
 		return context.Canceled
 	})
 	require.ErrorIs(t, err, context.Canceled)
-	here.reset()
+	here.Reset()
 	require.NoError(t, a.InTx(ctx, func(ctx context.Context) error {
 		require.NoError(t, a.Invalidator().Invalidate(ctx, "apikey", "key_committed"))
-		here.reset() // heard at once; what counts is the second time, after the commit
+		here.Reset() // heard at once; what counts is the second time, after the commit
 		return nil
 	}))
 	require.NoError(t, a.Invalidator().Invalidate(ctx, "apikey", "key_after"))
-	eventually(t, func() bool { return there.has("key_committed") && there.has("key_after") }, "the committed one and the one after")
-	eventually(t, func() bool { return here.has("key_committed") }, "the sender's handlers again, after the commit")
-	assert.False(t, there.has("key_rolled_back"), "a rolled-back transaction leaves nothing in the table")
-	assert.False(t, here.has("key_rolled_back"))
+	eventually(t, func() bool { return there.Has("key_committed") && there.Has("key_after") }, "the committed one and the one after")
+	eventually(t, func() bool { return here.Has("key_committed") }, "the sender's handlers again, after the commit")
+	assert.False(t, there.Has("key_rolled_back"), "a rolled-back transaction leaves nothing in the table")
+	assert.False(t, here.Has("key_rolled_back"))
 }
 
 // TestInvalidatorSweepsOnSQLite: the poller removes rows older than it
@@ -197,31 +175,62 @@ func TestInvalidatorSweepsOnSQLite(t *testing.T) {
 	t.Parallel()
 	a, b := twoOnOneFile(t)
 	sqlstore.SetInvalidationTimes(a, 10*time.Millisecond, 10*time.Millisecond, time.Hour)
-	h := &heard{}
-	a.Invalidator().OnInvalidate("apikey", h.add)
-	eventually(t, func() bool { return h.has("") }, "the first read")
-	h.reset()
+	h := &testenv.Heard{}
+	a.Invalidator().OnInvalidate("apikey", h.Add)
+	eventually(t, func() bool { return h.Has("") }, "the first read")
+	h.Reset()
 	for i := range 3 {
 		require.NoError(t, b.Invalidator().Invalidate(t.Context(), "apikey", fmt.Sprint("key_", i)))
 	}
-	eventually(t, func() bool { return h.has("key_2") }, "heard")
+	eventually(t, func() bool { return h.Has("key_2") }, "heard")
 	var n int
 	require.NoError(t, a.DB().QueryRowContext(t.Context(), `SELECT COUNT(*) FROM gatehouse_invalidations`).Scan(&n))
 	assert.Equal(t, 3, n, "rows younger than an hour are kept")
-	assert.False(t, h.has(""), "a poller that reads on time forgets nothing more")
+	assert.False(t, h.Has(""), "a poller that reads on time forgets nothing more")
 
 	c, err := sqlstore.Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "c.db"), sqlstore.Config{})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
 	require.NoError(t, c.Migrate(t.Context()))
 	sqlstore.SetInvalidationTimes(c, 10*time.Millisecond, 10*time.Millisecond, 0)
-	late := &heard{}
-	c.Invalidator().OnInvalidate("apikey", late.add)
+	late := &testenv.Heard{}
+	c.Invalidator().OnInvalidate("apikey", late.Add)
 	require.NoError(t, c.Invalidator().Invalidate(t.Context(), "apikey", "key_old"))
 	eventually(t, func() bool {
 		require.NoError(t, c.DB().QueryRowContext(t.Context(), `SELECT COUNT(*) FROM gatehouse_invalidations`).Scan(&n))
 		return n == 0
 	}, "rows older than kept are removed")
-	late.reset()
-	eventually(t, func() bool { return late.has("") }, "a poller later than half the keeping time forgets everything")
+	late.Reset()
+	eventually(t, func() bool { return late.Has("") }, "a poller later than half the keeping time forgets everything")
+}
+
+// TestInvalidatorTellsAGapOnce: a SQLite poller whose reads fail for
+// longer than half the keeping time may have missed rows removed
+// meanwhile. It has its handlers forget everything once, at the first
+// read that succeeds again; while its reads fail the caches keep what they
+// hold (forgetting at every tick would send every request of an instance
+// to the database for as long as the table cannot be read).
+func TestInvalidatorTellsAGapOnce(t *testing.T) {
+	t.Parallel()
+	s, err := sqlstore.Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "gap.db"), sqlstore.Config{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	require.NoError(t, s.Migrate(t.Context()))
+	const keep = time.Second // a gap is more than half of it
+	sqlstore.SetInvalidationTimes(s, 10*time.Millisecond, time.Hour, keep)
+	h := &testenv.Heard{}
+	s.Invalidator().OnInvalidate("apikey", h.Add)
+	eventually(t, func() bool { return h.Has("") }, "the first read")
+	h.Reset()
+
+	_, err = s.DB().ExecContext(t.Context(), `ALTER TABLE gatehouse_invalidations RENAME TO gatehouse_invalidations_away`)
+	require.NoError(t, err)
+	time.Sleep(keep/2 + keep/4) // reads fail for longer than a gap
+	assert.Zero(t, h.Count(""), "nothing is forgotten while reads fail")
+	_, err = s.DB().ExecContext(t.Context(), `ALTER TABLE gatehouse_invalidations_away RENAME TO gatehouse_invalidations`)
+	require.NoError(t, err)
+	eventually(t, func() bool { return h.Has("") }, "the first read after the gap forgets everything")
+	require.NoError(t, s.Invalidator().Invalidate(t.Context(), "apikey", "key_after"))
+	eventually(t, func() bool { return h.Has("key_after") }, "reads go on")
+	assert.Equal(t, 1, h.Count(""), "the gap is told once")
 }
