@@ -558,12 +558,14 @@ type docsOp struct {
 	ID, Method, Path, Summary, Description, Body string
 	Params                                       []parameter
 	Responses                                    []string
-	Tryable                                      bool
+	Tryable, PathParams                          bool
+	Samples                                      []codeSample
 }
 
 // docsPage renders the explorer from the OpenAPI document: every
-// operation with its scope, parameters and responses, and a form that
-// sends it with the developer's credential.
+// operation with its scope, parameters and responses, code samples in
+// four languages, and a form that sends it with the developer's
+// credential.
 func (a *app) docsPage(doc *openAPIDoc) http.HandlerFunc {
 	var tags []docsTag
 	for _, t := range doc.Tags {
@@ -573,7 +575,8 @@ func (a *app) docsPage(doc *openAPIDoc) http.HandlerFunc {
 				return
 			}
 			v := docsOp{ID: op.OperationID, Method: strings.ToUpper(m), Path: p, Summary: op.Summary, Description: op.Description,
-				Params: op.Parameters, Tryable: strings.HasPrefix(p, "/v1/")}
+				Params: op.Parameters, Tryable: strings.HasPrefix(p, "/v1/"),
+				PathParams: strings.Contains(p, "{"), Samples: op.CodeSamples}
 			for code := range op.Responses {
 				v.Responses = append(v.Responses, code)
 			}

@@ -336,6 +336,9 @@ func endToEnd(t *testing.T, s *server, db string) {
 		}
 	}
 
+	// The documented code samples run as printed against this server.
+	runSamples(t, s, testKey)
+
 	// Customers: create, mass assignment refused, validation, get, update, list.
 	r = s.do("POST", "/v1/customers", testKey, map[string]any{"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"})
 	require.Equal(t, 201, r.status, string(r.body))
@@ -529,4 +532,42 @@ func endToEnd(t *testing.T, s *server, db string) {
 		assert.NotContains(t, logs, secretValue, "a %s leaked into the logs", name)
 	}
 	assert.Contains(t, logs, "access_token=REDACTED")
+}
+
+// runSamples runs the curl and Python samples that /openapi.json gives
+// for listing customers, with the test key in GATEHOUSE_API_KEY as the
+// samples ask, and checks that /docs shows them.
+func runSamples(t *testing.T, s *server, key string) {
+	t.Helper()
+	res, err := s.http.Get(s.base + "/openapi.json")
+	require.NoError(t, err)
+	var doc struct {
+		Paths map[string]map[string]struct {
+			Samples []struct{ Lang, Source string } `json:"x-codeSamples"`
+		}
+	}
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&doc))
+	res.Body.Close()
+	run := map[string]func(string) *exec.Cmd{
+		"Shell":  func(src string) *exec.Cmd { return exec.Command("sh", "-c", src) },
+		"Python": func(src string) *exec.Cmd { return exec.Command("python3", "-c", src) },
+	}
+	for _, sample := range doc.Paths["/v1/customers"]["get"].Samples {
+		cmd, ok := run[sample.Lang]
+		if !ok {
+			continue
+		}
+		c := cmd(sample.Source)
+		c.Env = append(os.Environ(), "GATEHOUSE_API_KEY="+key)
+		out, err := c.CombinedOutput()
+		require.NoError(t, err, "%s:\n%s\n%s", sample.Lang, sample.Source, out)
+		assert.Contains(t, string(out), "200", sample.Lang)
+		assert.Contains(t, string(out), `"email":"ada@example.com"`, "%s: the sandbox's customers", sample.Lang)
+		delete(run, sample.Lang)
+	}
+	assert.Empty(t, run, "a sample of every language run")
+	page := s.do("GET", "/docs", "", nil)
+	require.Equal(t, 200, page.status)
+	assert.Contains(t, string(page.body), "Code samples")
+	assert.Contains(t, string(page.body), "$GATEHOUSE_API_KEY")
 }

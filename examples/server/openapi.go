@@ -45,6 +45,7 @@ type (
 		Responses   map[string]*openAPIResponse `json:"responses"`
 		Security    *[]map[string][]string      `json:"security,omitempty"`
 		Scope       string                      `json:"x-required-scope,omitempty"`
+		CodeSamples []codeSample                `json:"x-codeSamples,omitempty"`
 	}
 	parameter struct {
 		Name        string `json:"name"`
@@ -246,7 +247,8 @@ func (a *app) openAPI(issuer string, ops []operation) *openAPIDoc {
 		if !slices.Contains(tags, op.Tag) {
 			tags = append(tags, op.Tag)
 		}
-		o := &openAPIOperation{OperationID: op.ID, Summary: op.Summary, Tags: []string{op.Tag}, Scope: op.Scope, Responses: map[string]*openAPIResponse{}}
+		o := &openAPIOperation{OperationID: op.ID, Summary: op.Summary, Tags: []string{op.Tag}, Scope: op.Scope, Responses: map[string]*openAPIResponse{},
+			CodeSamples: codeSamples(issuer, op.Method, op.Path, op.Example)}
 		sec := []map[string][]string{{"bearer": {}}, {"accessToken": {}}}
 		if op.Scope != "" {
 			o.Description = "Requires the `" + op.Scope + "` scope (or one that implies it)."
