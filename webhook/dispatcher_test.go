@@ -713,3 +713,55 @@ func TestResponseBodiesAreRecordedAsText(t *testing.T) {
 		})
 	}
 }
+
+// TestSendTest: a test event reaches the one subscription it is sent to,
+// whatever its patterns (it subscribes to none that match webhook.test),
+// signed with its secret and listed among its deliveries; the
+// organisation's other subscriptions, "*" included, get nothing. A
+// disabled subscription is a 409, an unknown one ErrNotFound.
+func TestSendTest(t *testing.T) {
+	t.Parallel()
+	rv := newReceiver(t, func(int, http.ResponseWriter) {})
+	other := newReceiver(t, func(int, http.ResponseWriter) {})
+	f := newFixture(t, memory.New(), rv.srv.URL+"/hooks", loopback)
+	all, err := f.mgr.Create(t.Context(), webhook.SubscriptionParams{OrganisationID: "org", URL: other.srv.URL, Events: []string{"*"}})
+	require.NoError(t, err)
+
+	id, err := f.mgr.SendTest(t.Context(), f.sub.ID)
+	require.NoError(t, err)
+	n, err := f.dispatcher(t, webhook.DispatcherConfig{}).RunOnce(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, 1, n, "one delivery")
+	require.Equal(t, 1, rv.count())
+	assert.Zero(t, other.count(), "the other subscription, though it takes every event")
+	h, body := rv.got[0], rv.bodies[0]
+	require.NoError(t, webhook.Verify(h, []byte(body), f.clk.Now(), 0, f.sub.Secret))
+	assert.Equal(t, id, h.Get("webhook-id"))
+	var p struct {
+		Type string
+		Data map[string]string
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &p))
+	assert.Equal(t, webhook.EventTest, p.Type)
+	assert.Equal(t, f.sub.ID, p.Data["subscription_id"])
+	assert.Equal(t, f.sub.URL, p.Data["url"])
+	ds := f.deliveries(t)
+	require.Len(t, ds, 1)
+	assert.Equal(t, storage.DeliveryDelivered, ds[0].Status)
+	assert.Equal(t, id, ds[0].EventID)
+	dsAll, err := f.store.ListDeliveries(t.Context(), all.ID, storage.Page{})
+	require.NoError(t, err)
+	assert.Empty(t, dsAll)
+
+	_, err = f.mgr.SendTest(t.Context(), storage.NewID())
+	assert.ErrorIs(t, err, storage.ErrNotFound)
+	sub, err := f.store.GetSubscription(t.Context(), f.sub.ID)
+	require.NoError(t, err)
+	sub.Enabled, sub.DisabledReason = false, "gone"
+	require.NoError(t, f.store.UpdateSubscription(t.Context(), sub))
+	_, err = f.mgr.SendTest(t.Context(), f.sub.ID)
+	var ae *apierror.Error
+	require.ErrorAs(t, err, &ae)
+	assert.Equal(t, http.StatusConflict, ae.Status)
+	assert.Len(t, f.deliveries(t), 1, "nothing enqueued for a disabled subscription")
+}

@@ -40,6 +40,9 @@
 // duration, status, the first 4 KiB of the response and the error.
 // Finishing a delivery is fenced by its lease, so a dispatcher whose lease
 // was taken over cannot overwrite the new owner's result.
+// [Manager.Redeliver] and [Manager.RecoverFailed] send deliveries again by
+// hand; [Manager.SendTest] sends a webhook.test event to one subscription,
+// for its owner to check the endpoint before any real event.
 //
 // # SSRF
 //

@@ -40,3 +40,30 @@ func Example() {
 	// received true {"type":"booking.created"
 	// delivered 1
 }
+
+// A subscriber checks its endpoint with a test event, before any real one
+// exists: the event goes to that subscription alone, signed as every
+// delivery is.
+func ExampleManager_SendTest() {
+	ctx := context.Background()
+	store := memory.New()
+	guard := webhook.Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}
+	mgr, _ := webhook.New(store, webhook.Config{Events: []string{"booking.created"}, Guard: guard})
+	secret := webhook.GenerateSecret()
+	receiver := httptest.NewServer(webhook.Receiver{Secrets: []string{secret}}.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		fmt.Println("verified", string(body[:22]))
+	})))
+	defer receiver.Close()
+	sub, _ := mgr.Create(ctx, webhook.SubscriptionParams{OrganisationID: "acme", URL: receiver.URL, Events: []string{"booking.created"}, Secret: secret})
+
+	if _, err := mgr.SendTest(ctx, sub.ID); err != nil {
+		panic(err)
+	}
+	d, _ := webhook.NewDispatcher(store, mgr, webhook.DispatcherConfig{Guard: guard})
+	n, _ := d.RunOnce(ctx)
+	fmt.Println("delivered", n)
+	// Output:
+	// verified {"type":"webhook.test"
+	// delivered 1
+}

@@ -331,6 +331,39 @@ func (m *Manager) EnqueueTx(ctx context.Context, tx *sql.Tx, e Event) error {
 	return te.EnqueueTx(ctx, tx, ev, ids)
 }
 
+// EventTest is the type of the event [Manager.SendTest] sends.
+const EventTest = "webhook.test"
+
+// SendTest enqueues a webhook.test event for the one subscription id and
+// returns the event's id: a subscriber checks that its endpoint receives
+// and verifies deliveries without waiting for a real event (or making
+// one). It goes to that subscription alone, whatever its event patterns,
+// and is signed, delivered, retried and listed among the subscription's
+// deliveries as every event is. Its data names the subscription and its
+// URL. A disabled subscription is refused with a 409 CONFLICT
+// *apierror.Error (the dispatcher sends nothing to it); an unknown id is
+// storage.ErrNotFound, wrapped.
+func (m *Manager) SendTest(ctx context.Context, id string) (string, error) {
+	sub, err := m.store.GetSubscription(ctx, id)
+	if err != nil {
+		return "", fmt.Errorf("webhook: send a test event: %w", err)
+	}
+	if !sub.Enabled {
+		return "", apierror.Conflict("The webhook subscription is disabled: nothing is delivered to it")
+	}
+	at := m.cfg.Now().UTC()
+	body, err := json.Marshal(payload{Type: EventTest, Timestamp: at.Format(time.RFC3339), Data: map[string]string{
+		"subscription_id": sub.ID, "url": sub.URL, "message": "A test event: this endpoint receives and verifies deliveries."}})
+	if err != nil {
+		return "", fmt.Errorf("webhook: send a test event: %w", err)
+	}
+	ev := &storage.Event{ID: storage.NewID(), OrganisationID: sub.OrganisationID, Environment: sub.Environment, Type: EventTest, Payload: body, CreatedAt: at}
+	if err := m.store.Enqueue(ctx, ev, []string{sub.ID}); err != nil {
+		return "", fmt.Errorf("webhook: send a test event: %w", err)
+	}
+	return ev.ID, nil
+}
+
 // Redeliver sends one delivery again, now, whatever its state (a manual
 // redelivery from a dashboard). The receiver sees the same webhook-id.
 func (m *Manager) Redeliver(ctx context.Context, deliveryID string) error {

@@ -412,6 +412,26 @@ func (a *app) redeliver(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, redelivery{ID: did, Status: "pending"})
 }
 
+// testEvent answers POST /v1/webhooks/{id}/test.
+type testEvent struct {
+	EventID string `json:"event_id"`
+	Status  string `json:"status"`
+}
+
+func (a *app) testWebhook(w http.ResponseWriter, r *http.Request) {
+	s, err := a.subscription(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	id, err := a.hooks.SendTest(r.Context(), s.ID)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, testEvent{EventID: id, Status: "pending"})
+}
+
 // redeliverOf queues delivery did of subscription s again; a delivery of
 // another subscription is a 404, as one that does not exist.
 func (a *app) redeliverOf(ctx context.Context, s *storage.Subscription, did string) error {

@@ -104,6 +104,7 @@ func (a *app) dashboard(doc *openAPIDoc) http.Handler {
 	mux.HandleFunc("POST /dashboard/connected/{id}/disconnect", signed(a.disconnectApp))
 	mux.HandleFunc("GET /dashboard/webhooks", signed(a.hooksPage))
 	mux.HandleFunc("POST /dashboard/webhooks/{id}/deliveries/{delivery}/redeliver", signed(a.dashboardRedeliver))
+	mux.HandleFunc("POST /dashboard/webhooks/{id}/test", signed(a.dashboardTestWebhook))
 	mux.HandleFunc("POST /dashboard/explorer-key", signed(a.explorerKey))
 	mux.HandleFunc("GET /docs", a.docsPage(doc))
 	mux.HandleFunc("GET /callback", a.callbackPage)
@@ -500,8 +501,11 @@ func (a *app) hooksPage(w http.ResponseWriter, r *http.Request, u *storage.User)
 		return
 	}
 	p := dashboardPage{Title: "Webhooks", Section: "webhooks", User: u}
-	if r.URL.Query().Get("notice") == "redelivery" {
+	switch r.URL.Query().Get("notice") {
+	case "redelivery":
 		p.Notice = "Redelivery queued."
+	case "test":
+		p.Notice = "Test event queued: it appears below once sent."
 	}
 	for _, s := range subs {
 		ds, err := a.store.ListDeliveries(r.Context(), s.ID, storage.Page{Limit: 10})
@@ -515,15 +519,11 @@ func (a *app) hooksPage(w http.ResponseWriter, r *http.Request, u *storage.User)
 }
 
 func (a *app) dashboardRedeliver(w http.ResponseWriter, r *http.Request, u *storage.User) {
-	sid, did := r.PathValue("id"), r.PathValue("delivery")
-	var err error = apierror.NotFound("delivery")
-	if storage.ValidID(sid) && storage.ValidID(did) {
-		s, gerr := a.store.GetSubscription(r.Context(), sid)
-		switch {
-		case gerr == nil && s.OrganisationID == u.OrganisationID:
+	s, err := a.ownSubscription(r, u)
+	if err == nil {
+		err = apierror.NotFound("delivery")
+		if did := r.PathValue("delivery"); storage.ValidID(did) {
 			err = a.redeliverOf(r.Context(), s, did)
-		case gerr != nil && !errors.Is(gerr, storage.ErrNotFound):
-			err = gerr
 		}
 	}
 	if err != nil {
@@ -531,6 +531,33 @@ func (a *app) dashboardRedeliver(w http.ResponseWriter, r *http.Request, u *stor
 		return
 	}
 	http.Redirect(w, r, "/dashboard/webhooks?notice=redelivery", http.StatusSeeOther)
+}
+
+func (a *app) dashboardTestWebhook(w http.ResponseWriter, r *http.Request, u *storage.User) {
+	s, err := a.ownSubscription(r, u)
+	if err == nil {
+		_, err = a.hooks.SendTest(r.Context(), s.ID)
+	}
+	if err != nil {
+		a.pageError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/dashboard/webhooks?notice=test", http.StatusSeeOther)
+}
+
+// ownSubscription returns the subscription the path's id names when it is
+// one of u's organisation's; any other is a 404, as one that does not
+// exist.
+func (a *app) ownSubscription(r *http.Request, u *storage.User) (*storage.Subscription, error) {
+	sid := r.PathValue("id")
+	if !storage.ValidID(sid) {
+		return nil, apierror.NotFound("webhook")
+	}
+	s, err := a.store.GetSubscription(r.Context(), sid)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && s.OrganisationID != u.OrganisationID) {
+		return nil, apierror.NotFound("webhook")
+	}
+	return s, err
 }
 
 func mustSub(fsys fs.FS, dir string) fs.FS {

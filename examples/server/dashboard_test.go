@@ -20,6 +20,7 @@ var (
 	newSecretRE   = regexp.MustCompile(`id="new-client-secret">([^<]+)<`)
 	keyRowRE      = regexp.MustCompile(`data-key-id="([^"]+)"><td>([^<]+)<`)
 	deliveryRowRE = regexp.MustCompile(`action="(/dashboard/webhooks/[^"]+/redeliver)"`)
+	testEventRE   = regexp.MustCompile(`action="(/dashboard/webhooks/[^"/]+/test)"`)
 )
 
 func signIn(t *testing.T, s *server, c *http.Client, prefix, email, password string) {
@@ -192,6 +193,19 @@ func TestDashboard(t *testing.T) {
 	assert.Contains(t, body, "Redelivery queued")
 	status, _, _ = fetchPage(t, eve, "POST", s.base+redeliver, url.Values{})
 	assert.Equal(t, 404, status)
+	// And a test event is sent from it, to this subscription alone.
+	m := testEventRE.FindStringSubmatch(body)
+	require.NotNil(t, m, "a Send test event button")
+	status, at, body = fetchPage(t, c, "POST", s.base+m[1], url.Values{})
+	assert.Equal(t, 200, status)
+	assert.Contains(t, at, "notice=test")
+	assert.Contains(t, body, "Test event queued")
+	require.Eventually(t, func() bool {
+		_, _, body = fetchPage(t, c, "GET", s.base+"/dashboard/webhooks", nil)
+		return strings.Contains(body, "<code>webhook.test</code></td><td>delivered")
+	}, 15*time.Second, 100*time.Millisecond, "the test event delivered, listed with the subscription's deliveries")
+	status, _, _ = fetchPage(t, eve, "POST", s.base+m[1], url.Values{})
+	assert.Equal(t, 404, status, "another organisation's user")
 
 	// The explorer's sandbox key: one hour, test environment, JSON.
 	status, _, body = fetchPage(t, c, "POST", s.base+"/dashboard/explorer-key", url.Values{})

@@ -437,6 +437,20 @@ func endToEnd(t *testing.T, s *server, db string) {
 	r = s.do("POST", "/v1/webhooks/"+webhookID+"/deliveries/"+deliveries[0]["id"].(string)+"/redeliver", testKey, nil)
 	assert.Equal(t, 202, r.status, string(r.body))
 	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(received) == 10 }, 15*time.Second, 50*time.Millisecond, "the redelivery arrives")
+	// A test event, to this subscription though none of its patterns
+	// covers webhook.test; another environment's key cannot send one.
+	assert.Equal(t, 404, s.do("POST", "/v1/webhooks/"+webhookID+"/test", liveKey, nil).status)
+	r = s.do("POST", "/v1/webhooks/"+webhookID+"/test", testKey, nil)
+	require.Equal(t, 202, r.status, string(r.body))
+	testEventID := r.json(t)["event_id"].(string)
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(received) == 11 }, 15*time.Second, 50*time.Millisecond, "the test event arrives, verified")
+	mu.Lock()
+	assert.Equal(t, "webhook.test", received[10]["type"])
+	assert.Equal(t, webhookID, received[10]["data"].(map[string]any)["subscription_id"])
+	mu.Unlock()
+	d = s.do("GET", "/v1/webhooks/"+webhookID+"/deliveries", testKey, nil)
+	require.NoError(t, json.Unmarshal(d.body, &deliveries))
+	assert.Equal(t, testEventID, deliveries[0]["event_id"], "listed first among its deliveries")
 	assert.Equal(t, "1", s.do("GET", "/v1/webhooks", testKey, nil).header.Get("X-Pagination-Total-Entries"))
 	assert.Equal(t, "0", s.do("GET", "/v1/webhooks", liveKey, nil).header.Get("X-Pagination-Total-Entries"), "sandbox isolation")
 
