@@ -26,21 +26,7 @@ func TestDeletedClientsTokensStop(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
-			s := memory.New()
-			srv := httptest.NewUnstartedServer(nil)
-			cfg := oauth.Config{Issuer: "http://" + srv.Listener.Addr().String(), Secret: make([]byte, 32)}
-			if jwt {
-				keys, err := oauth.NewKeySet()
-				require.NoError(t, err)
-				cfg.JWTKeys = keys
-			}
-			p, err := oauth.New(s, cfg)
-			require.NoError(t, err)
-			srv.Config.Handler = p.Handler()
-			srv.Start()
-			t.Cleanup(srv.Close)
-			org := &storage.Organisation{ID: storage.NewID(), DomainPrefix: "del", Name: "Del", CreatedAt: time.Now()}
-			require.NoError(t, s.CreateOrganisation(ctx, org))
+			s, cfg, p, srv, org := servedProvider(t, jwt, "del")
 			secret, c, err := p.RegisterClient(ctx, oauth.ClientParams{OrganisationID: org.ID, Name: "svc", Grants: []string{"client_credentials"}, Scopes: []string{"staff:read"}})
 			require.NoError(t, err)
 			req, _ := http.NewRequest("POST", srv.URL+"/oauth/token", strings.NewReader(url.Values{"grant_type": {"client_credentials"}}.Encode()))
@@ -71,4 +57,27 @@ func TestDeletedClientsTokensStop(t *testing.T) {
 			assert.ErrorIs(t, p.DeleteClient(ctx, c.ID), storage.ErrNotFound)
 		})
 	}
+}
+
+// servedProvider returns a provider on a memory store, served by a test
+// server at its issuer (JWT access tokens when jwt), with its config and
+// an organisation of the domain prefix.
+func servedProvider(t *testing.T, jwt bool, prefix string) (*memory.Store, oauth.Config, *oauth.Provider, *httptest.Server, *storage.Organisation) {
+	t.Helper()
+	s := memory.New()
+	srv := httptest.NewUnstartedServer(nil)
+	cfg := oauth.Config{Issuer: "http://" + srv.Listener.Addr().String(), Secret: make([]byte, 32)}
+	if jwt {
+		keys, err := oauth.NewKeySet()
+		require.NoError(t, err)
+		cfg.JWTKeys = keys
+	}
+	p, err := oauth.New(s, cfg)
+	require.NoError(t, err)
+	srv.Config.Handler = p.Handler()
+	srv.Start()
+	t.Cleanup(srv.Close)
+	org := &storage.Organisation{ID: storage.NewID(), DomainPrefix: prefix, Name: prefix, CreatedAt: time.Now()}
+	require.NoError(t, s.CreateOrganisation(t.Context(), org))
+	return s, cfg, p, srv, org
 }

@@ -354,3 +354,41 @@ func ExampleConfig_legacyPasswords() {
 	fmt.Println("signed in:", err == nil, "now stored as:", strings.Split(u.PasswordHash, "$")[1])
 	// Output: signed in: true now stored as: argon2id
 }
+
+// Take a scope away from an application: the tokens it already holds stop
+// carrying it at once.
+func ExampleProvider_UpdateClient() {
+	ctx := context.Background()
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	p, err := oauth.New(memory.New(), oauth.Config{Issuer: srv.URL, Secret: []byte("a secret of at least thirty-two bytes!")})
+	if err != nil {
+		panic(err)
+	}
+	mux.Handle("/", p.Handler())
+	secret, client, _ := p.RegisterClient(ctx, oauth.ClientParams{OrganisationID: "acme", Name: "Backend",
+		Grants: []string{oauth.GrantClientCredentials}, Scopes: []string{"bookings:read", "staff:read"}})
+	res, _ := http.PostForm(srv.URL+"/oauth/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {client.ID}, "client_secret": {secret}})
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	_ = json.NewDecoder(res.Body).Decode(&tok)
+	res.Body.Close()
+	auth := p.Authenticator(oauth.ResourceConfig{})
+	scopes := func() []string {
+		r := httptest.NewRequest("GET", "/v1/staff", nil)
+		r.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+		pr, _ := auth.Authenticate(r)
+		return pr.Scopes
+	}
+	fmt.Println(scopes())
+
+	if _, err := p.UpdateClient(ctx, client.ID, oauth.ClientUpdate{Scopes: []string{"staff:read"}}); err != nil {
+		panic(err)
+	}
+	fmt.Println(scopes())
+	// Output:
+	// [bookings:read staff:read]
+	// [staff:read]
+}

@@ -415,54 +415,15 @@ func (p *Provider) RegisterClient(ctx context.Context, cp ClientParams) (string,
 	if cp.OrganisationID == "" {
 		return "", nil, &FieldError{"organisation", "is required"}
 	}
-	if strings.TrimSpace(cp.Name) == "" || len(cp.Name) > 200 {
-		return "", nil, &FieldError{"name", "is required (at most 200 characters)"}
-	}
-	if !storage.ValidText(cp.Name) {
-		return "", nil, &FieldError{"name", storage.TextIssue}
-	}
 	if len(cp.Grants) == 0 {
 		cp.Grants = []string{GrantAuthorizationCode, GrantRefreshToken}
 	}
-	var responses []string
-	for _, g := range cp.Grants {
-		switch g {
-		case GrantAuthorizationCode:
-			responses = append(responses, "code")
-		case GrantImplicit:
-			responses = append(responses, "token")
-		case GrantPassword, GrantClientCredentials, GrantRefreshToken:
-		default:
-			return "", nil, &FieldError{"grants", fmt.Sprintf("%q is not a supported grant", g)}
-		}
-		if cp.Public && (g == GrantClientCredentials || g == GrantPassword) {
-			return "", nil, &FieldError{"grants", g + " needs a confidential client"}
-		}
-	}
-	if len(responses) > 0 && len(cp.RedirectURIs) == 0 {
-		return "", nil, &FieldError{"redirect_uris", "at least one is required for the authorization code and implicit grants"}
-	}
-	for _, ru := range cp.RedirectURIs {
-		if issue := checkRedirectURI(ru); issue != "" {
-			return "", nil, &FieldError{"redirect_uris", issue}
-		}
-	}
-	set, err := scope.NewSet(cp.Scopes...)
-	if err == nil {
-		err = p.catalog.Check(set)
-	}
-	if err != nil {
-		return "", nil, &FieldError{"scopes", scope.Issue(err)}
-	}
 	c := &storage.Client{
-		ID: storage.NewID(), Name: cp.Name, OrganisationID: cp.OrganisationID, RedirectURIs: cp.RedirectURIs,
-		GrantTypes: cp.Grants, ResponseTypes: responses, Scopes: set, Public: cp.Public,
+		ID: storage.NewID(), OrganisationID: cp.OrganisationID, Public: cp.Public,
 		AccessTokenLifetime: cp.AccessTokenLifetime, RefreshTokenLifetime: cp.RefreshTokenLifetime, CreatedAt: time.Now().UTC(),
 	}
-	if slices.Contains(cp.Grants, GrantImplicit) {
-		// fosite's implicit handler wants "token" among the client's
-		// grant types too.
-		c.GrantTypes = append(slices.Clone(c.GrantTypes), "token")
+	if err := p.setClient(c, cp.Name, cp.RedirectURIs, cp.Scopes, cp.Grants); err != nil {
+		return "", nil, err
 	}
 	var secret string
 	if !cp.Public {
@@ -474,6 +435,139 @@ func (p *Provider) RegisterClient(ctx context.Context, cp ClientParams) (string,
 	}
 	p.log.Info("oauth client registered", "client_id", c.ID, "organisation", c.OrganisationID, "public", c.Public)
 	return secret, c, nil
+}
+
+// setClient checks a client's name, redirect URIs, scopes and grants, as
+// RegisterClient and UpdateClient take them, and sets them on c (whose
+// Public it reads).
+func (p *Provider) setClient(c *storage.Client, name string, redirectURIs, scopes, grants []string) error {
+	if strings.TrimSpace(name) == "" || len(name) > 200 {
+		return &FieldError{"name", "is required (at most 200 characters)"}
+	}
+	if !storage.ValidText(name) {
+		return &FieldError{"name", storage.TextIssue}
+	}
+	if len(grants) == 0 {
+		return &FieldError{"grants", "at least one is required"}
+	}
+	var responses []string
+	for _, g := range grants {
+		switch g {
+		case GrantAuthorizationCode:
+			responses = append(responses, "code")
+		case GrantImplicit:
+			responses = append(responses, "token")
+		case GrantPassword, GrantClientCredentials, GrantRefreshToken:
+		default:
+			return &FieldError{"grants", fmt.Sprintf("%q is not a supported grant", g)}
+		}
+		if c.Public && (g == GrantClientCredentials || g == GrantPassword) {
+			return &FieldError{"grants", g + " needs a confidential client"}
+		}
+	}
+	if len(responses) > 0 && len(redirectURIs) == 0 {
+		return &FieldError{"redirect_uris", "at least one is required for the authorization code and implicit grants"}
+	}
+	for _, ru := range redirectURIs {
+		if issue := checkRedirectURI(ru); issue != "" {
+			return &FieldError{"redirect_uris", issue}
+		}
+	}
+	set, err := scope.NewSet(scopes...)
+	if err == nil {
+		err = p.catalog.Check(set)
+	}
+	if err != nil {
+		return &FieldError{"scopes", scope.Issue(err)}
+	}
+	c.Name, c.RedirectURIs, c.Scopes = name, slices.Clone(redirectURIs), set
+	c.GrantTypes, c.ResponseTypes = slices.Clone(grants), responses
+	if slices.Contains(grants, GrantImplicit) {
+		// fosite's implicit handler wants "token" among the client's
+		// grant types too.
+		c.GrantTypes = append(c.GrantTypes, "token")
+	}
+	return nil
+}
+
+// ClientUpdate changes an application; nil fields are left as they are.
+type ClientUpdate struct {
+	Name         *string
+	RedirectURIs []string
+	// Scopes replaces what the application may be granted.
+	Scopes []string
+	// Grants replaces the grants it may use (GrantAuthorizationCode …).
+	Grants []string
+}
+
+// UpdateClient changes an application's name, redirect URIs, scopes or
+// grants, checked as RegisterClient checks them (a public client stays
+// public; its secret and lifetimes are not changed here). Invalid fields
+// are a *FieldError; a missing client wraps storage.ErrNotFound.
+//
+// What is removed stops at once. A scope taken away stops being held by
+// the tokens already issued, here and, through Config.Invalidator, on the
+// other instances (within ResourceConfig.CacheTTL without one), and in
+// what introspection reports; a refresh of a grant that holds it is
+// refused invalid_scope, so that the user authorizes the application
+// again, for what it may now ask. A grant or redirect URI taken away can
+// no longer be used to obtain tokens. Scopes added are for new
+// authorizations: existing grants keep what their users allowed.
+func (p *Provider) UpdateClient(ctx context.Context, clientID string, u ClientUpdate) (*storage.Client, error) {
+	var c *storage.Client
+	var narrowed bool
+	// Conditional on the version read, as RotateClientSecret.
+	err := storage.RetryOnConflict(func() error {
+		var err error
+		if c, err = p.store.GetClient(ctx, clientID); err != nil {
+			return err
+		}
+		name, redirects, scopes, grants := c.Name, c.RedirectURIs, []string(c.Scopes), slices.DeleteFunc(slices.Clone(c.GrantTypes), func(g string) bool { return g == "token" })
+		if u.Name != nil {
+			name = *u.Name
+		}
+		if u.RedirectURIs != nil {
+			redirects = u.RedirectURIs
+		}
+		if u.Scopes != nil {
+			scopes = u.Scopes
+		}
+		if u.Grants != nil {
+			grants = u.Grants
+		}
+		before := slices.Clone(c.Scopes)
+		if err := p.setClient(c, name, redirects, scopes, grants); err != nil {
+			return err
+		}
+		narrowed = len(p.stillAllowed(before, c.Scopes)) < len(before)
+		return p.store.UpdateClient(ctx, c)
+	})
+	if fe := (*FieldError)(nil); errors.As(err, &fe) {
+		return nil, fe
+	}
+	if err != nil {
+		return nil, fmt.Errorf("oauth: update client: %w", err)
+	}
+	if narrowed {
+		// Cached principals hold the scopes they were granted: they are
+		// worked out again, with the client as it now is.
+		p.dropClient(c.ID)
+		p.broadcast(ctx, topicClient, c.ID)
+	}
+	p.log.Info("oauth client updated", "client_id", c.ID, "scopes", c.Scopes, "grants", c.GrantTypes, "scopes_removed", narrowed)
+	return c, nil
+}
+
+// stillAllowed returns the scopes of granted that an application allowed
+// clientScopes may hold: all of them, unless UpdateClient took some away.
+func (p *Provider) stillAllowed(granted, clientScopes []string) []string {
+	out := make([]string, 0, len(granted))
+	for _, s := range granted {
+		if p.scopeStrategy(clientScopes, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // RotateClientSecret gives a confidential client a new secret, returned

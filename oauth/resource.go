@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -101,7 +100,7 @@ func (a *ResourceAuthenticator) Authenticate(r *http.Request) (*gatehouse.Princi
 	}
 	p := &gatehouse.Principal{
 		Subject: s.Subject, Organisation: s.Organisation, ClientID: ar.GetClient().GetID(),
-		Scopes: slices.Clone([]string(ar.GetGrantedScopes())), Environment: gatehouse.Live, Method: gatehouse.MethodOAuthToken,
+		Scopes: a.p.stillAllowed(ar.GetGrantedScopes(), ar.GetClient().GetScopes()), Environment: gatehouse.Live, Method: gatehouse.MethodOAuthToken,
 	}
 	p.SetLimitKey()
 	e := &tokenEntry{principal: p, requestID: ar.GetID(), expires: now.Add(a.cfg.CacheTTL)}
@@ -134,12 +133,13 @@ func (a *ResourceAuthenticator) authenticateJWT(r *http.Request, tok string, now
 	}
 	// A deleted application's tokens end with it, as an opaque token's
 	// do (loading its request loads its client).
-	if _, err := a.p.store.GetClient(r.Context(), t.ClientID); errors.Is(err, storage.ErrNotFound) {
+	app, err := a.p.store.GetClient(r.Context(), t.ClientID)
+	if errors.Is(err, storage.ErrNotFound) {
 		return nil, apierror.InvalidToken("The access token's application has been deleted")
 	} else if err != nil {
 		return nil, apierror.Unavailable(err)
 	}
-	p := &gatehouse.Principal{Subject: t.Subject, Organisation: t.OrganisationID, ClientID: t.ClientID, Scopes: slices.Clone(t.Scopes),
+	p := &gatehouse.Principal{Subject: t.Subject, Organisation: t.OrganisationID, ClientID: t.ClientID, Scopes: a.p.stillAllowed(t.Scopes, app.Scopes),
 		Environment: gatehouse.Live, Method: gatehouse.MethodJWT, ExpiresAt: c.Expiry}
 	p.SetLimitKey()
 	a.p.tokens.Put(key, &tokenEntry{principal: p, requestID: t.RequestID, expires: now.Add(a.cfg.CacheTTL), tokenExp: c.Expiry})

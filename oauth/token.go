@@ -596,7 +596,7 @@ func (p *Provider) IntrospectHandler() http.Handler {
 			if s != nil && s.Organisation == caller.c.OrganisationID {
 				out = map[string]any{
 					"active": true, "client_id": ar.GetClient().GetID(), "sub": s.Subject, "org": s.Organisation,
-					"scope": joinScopes(ar.GetGrantedScopes()), "iat": ar.GetRequestedAt().Unix(), "iss": p.cfg.Issuer,
+					"scope": joinScopes(p.stillAllowed(ar.GetGrantedScopes(), ar.GetClient().GetScopes())), "iat": ar.GetRequestedAt().Unix(), "iss": p.cfg.Issuer,
 					"token_type": tokenTypeName(tu),
 				}
 				if s.Username != "" {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,6 +38,9 @@ const adminUsage = `usage:
   server admin key list --org acme   (the organisation's keys, revoked and expired ones too)
   server admin key find --key -   (the stored key a leaked key names: --key - reads it from stdin, out of shell history and ps)
   server admin key revoke --id ID | --key -
+  server admin client update --id CLIENT_ID [--name "Booking App 2"] [--redirect-uri URL …] [--scopes "bookings:read payments:read"] [--grants authorization_code,refresh_token]
+                                           (only what is given changes; a scope removed stops at once in the tokens already issued)
+  server admin key update --id ID [--name "CI"] [--scopes "bookings:read"] [--rate-limit "1000/h,100/m" | --rate-limit ""]
   server admin client delete --id CLIENT_ID   (its tokens and its users' consents end at once on every instance)
   server admin jwt-keys show | stage | promote --id KID | remove --id KID
 every command takes -db (default sqlite:gatehouse.db) and prints one JSON object`
@@ -82,6 +86,8 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := fs.Parse(args[2:]); err != nil {
 		return err
 	}
+	given := map[string]bool{} // the flags on the command line, for the updates
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	quiet := slog.New(slog.DiscardHandler)
 	store, err := openStore(ctx, o.db, quiet)
 	if err != nil {
@@ -274,6 +280,65 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		return printJSON(stdout, map[string]string{"id": k.ID, "revoked_at": k.RevokedAt.Format(time.RFC3339)})
+	case "client update":
+		if id == "" {
+			return errors.New("--id is required")
+		}
+		var u oauth.ClientUpdate
+		if given["name"] {
+			u.Name = &name
+		}
+		if given["redirect-uri"] {
+			u.RedirectURIs = redirects
+		}
+		if given["scopes"] {
+			u.Scopes = strings.Fields(scopes)
+		}
+		if given["grants"] {
+			u.Grants = strings.Split(grants, ",")
+		}
+		if u.Name == nil && u.RedirectURIs == nil && u.Scopes == nil && u.Grants == nil {
+			return errors.New("give at least one of --name, --redirect-uri, --scopes, --grants")
+		}
+		c, err := a.provider.UpdateClient(ctx, id, u)
+		if errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("no client %q", id)
+		}
+		if err != nil {
+			return err
+		}
+		return printJSON(stdout, map[string]any{"client_id": c.ID, "name": c.Name, "redirect_uris": c.RedirectURIs, "scopes": c.Scopes,
+			"grants": slices.DeleteFunc(slices.Clone(c.GrantTypes), func(g string) bool { return g == "token" })})
+	case "key update":
+		if id == "" {
+			return errors.New("--id is required")
+		}
+		var u apikey.UpdateParams
+		if given["name"] {
+			u.Name = &name
+		}
+		if given["scopes"] {
+			u.Scopes = strings.Fields(scopes)
+		}
+		if given["rate-limit"] {
+			if rate != "" {
+				if _, err := ratelimit.ParsePolicy(rate); err != nil {
+					return fmt.Errorf("--rate-limit: %w", err)
+				}
+			}
+			u.RateLimit = &rate
+		}
+		if u.Name == nil && u.Scopes == nil && u.RateLimit == nil {
+			return errors.New("give at least one of --name, --scopes, --rate-limit")
+		}
+		k, err := a.keys.Update(ctx, id, u)
+		if errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("no key %q", id)
+		}
+		if err != nil {
+			return err
+		}
+		return printJSON(stdout, keyJSON(k))
 	case "client delete":
 		if id == "" {
 			return errors.New("--id is required")

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/gatehouse-go/gatehouse/storage"
 	"github.com/gatehouse-go/gatehouse/storage/sqlstore"
 )
 
@@ -229,4 +230,59 @@ func TestAdminFindsAndRevokesALeakedKey(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, out, "no client")
 	assert.NotContains(t, s.logs(), leaked)
+}
+
+// TestAdminUpdatesClientsAndKeys: `admin client update` and `admin key
+// update` change what an application or a key may do after it was made.
+// A scope taken away from the running server's application stops working
+// in the token already issued, and one taken from a key in the key, both
+// announced through the database to the server (another process); only
+// the flags given change; bad input is refused.
+func TestAdminUpdatesClientsAndKeys(t *testing.T) {
+	t.Parallel()
+	db := "sqlite:" + t.TempDir() + "/gatehouse.db"
+	s := start(t, db, "-cache-ttl", "1h") // what changes reaches it by announcement, not by the cache running out
+	form := s.demoPasswordForm()
+	form.Set("scope", "customers:read payments:read")
+	at := s.tokenFor(t, form)
+	require.Equal(t, 200, s.do("GET", "/v1/payments", at, nil).status)
+
+	id := s.demo["OAuth client"]
+	got := admin(t, db, "client", "update", "--id", id, "--scopes", "customers:read bookings:read")
+	assert.Equal(t, []any{"bookings:read", "customers:read"}, got["scopes"])
+	assert.Equal(t, "Demo App", got["name"], "the name, not given, is kept")
+	assert.Contains(t, got["grants"], "password")
+	require.Eventually(t, func() bool { return s.do("GET", "/v1/payments", at, nil).status == 403 }, 10*time.Second, 50*time.Millisecond,
+		"payments:read, taken from the application, stops in its token")
+	assert.Equal(t, 200, s.do("GET", "/v1/customers", at, nil).status, "what it keeps still works")
+	form.Set("scope", "payments:read")
+	assert.Equal(t, 400, s.postForm(t, "/oauth/token", form), "nor can it be asked for")
+	got = admin(t, db, "client", "update", "--id", id, "--name", "Demo App 2", "--redirect-uri", "https://app.example/cb")
+	assert.Equal(t, "Demo App 2", got["name"])
+	assert.Equal(t, []any{"https://app.example/cb"}, got["redirect_uris"])
+	assert.Equal(t, []any{"bookings:read", "customers:read"}, got["scopes"], "kept")
+
+	k := admin(t, db, "key", "create", "--org", "demo", "--name", "CI", "--scopes", "customers:read", "--env", "test")
+	key := k["key"].(string)
+	require.Equal(t, 200, s.do("GET", "/v1/customers", key, nil).status)
+	got = admin(t, db, "key", "update", "--id", k["id"].(string), "--scopes", "payments:read", "--rate-limit", "500/h,50/m")
+	assert.Equal(t, []any{"payments:read"}, got["scopes"])
+	assert.Equal(t, "CI", got["name"], "kept")
+	require.Eventually(t, func() bool { return s.do("GET", "/v1/customers", key, nil).status == 403 }, 10*time.Second, 50*time.Millisecond)
+	r := s.do("GET", "/v1/payments", key, nil)
+	assert.Equal(t, 200, r.status)
+	assert.Equal(t, "50", r.header.Get("X-RateLimit-Limit"), "its own rate limit")
+
+	for _, bad := range [][]string{
+		{"client", "update", "--id", id},
+		{"client", "update", "--id", storage.NewID(), "--name", "x"},
+		{"client", "update", "--id", id, "--scopes", "nope:read"},
+		{"client", "update", "--id", id, "--redirect-uri", "http://app.example/cb"},
+		{"key", "update", "--id", k["id"].(string)},
+		{"key", "update", "--id", k["id"].(string), "--rate-limit", "lots"},
+		{"key", "update", "--id", k["id"].(string), "--scopes", "nope:read"},
+	} {
+		out, err := exec.Command(binary, append(append([]string{"admin"}, bad...), "-db", db)...).CombinedOutput()
+		assert.Error(t, err, "%v: %s", bad, out)
+	}
 }
