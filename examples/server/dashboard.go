@@ -101,6 +101,7 @@ func (a *app) dashboard(doc *openAPIDoc) http.Handler {
 	mux.HandleFunc("POST /dashboard/apps", signed(a.createApp))
 	mux.HandleFunc("POST /dashboard/apps/{id}/delete", signed(a.deleteApp))
 	mux.HandleFunc("POST /dashboard/apps/{id}/rotate", signed(a.rotateApp))
+	mux.HandleFunc("POST /dashboard/apps/{id}/update", signed(a.updateApp))
 	mux.HandleFunc("POST /dashboard/connected/{id}/disconnect", signed(a.disconnectApp))
 	mux.HandleFunc("GET /dashboard/webhooks", signed(a.hooksPage))
 	mux.HandleFunc("POST /dashboard/webhooks/{id}/deliveries/{delivery}/redeliver", signed(a.dashboardRedeliver))
@@ -402,21 +403,8 @@ func (a *app) createApp(w http.ResponseWriter, r *http.Request, u *storage.User)
 	if !ok {
 		return
 	}
-	p := dashboardPage{Form: f}
-	var uris []string
-	for _, line := range strings.Split(f.Get("redirect_uris"), "\n") {
-		if line = strings.TrimSpace(line); line != "" {
-			uris = append(uris, line)
-		}
-	}
-	switch {
-	case strings.TrimSpace(f.Get("name")) == "" || len(f.Get("name")) > 100:
-		p.Error = "Name the application (1 to 100 characters)."
-	case len(f["scope"]) == 0:
-		p.Error = "Choose at least one scope."
-	case len(f["grant"]) == 0:
-		p.Error = "Choose at least one grant."
-	case f.Get("type") != "confidential" && f.Get("type") != "public":
+	p := dashboardPage{Form: f, Error: appFormError(f)}
+	if p.Error == "" && f.Get("type") != "confidential" && f.Get("type") != "public" {
 		p.Error = "Choose confidential or public."
 	}
 	if p.Error != "" {
@@ -424,9 +412,9 @@ func (a *app) createApp(w http.ResponseWriter, r *http.Request, u *storage.User)
 		return
 	}
 	secret, c, err := a.provider.RegisterClient(r.Context(), oauth.ClientParams{OrganisationID: u.OrganisationID, Name: strings.TrimSpace(f.Get("name")),
-		RedirectURIs: uris, Grants: f["grant"], Scopes: f["scope"], Public: f.Get("type") == "public"})
+		RedirectURIs: redirectLines(f), Grants: f["grant"], Scopes: f["scope"], Public: f.Get("type") == "public"})
 	if fe := (*oauth.FieldError)(nil); errors.As(err, &fe) {
-		p.Error = "The " + strings.ReplaceAll(fe.Field, "_", " ") + " " + fe.Issue + "."
+		p.Error = fieldIssue(fe)
 		a.renderApps(w, r, u, p)
 		return
 	}
@@ -442,6 +430,75 @@ func (a *app) createApp(w http.ResponseWriter, r *http.Request, u *storage.User)
 		Form: url.Values{"type": {"confidential"}, "grant": {oauth.GrantAuthorizationCode, oauth.GrantRefreshToken}}})
 }
 
+// appFormError checks what the create and edit forms of an application
+// share, and returns what to tell the user ("" when nothing).
+func appFormError(f url.Values) string {
+	switch {
+	case strings.TrimSpace(f.Get("name")) == "" || len(f.Get("name")) > 100:
+		return "Name the application (1 to 100 characters)."
+	case len(f["scope"]) == 0:
+		return "Choose at least one scope."
+	case len(f["grant"]) == 0:
+		return "Choose at least one grant."
+	}
+	return ""
+}
+
+// redirectLines returns the redirect URIs of the form, one per line.
+func redirectLines(f url.Values) []string {
+	uris := []string{}
+	for _, line := range strings.Split(f.Get("redirect_uris"), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			uris = append(uris, line)
+		}
+	}
+	return uris
+}
+
+func fieldIssue(fe *oauth.FieldError) string {
+	return "The " + strings.ReplaceAll(fe.Field, "_", " ") + " " + fe.Issue + "."
+}
+
+// updateApp changes an application's name, redirect URIs, grants and
+// scopes; a scope taken away stops at once in the tokens it holds.
+func (a *app) updateApp(w http.ResponseWriter, r *http.Request, u *storage.User) {
+	c, err := a.ownClient(r, u)
+	if err != nil {
+		a.pageError(w, r, err)
+		return
+	}
+	f, ok := a.form(w, r)
+	if !ok {
+		return
+	}
+	if msg := appFormError(f); msg != "" {
+		a.renderApps(w, r, u, dashboardPage{Error: msg, Form: url.Values{"type": {"confidential"}}})
+		return
+	}
+	name := strings.TrimSpace(f.Get("name"))
+	c, err = a.provider.UpdateClient(r.Context(), c.ID, oauth.ClientUpdate{Name: &name, RedirectURIs: redirectLines(f), Grants: f["grant"], Scopes: f["scope"]})
+	if fe := (*oauth.FieldError)(nil); errors.As(err, &fe) {
+		a.renderApps(w, r, u, dashboardPage{Error: fieldIssue(fe), Form: url.Values{"type": {"confidential"}}})
+		return
+	}
+	if err != nil {
+		a.pageError(w, r, err)
+		return
+	}
+	a.renderApps(w, r, u, dashboardPage{Notice: "Application " + c.Name + " updated. A scope taken away stops at once in the tokens it holds.",
+		Form: url.Values{"type": {"confidential"}, "grant": {oauth.GrantAuthorizationCode, oauth.GrantRefreshToken}}})
+}
+
+// ownClient returns the application the path's id names when it is one
+// of u's organisation's; any other is a 404, as one that does not exist.
+func (a *app) ownClient(r *http.Request, u *storage.User) (*storage.Client, error) {
+	c, err := a.store.GetClient(r.Context(), r.PathValue("id"))
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && c.OrganisationID != u.OrganisationID) {
+		return nil, apierror.NotFound("application")
+	}
+	return c, err
+}
+
 // disconnectApp ends what the signed-in user granted an application (of
 // any organisation: the user's own grant is theirs to revoke).
 func (a *app) disconnectApp(w http.ResponseWriter, r *http.Request, u *storage.User) {
@@ -455,10 +512,7 @@ func (a *app) disconnectApp(w http.ResponseWriter, r *http.Request, u *storage.U
 // rotateApp gives a confidential application a new secret, shown once;
 // the old one keeps working for a day, so its deployments can move over.
 func (a *app) rotateApp(w http.ResponseWriter, r *http.Request, u *storage.User) {
-	c, err := a.store.GetClient(r.Context(), r.PathValue("id"))
-	if errors.Is(err, storage.ErrNotFound) || (err == nil && c.OrganisationID != u.OrganisationID) {
-		err = apierror.NotFound("application")
-	}
+	c, err := a.ownClient(r, u)
 	var secret string
 	if err == nil {
 		secret, c, err = a.provider.RotateClientSecret(r.Context(), c.ID, 24*time.Hour)
@@ -476,11 +530,7 @@ func (a *app) rotateApp(w http.ResponseWriter, r *http.Request, u *storage.User)
 }
 
 func (a *app) deleteApp(w http.ResponseWriter, r *http.Request, u *storage.User) {
-	id := r.PathValue("id")
-	c, err := a.store.GetClient(r.Context(), id)
-	if errors.Is(err, storage.ErrNotFound) || (err == nil && c.OrganisationID != u.OrganisationID) {
-		err = apierror.NotFound("application")
-	}
+	c, err := a.ownClient(r, u)
 	if err == nil {
 		// Its tokens stop working with it, on every instance at once.
 		err = a.provider.DeleteClient(r.Context(), c.ID)

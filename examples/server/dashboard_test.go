@@ -136,6 +136,34 @@ func TestDashboard(t *testing.T) {
 	}
 	status, _, _ = fetchPage(t, c, "POST", s.base+"/dashboard/apps/"+spaID+"/rotate", url.Values{})
 	assert.Equal(t, 400, status, "a public application has no secret")
+	// Editing it: its edit form shows what it has; a scope taken away
+	// stops in the token it holds.
+	_, _, body = fetchPage(t, c, "GET", s.base+"/dashboard/apps", nil)
+	_, form, _ := strings.Cut(body, `action="/dashboard/apps/`+serverID+`/update"`)
+	form, _, _ = strings.Cut(form, "</form>")
+	assert.Contains(t, form, `name="scope" value="bookings:read" checked`, "the edit form ticks its scope")
+	assert.NotContains(t, form, `name="scope" value="customers:read" checked`)
+	assert.Contains(t, form, `name="grant" value="client_credentials" checked`)
+	assert.Contains(t, form, "https://app.example/cb</textarea>")
+	res, err = http.PostForm(s.base+"/oauth/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {serverID}, "client_secret": {newSecret}, "scope": {"bookings:read"}})
+	require.NoError(t, err)
+	var tok map[string]any
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&tok))
+	res.Body.Close()
+	serverToken := tok["access_token"].(string)
+	require.Equal(t, 200, s.do("GET", "/v1/bookings", serverToken, nil).status)
+	edit := url.Values{"name": {"Server v2"}, "redirect_uris": {"https://app.example/v2/cb\n"}, "grant": {"client_credentials"}, "scope": {"customers:read"}}
+	status, _, body = fetchPage(t, c, "POST", s.base+"/dashboard/apps/"+serverID+"/update", edit)
+	require.Equal(t, 200, status, body)
+	assert.Contains(t, body, "Application Server v2 updated")
+	assert.Contains(t, body, "https://app.example/v2/cb")
+	assert.Equal(t, 403, s.do("GET", "/v1/bookings", serverToken, nil).status, "bookings:read, taken away, stops in its token at once")
+	bad := url.Values{"name": {"Server v2"}, "redirect_uris": {"http://app.example/cb"}, "grant": {"authorization_code"}, "scope": {"customers:read"}}
+	status, _, body = fetchPage(t, c, "POST", s.base+"/dashboard/apps/"+serverID+"/update", bad)
+	assert.Equal(t, 422, status)
+	assert.Contains(t, body, "must use https")
+	status, _, _ = fetchPage(t, c, "POST", s.base+"/dashboard/apps/"+serverID+"/update", url.Values{"name": {"x"}, "grant": {"client_credentials"}})
+	assert.Equal(t, 422, status, "no scope")
 
 	// The user's own authorized applications: the demo application, once
 	// it holds the user's token; disconnecting it ends the token at once.
@@ -168,6 +196,8 @@ func TestDashboard(t *testing.T) {
 	assert.Equal(t, 404, status)
 	status, _, _ = fetchPage(t, eve, "POST", s.base+"/dashboard/apps/"+serverID+"/rotate", url.Values{})
 	assert.Equal(t, 404, status, "eve rotating demo's application")
+	status, _, _ = fetchPage(t, eve, "POST", s.base+"/dashboard/apps/"+serverID+"/update", edit)
+	assert.Equal(t, 404, status, "eve editing demo's application")
 	status, _, _ = fetchPage(t, c, "POST", s.base+"/dashboard/apps/"+spaID+"/delete", url.Values{})
 	assert.Equal(t, 200, status)
 	_, _, body = fetchPage(t, c, "GET", s.base+"/dashboard/apps", nil)
