@@ -97,6 +97,7 @@ func (a *app) dashboard(doc *openAPIDoc) http.Handler {
 	mux.HandleFunc("POST /dashboard/keys", signed(a.createKey))
 	mux.HandleFunc("POST /dashboard/keys/{id}/rotate", signed(a.rotateKey))
 	mux.HandleFunc("POST /dashboard/keys/{id}/revoke", signed(a.revokeKey))
+	mux.HandleFunc("POST /dashboard/keys/{id}/update", signed(a.updateKey))
 	mux.HandleFunc("GET /dashboard/apps", signed(a.appsPage))
 	mux.HandleFunc("POST /dashboard/apps", signed(a.createApp))
 	mux.HandleFunc("POST /dashboard/apps/{id}/delete", signed(a.deleteApp))
@@ -339,6 +340,45 @@ func (a *app) rotateKey(w http.ResponseWriter, r *http.Request, u *storage.User)
 	}
 	a.renderKeys(w, r, u, dashboardPage{NewKey: secret.Reveal(), Form: url.Values{"environment": {"test"}},
 		Notice: "Key rotated. Copy the new key now: it is shown only once. The old key keeps working for 24 hours."})
+}
+
+// updateKey changes an active key's name and scopes; a scope taken away
+// stops at once, on every instance.
+func (a *app) updateKey(w http.ResponseWriter, r *http.Request, u *storage.User) {
+	k, err := a.ownKey(r, u)
+	if err != nil {
+		a.pageError(w, r, err)
+		return
+	}
+	f, ok := a.form(w, r)
+	if !ok {
+		return
+	}
+	name := strings.TrimSpace(f.Get("name"))
+	var msg string
+	switch {
+	case name == "" || len(name) > 100:
+		msg = "Name the key (1 to 100 characters)."
+	case len(f["scope"]) == 0:
+		msg = "Choose at least one scope."
+	case !k.RevokedAt.IsZero():
+		msg = "The key is revoked: it cannot be changed."
+	}
+	if msg == "" {
+		k, err = a.keys.Update(r.Context(), k.ID, apikey.UpdateParams{Name: &name, Scopes: f["scope"]})
+		if fe := (*apikey.FieldError)(nil); errors.As(err, &fe) {
+			msg, err = "The "+fe.Field+" "+fe.Issue+".", nil
+		}
+	}
+	if err != nil {
+		a.pageError(w, r, err)
+		return
+	}
+	if msg != "" {
+		a.renderKeys(w, r, u, dashboardPage{Error: msg, Form: url.Values{"environment": {"test"}}})
+		return
+	}
+	a.renderKeys(w, r, u, dashboardPage{Notice: "Key " + k.Name + " updated. A scope taken away stops at once.", Form: url.Values{"environment": {"test"}}})
 }
 
 func (a *app) revokeKey(w http.ResponseWriter, r *http.Request, u *storage.User) {

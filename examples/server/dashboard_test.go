@@ -30,6 +30,13 @@ func signIn(t *testing.T, s *server, c *http.Client, prefix, email, password str
 	require.True(t, strings.HasSuffix(at, "/dashboard/keys"), "signed in to %s", at)
 }
 
+// formOf returns the text of the page's form that posts to action.
+func formOf(body, action string) string {
+	_, form, _ := strings.Cut(body, `action="`+action+`"`)
+	form, _, _ = strings.Cut(form, "</form>")
+	return form
+}
+
 func keyIDs(body string) map[string]string {
 	ids := map[string]string{}
 	for _, m := range keyRowRE.FindAllStringSubmatch(body, -1) {
@@ -98,6 +105,31 @@ func TestDashboard(t *testing.T) {
 	assert.Equal(t, 200, status)
 	require.Eventually(t, func() bool { return s.do("GET", "/v1/customers", key, nil).status == 401 }, 10*time.Second, 100*time.Millisecond)
 	assert.Equal(t, 200, s.do("GET", "/v1/customers", rotated, nil).status)
+	_, _, body = fetchPage(t, c, "POST", s.base+"/dashboard/keys/"+dashID+"/update", url.Values{"name": {"Dash"}, "scope": {"payments:read"}})
+	assert.Contains(t, body, "The key is revoked: it cannot be changed.")
+
+	// Edit a key's name and scopes: a scope taken away stops at once. The
+	// page shows where the key was last used from.
+	status, _, body = fetchPage(t, c, "POST", s.base+"/dashboard/keys", url.Values{"name": {"Editable"}, "environment": {"test"}, "scope": {"customers:read"}, "expires": {""}})
+	require.Equal(t, 200, status, body)
+	editable := newKeyRE.FindStringSubmatch(body)[1]
+	require.Equal(t, 200, s.do("GET", "/v1/customers", editable, nil).status)
+	editID := keyIDs(body)["Editable"]
+	require.NotEmpty(t, editID)
+	assert.Contains(t, formOf(body, "/dashboard/keys/"+editID+"/update"), `name="scope" value="customers:read" checked`, "the edit form ticks its scope")
+	require.Eventually(t, func() bool {
+		_, _, body = fetchPage(t, c, "GET", s.base+"/dashboard/keys", nil)
+		return strings.Contains(body, "<code>127.0.0.1</code>")
+	}, 15*time.Second, 100*time.Millisecond, "where the key was last used from")
+	status, _, body = fetchPage(t, c, "POST", s.base+"/dashboard/keys/"+editID+"/update", url.Values{"name": {"Edited"}, "scope": {"payments:read"}})
+	require.Equal(t, 200, status, body)
+	assert.Contains(t, body, "Key Edited updated")
+	assert.Equal(t, 403, s.do("GET", "/v1/customers", editable, nil).status, "customers:read, taken away, stops at once")
+	assert.Equal(t, 200, s.do("GET", "/v1/payments", editable, nil).status)
+	status, _, _ = fetchPage(t, c, "POST", s.base+"/dashboard/keys/"+editID+"/update", url.Values{"name": {"Edited"}})
+	assert.Equal(t, 422, status, "no scope")
+	status, _, _ = fetchPage(t, c, "POST", s.base+"/dashboard/keys/"+editID+"/update", url.Values{"name": {"Edited"}, "scope": {"nope:read"}})
+	assert.Equal(t, 422, status, "an unknown scope")
 
 	// Cross-origin posts are refused before they act.
 	status, _, _ = fetchPage(t, c, "POST", s.base+"/dashboard/keys", url.Values{"name": {"x"}, "environment": {"test"}, "scope": {"customers:read"}},
@@ -139,8 +171,7 @@ func TestDashboard(t *testing.T) {
 	// Editing it: its edit form shows what it has; a scope taken away
 	// stops in the token it holds.
 	_, _, body = fetchPage(t, c, "GET", s.base+"/dashboard/apps", nil)
-	_, form, _ := strings.Cut(body, `action="/dashboard/apps/`+serverID+`/update"`)
-	form, _, _ = strings.Cut(form, "</form>")
+	form := formOf(body, "/dashboard/apps/"+serverID+"/update")
 	assert.Contains(t, form, `name="scope" value="bookings:read" checked`, "the edit form ticks its scope")
 	assert.NotContains(t, form, `name="scope" value="customers:read" checked`)
 	assert.Contains(t, form, `name="grant" value="client_credentials" checked`)
@@ -184,6 +215,8 @@ func TestDashboard(t *testing.T) {
 	signIn(t, s, eve, "acme", "eve@acme.test", "eve's long password")
 	_, _, body = fetchPage(t, eve, "GET", s.base+"/dashboard/keys", nil)
 	assert.NotContains(t, body, "Dash")
+	status, _, _ = fetchPage(t, eve, "POST", s.base+"/dashboard/keys/"+editID+"/update", url.Values{"name": {"Eve's"}, "scope": {"customers:read"}})
+	assert.Equal(t, 404, status, "eve editing demo's key")
 	status, _, _ = fetchPage(t, eve, "POST", s.base+"/dashboard/keys/"+keyIDs(body)["Dash"]+"/revoke", url.Values{})
 	assert.Equal(t, 404, status)
 	_, _, demoKeys := fetchPage(t, c, "GET", s.base+"/dashboard/keys", nil)
