@@ -137,6 +137,11 @@ func TestCreateValidation(t *testing.T) {
 		}
 		assert.Equal(t, tc.fields, fields, "%+v", tc.p)
 	}
+	_, err = mgr.Create(t.Context(), webhook.SubscriptionParams{URL: "https://93.184.215.14/h", Events: []string{"booking.exploded"}})
+	issue := apierror.From(err).Details.(apierror.FieldDetails).Errors[0].Issue
+	assert.Equal(t, `"booking.exploded" is not a known event type or wildcard; the types are `+strings.Join(append(events, webhook.EventDisabled), ", "), issue,
+		"an unknown type's issue names the known ones")
+	assert.Equal(t, append(events, webhook.EventDisabled), mgr.EventTypes())
 	s, err := mgr.Create(t.Context(), webhook.SubscriptionParams{OrganisationID: "o", URL: "https://93.184.215.14/h", Events: []string{"booking.*", "*"}})
 	require.NoError(t, err)
 	assert.True(t, strings.HasPrefix(s.Secret, "whsec_"), "a secret is generated")

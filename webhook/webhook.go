@@ -146,7 +146,7 @@ func (m *Manager) Create(ctx context.Context, p SubscriptionParams) (*storage.Su
 	if v.Check(len(p.Events) > 0 && len(p.Events) <= 100, "events", "must list 1 to 100 event types") {
 		for _, e := range p.Events {
 			if !m.knownPattern(e) {
-				v.Add("events", fmt.Sprintf("%q is not a known event type or wildcard", e))
+				v.Add("events", fmt.Sprintf("%q is not a known event type or wildcard; the types are %s", e, strings.Join(m.cfg.Events, ", ")))
 			}
 		}
 	}
@@ -175,6 +175,11 @@ func chosenSecret(s string) (string, error) {
 	}
 	return NormalizeSecret(s)
 }
+
+// EventTypes returns the event types subscriptions may name, as
+// Config.Events lists them, with webhook.disabled: for an API that lets
+// subscribers discover them.
+func (m *Manager) EventTypes() []string { return slices.Clone(m.cfg.Events) }
 
 func (m *Manager) knownPattern(p string) bool {
 	for _, e := range m.cfg.Events {

@@ -31,6 +31,38 @@ import (
 var eventTypes = []string{"booking.created", "booking.updated", "booking.cancelled", "payment.completed", "payment.refunded",
 	"customer.created", "customer.updated", "staff.schedule_changed"}
 
+// eventDescriptions says what each event type means, for GET
+// /v1/webhooks/event-types.
+var eventDescriptions = map[string]string{
+	"booking.created":        "A booking was made (the booking)",
+	"booking.updated":        "A booking was changed (the booking)",
+	"booking.cancelled":      "A booking was cancelled (the booking)",
+	"payment.completed":      "A payment was taken (the payment)",
+	"payment.refunded":       "A payment was refunded (the payment)",
+	"customer.created":       "A customer was added (the customer)",
+	"customer.updated":       "A customer's profile was changed (the customer)",
+	"staff.schedule_changed": "A staff member's schedule was replaced (the staff member)",
+	webhook.EventDisabled:    "One of the organisation's subscriptions was disabled: its endpoint answered 410 Gone, or failed for 5 days (subscription_id, url, reason)",
+	webhook.EventTest:        "Sent on request, to one subscription whatever its events, to check its endpoint: POST /v1/webhooks/{id}/test (subscription_id, url, message)",
+}
+
+// eventType is one entry of GET /v1/webhooks/event-types.
+type eventType struct {
+	Type        string `json:"type"`
+	Description string `json:"description"`
+	// Subscribable says whether a subscription's events may name it
+	// (webhook.test comes only when asked for).
+	Subscribable bool `json:"subscribable"`
+}
+
+func (a *app) listEventTypes(w http.ResponseWriter, r *http.Request) {
+	out := []eventType{}
+	for _, t := range append(a.hooks.EventTypes(), webhook.EventTest) {
+		out = append(out, eventType{Type: t, Description: eventDescriptions[t], Subscribable: t != webhook.EventTest})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
 // catalog is the seed's nine scopes plus webhooks:read and webhooks:write.
 func catalog() *scope.Catalog {
 	c, err := scope.DefaultCatalog().With(

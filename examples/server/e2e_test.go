@@ -287,6 +287,18 @@ func endToEnd(t *testing.T, s *server, db string) {
 	require.NoError(t, err)
 	go func() { _ = rcv.Serve(ln) }()
 	defer rcv.Close()
+	// The event types a subscription may name, each described.
+	r = s.do("GET", "/v1/webhooks/event-types", testKey, nil)
+	require.Equal(t, 200, r.status, string(r.body))
+	var catalog []map[string]any
+	require.NoError(t, json.Unmarshal(r.body, &catalog))
+	described := map[string]bool{}
+	for _, et := range catalog {
+		assert.NotEmpty(t, et["description"], et["type"])
+		described[et["type"].(string)] = et["subscribable"].(bool)
+	}
+	assert.Equal(t, map[string]bool{"booking.created": true, "booking.updated": true, "booking.cancelled": true, "payment.completed": true, "payment.refunded": true,
+		"customer.created": true, "customer.updated": true, "staff.schedule_changed": true, "webhook.disabled": true, "webhook.test": false}, described)
 	r = s.do("POST", "/v1/webhooks", testKey, map[string]any{"url": "http://" + ln.Addr().String() + "/hooks", "events": []string{"booking.*", "customer.created"}})
 	require.Equal(t, 201, r.status, string(r.body))
 	mu.Lock()
