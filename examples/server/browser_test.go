@@ -138,8 +138,8 @@ func TestBrowserDashboardAndAuthorizationCode(t *testing.T) {
 	var key string
 	run("create key",
 		chromedp.SendKeys("#key-name", "Browser key", chromedp.ByQuery),
-		chromedp.Click(`input[name=scope][value="customers:read"]`, chromedp.ByQuery),
-		chromedp.Click(`input[name=scope][value="customers:write"]`, chromedp.ByQuery),
+		chromedp.Click(`#create-key input[name=scope][value="customers:read"]`, chromedp.ByQuery),
+		chromedp.Click(`#create-key input[name=scope][value="customers:write"]`, chromedp.ByQuery),
 		chromedp.Click(`#create-key button[type=submit]`, chromedp.ByQuery),
 		chromedp.WaitVisible("#new-key-value", chromedp.ByQuery),
 		chromedp.Text("#new-key-value", &key, chromedp.ByQuery), shot("03-key-created"))
