@@ -770,3 +770,68 @@ func TestSendTest(t *testing.T) {
 	assert.Equal(t, http.StatusConflict, ae.Status)
 	assert.Len(t, f.deliveries(t), 1, "nothing enqueued for a disabled subscription")
 }
+
+// TestUpdateSubscription: a subscription the dispatcher disabled (410
+// Gone) is enabled again, its failure record cleared, and receives the
+// events after; its events and URL change, checked as at creation; its
+// owner disables it, and it then gets nothing.
+func TestUpdateSubscription(t *testing.T) {
+	t.Parallel()
+	var gone atomic.Bool
+	gone.Store(true)
+	rv := newReceiver(t, func(_ int, w http.ResponseWriter) {
+		if gone.Load() {
+			w.WriteHeader(http.StatusGone)
+		}
+	})
+	f := newFixture(t, memory.New(), rv.srv.URL, loopback)
+	d := f.dispatcher(t, webhook.DispatcherConfig{})
+	f.enqueue(t, "booking.created")
+	_, _ = d.RunOnce(t.Context())
+	sub, err := f.store.GetSubscription(t.Context(), f.sub.ID)
+	require.NoError(t, err)
+	require.False(t, sub.Enabled, "410 disables")
+
+	gone.Store(false)
+	enable, disable := true, false
+	sub, err = f.mgr.Update(t.Context(), f.sub.ID, webhook.SubscriptionUpdate{Enabled: &enable})
+	require.NoError(t, err)
+	assert.True(t, sub.Enabled)
+	assert.Empty(t, sub.DisabledReason)
+	assert.True(t, sub.FailingSince.IsZero(), "the failure record is cleared")
+	f.enqueue(t, "booking.updated")
+	n, err := d.RunOnce(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, 1, n, "delivered once enabled again")
+
+	// Events and URL change, checked as at creation; nothing of a refused change is kept.
+	bad := "http://169.254.169.254/latest"
+	_, err = f.mgr.Update(t.Context(), f.sub.ID, webhook.SubscriptionUpdate{URL: &bad, Events: []string{"booking.exploded"}})
+	var fields []string
+	for _, fi := range apierror.From(err).Details.(apierror.FieldDetails).Errors {
+		fields = append(fields, fi.Field)
+	}
+	assert.Equal(t, []string{"url", "events"}, fields)
+	sub, err = f.mgr.Update(t.Context(), f.sub.ID, webhook.SubscriptionUpdate{Events: []string{"payment.completed", "payment.completed"}})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"payment.completed"}, sub.Events)
+	assert.Equal(t, rv.srv.URL, sub.URL, "the URL, not given, is kept")
+	before := len(f.deliveries(t))
+	f.enqueue(t, "booking.created")
+	assert.Len(t, f.deliveries(t), before, "no longer subscribed")
+	f.enqueue(t, "payment.completed")
+	assert.Len(t, f.deliveries(t), before+1)
+
+	// Disabled by its owner: nothing is queued for it, no test event either.
+	sub, err = f.mgr.Update(t.Context(), f.sub.ID, webhook.SubscriptionUpdate{Enabled: &disable})
+	require.NoError(t, err)
+	assert.False(t, sub.Enabled)
+	assert.Equal(t, webhook.DisabledByOwner, sub.DisabledReason)
+	f.enqueue(t, "payment.completed")
+	assert.Len(t, f.deliveries(t), before+1)
+	_, err = f.mgr.SendTest(t.Context(), f.sub.ID)
+	assert.Equal(t, http.StatusConflict, apierror.From(err).Status)
+
+	_, err = f.mgr.Update(t.Context(), storage.NewID(), webhook.SubscriptionUpdate{Enabled: &enable})
+	assert.ErrorIs(t, err, storage.ErrNotFound)
+}

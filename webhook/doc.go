@@ -42,7 +42,9 @@
 // was taken over cannot overwrite the new owner's result.
 // [Manager.Redeliver] and [Manager.RecoverFailed] send deliveries again by
 // hand; [Manager.SendTest] sends a webhook.test event to one subscription,
-// for its owner to check the endpoint before any real event.
+// for its owner to check the endpoint before any real event;
+// [Manager.Update] enables a disabled subscription again once its
+// endpoint is mended, and changes its URL and events.
 //
 // # SSRF
 //

@@ -67,3 +67,23 @@ func ExampleManager_SendTest() {
 	// verified {"type":"webhook.test"
 	// delivered 1
 }
+
+// Change what a subscription receives, and enable it again after its
+// endpoint was disabled.
+func ExampleManager_Update() {
+	ctx := context.Background()
+	mgr, _ := webhook.New(memory.New(), webhook.Config{Events: []string{"booking.created", "booking.cancelled", "payment.completed"}})
+	sub, _ := mgr.Create(ctx, webhook.SubscriptionParams{OrganisationID: "acme", URL: "https://93.184.215.14/hooks", Events: []string{"booking.created"}})
+
+	sub, _ = mgr.Update(ctx, sub.ID, webhook.SubscriptionUpdate{Events: []string{"booking.*", "payment.completed"}})
+	fmt.Println(sub.Events)
+	off, on := false, true
+	sub, _ = mgr.Update(ctx, sub.ID, webhook.SubscriptionUpdate{Enabled: &off})
+	fmt.Println(sub.Enabled, sub.DisabledReason)
+	sub, _ = mgr.Update(ctx, sub.ID, webhook.SubscriptionUpdate{Enabled: &on})
+	fmt.Println(sub.Enabled)
+	// Output:
+	// [booking.* payment.completed]
+	// false disabled by its owner
+	// true
+}

@@ -138,18 +138,8 @@ func (m *Manager) Create(ctx context.Context, p SubscriptionParams) (*storage.Su
 		p.Environment = "live"
 	}
 	v.Check(p.Environment == "live" || p.Environment == "test", "environment", "must be live or test")
-	if !storage.ValidText(p.URL) {
-		v.Add("url", storage.TextIssue)
-	} else if err := m.cfg.Guard.CheckURL(ctx, p.URL); err != nil {
-		v.Add("url", strings.TrimPrefix(err.Error(), "webhook: "))
-	}
-	if v.Check(len(p.Events) > 0 && len(p.Events) <= 100, "events", "must list 1 to 100 event types") {
-		for _, e := range p.Events {
-			if !m.knownPattern(e) {
-				v.Add("events", fmt.Sprintf("%q is not a known event type or wildcard; the types are %s", e, strings.Join(m.cfg.Events, ", ")))
-			}
-		}
-	}
+	m.checkURL(ctx, &v, p.URL)
+	m.checkEvents(&v, p.Events)
 	secret, err := chosenSecret(p.Secret)
 	if err != nil {
 		v.Add("secret", SecretIssue)
@@ -159,11 +149,89 @@ func (m *Manager) Create(ctx context.Context, p SubscriptionParams) (*storage.Su
 	}
 	now := m.cfg.Now().UTC()
 	s := &storage.Subscription{ID: storage.NewID(), OrganisationID: p.OrganisationID, Environment: p.Environment, URL: p.URL,
-		Events: slices.Compact(slices.Sorted(slices.Values(p.Events))), Secret: secret, Enabled: true, CreatedAt: now, UpdatedAt: now}
+		Events: eventSet(p.Events), Secret: secret, Enabled: true, CreatedAt: now, UpdatedAt: now}
 	if err := m.store.CreateSubscription(ctx, s); err != nil {
 		return nil, fmt.Errorf("webhook: create subscription: %w", err)
 	}
 	m.log.Info("webhook subscription created", "subscription_id", s.ID, "organisation", s.OrganisationID)
+	return s, nil
+}
+
+func (m *Manager) checkURL(ctx context.Context, v *apierror.Validation, u string) {
+	if !storage.ValidText(u) {
+		v.Add("url", storage.TextIssue)
+	} else if err := m.cfg.Guard.CheckURL(ctx, u); err != nil {
+		v.Add("url", strings.TrimPrefix(err.Error(), "webhook: "))
+	}
+}
+
+func (m *Manager) checkEvents(v *apierror.Validation, events []string) {
+	if v.Check(len(events) > 0 && len(events) <= 100, "events", "must list 1 to 100 event types") {
+		for _, e := range events {
+			if !m.knownPattern(e) {
+				v.Add("events", fmt.Sprintf("%q is not a known event type or wildcard; the types are %s", e, strings.Join(m.cfg.Events, ", ")))
+			}
+		}
+	}
+}
+
+func eventSet(events []string) []string { return slices.Compact(slices.Sorted(slices.Values(events))) }
+
+// DisabledByOwner is the DisabledReason of a subscription its owner
+// disabled (SubscriptionUpdate.Enabled false).
+const DisabledByOwner = "disabled by its owner"
+
+// SubscriptionUpdate changes a subscription; nil fields are left as they
+// are.
+type SubscriptionUpdate struct {
+	URL    *string
+	Events []string
+	// Enabled true enables a disabled subscription again, its failure
+	// record cleared (the DisableAfter count starts afresh); false
+	// disables it, with the reason DisabledByOwner.
+	Enabled *bool
+}
+
+// Update changes a subscription's URL, events or state, checked as
+// Create checks them: invalid fields are a 422 naming each one. A
+// subscription the dispatcher disabled (410 Gone, or failing for
+// DisableAfter) is enabled again this way once its endpoint is mended.
+// Events enqueued while it was disabled were not queued for it;
+// deliveries that failed are sent again with RecoverFailed. Its secret
+// changes with RotateSecret. A missing subscription wraps
+// storage.ErrNotFound.
+func (m *Manager) Update(ctx context.Context, id string, u SubscriptionUpdate) (*storage.Subscription, error) {
+	var v apierror.Validation
+	if u.URL != nil {
+		m.checkURL(ctx, &v, *u.URL)
+	}
+	if u.Events != nil {
+		m.checkEvents(&v, u.Events)
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	s, err := changeSubscription(ctx, m.store, id, func(s *storage.Subscription) bool {
+		if u.URL != nil {
+			s.URL = *u.URL
+		}
+		if u.Events != nil {
+			s.Events = eventSet(u.Events)
+		}
+		switch {
+		case u.Enabled == nil:
+		case *u.Enabled:
+			s.Enabled, s.DisabledReason, s.FailingSince = true, "", time.Time{}
+		case s.Enabled:
+			s.Enabled, s.DisabledReason = false, DisabledByOwner
+		}
+		s.UpdatedAt = m.cfg.Now().UTC()
+		return true
+	})
+	if err != nil {
+		return nil, fmt.Errorf("webhook: update subscription: %w", err)
+	}
+	m.log.Info("webhook subscription updated", "subscription_id", s.ID, "enabled", s.Enabled)
 	return s, nil
 }
 

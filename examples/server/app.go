@@ -353,6 +353,68 @@ func (a *app) createWebhook(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, v)
 }
 
+// webhookPatch changes a subscription: only the members given (a null
+// member is not given).
+type webhookPatch struct {
+	URL    *string   `json:"url"`
+	Events *[]string `json:"events"`
+	// Enabled true enables a disabled subscription again; false disables it.
+	Enabled *bool `json:"enabled"`
+}
+
+func (a *app) updateWebhook(w http.ResponseWriter, r *http.Request) {
+	s, err := a.subscription(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var in webhookPatch
+	if err := a.decode(w, r, &in); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	u := webhook.SubscriptionUpdate{URL: in.URL, Enabled: in.Enabled}
+	if in.Events != nil {
+		u.Events = append([]string{}, *in.Events...) // [] is a list, refused as empty
+	}
+	if s, err = a.hooks.Update(r.Context(), s.ID, u); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, viewOf(s))
+}
+
+// secretInput optionally names the new secret of a rotation.
+type secretInput struct {
+	Secret string `json:"secret"`
+}
+
+// secretRotation answers POST /v1/webhooks/{id}/rotate-secret: the new
+// secret, shown once, and until when the previous one still signs.
+type secretRotation struct {
+	ID                       string `json:"id"`
+	Secret                   string `json:"secret"`
+	PreviousSecretValidUntil ts     `json:"previous_secret_valid_until"`
+}
+
+func (a *app) rotateWebhookSecret(w http.ResponseWriter, r *http.Request) {
+	s, err := a.subscription(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var in secretInput
+	if err := a.decode(w, r, &in); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if s, err = a.hooks.RotateSecret(r.Context(), s.ID, in.Secret); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, secretRotation{ID: s.ID, Secret: s.Secret, PreviousSecretValidUntil: ts(s.PreviousSecretExpiresAt)})
+}
+
 func (a *app) getWebhook(w http.ResponseWriter, r *http.Request) {
 	s, err := a.subscription(r)
 	if err != nil {

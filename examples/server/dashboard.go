@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-go/gatehouse/apikey"
 	"github.com/gatehouse-go/gatehouse/oauth"
 	"github.com/gatehouse-go/gatehouse/storage"
+	"github.com/gatehouse-go/gatehouse/webhook"
 )
 
 //go:embed web
@@ -107,6 +108,7 @@ func (a *app) dashboard(doc *openAPIDoc) http.Handler {
 	mux.HandleFunc("GET /dashboard/webhooks", signed(a.hooksPage))
 	mux.HandleFunc("POST /dashboard/webhooks/{id}/deliveries/{delivery}/redeliver", signed(a.dashboardRedeliver))
 	mux.HandleFunc("POST /dashboard/webhooks/{id}/test", signed(a.dashboardTestWebhook))
+	mux.HandleFunc("POST /dashboard/webhooks/{id}/enable", signed(a.dashboardEnableWebhook))
 	mux.HandleFunc("POST /dashboard/explorer-key", signed(a.explorerKey))
 	mux.HandleFunc("GET /docs", a.docsPage(doc))
 	mux.HandleFunc("GET /callback", a.callbackPage)
@@ -596,6 +598,8 @@ func (a *app) hooksPage(w http.ResponseWriter, r *http.Request, u *storage.User)
 		p.Notice = "Redelivery queued."
 	case "test":
 		p.Notice = "Test event queued: it appears below once sent."
+	case "enabled":
+		p.Notice = "Subscription enabled again: events from now on are delivered to it."
 	}
 	for _, s := range subs {
 		ds, err := a.store.ListDeliveries(r.Context(), s.ID, storage.Page{Limit: 10})
@@ -633,6 +637,21 @@ func (a *app) dashboardTestWebhook(w http.ResponseWriter, r *http.Request, u *st
 		return
 	}
 	http.Redirect(w, r, "/dashboard/webhooks?notice=test", http.StatusSeeOther)
+}
+
+// dashboardEnableWebhook enables a disabled subscription again, once its
+// owner has mended the endpoint.
+func (a *app) dashboardEnableWebhook(w http.ResponseWriter, r *http.Request, u *storage.User) {
+	s, err := a.ownSubscription(r, u)
+	if err == nil {
+		on := true
+		_, err = a.hooks.Update(r.Context(), s.ID, webhook.SubscriptionUpdate{Enabled: &on})
+	}
+	if err != nil {
+		a.pageError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/dashboard/webhooks?notice=enabled", http.StatusSeeOther)
 }
 
 // ownSubscription returns the subscription the path's id names when it is

@@ -269,6 +269,20 @@ func TestDashboard(t *testing.T) {
 	}, 15*time.Second, 100*time.Millisecond, "the test event delivered, listed with the subscription's deliveries")
 	status, _, _ = fetchPage(t, eve, "POST", s.base+m[1], url.Values{})
 	assert.Equal(t, 404, status, "another organisation's user")
+	// Disabled (here by its owner, through the API), it is enabled again from the page.
+	hookID := r.json(t)["id"].(string)
+	require.Equal(t, 200, s.do("PATCH", "/v1/webhooks/"+hookID, s.demo["test API key (sandbox)"], map[string]any{"enabled": false}).status)
+	_, _, body = fetchPage(t, c, "GET", s.base+"/dashboard/webhooks", nil)
+	assert.Contains(t, body, "disabled: disabled by its owner")
+	enable := "/dashboard/webhooks/" + hookID + "/enable"
+	require.Contains(t, body, `action="`+enable+`"`, "an Enable again button")
+	status, _, _ = fetchPage(t, eve, "POST", s.base+enable, url.Values{})
+	assert.Equal(t, 404, status, "another organisation's user")
+	status, at, body = fetchPage(t, c, "POST", s.base+enable, url.Values{})
+	assert.Equal(t, 200, status)
+	assert.Contains(t, at, "notice=enabled")
+	assert.Contains(t, body, "Subscription enabled again")
+	assert.Equal(t, true, s.do("GET", "/v1/webhooks/"+hookID, s.demo["test API key (sandbox)"], nil).json(t)["enabled"])
 
 	// The explorer's sandbox key: one hour, test environment, JSON.
 	status, _, body = fetchPage(t, c, "POST", s.base+"/dashboard/explorer-key", url.Values{})
