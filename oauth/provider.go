@@ -510,9 +510,11 @@ type ClientUpdate struct {
 // other instances (within ResourceConfig.CacheTTL without one), and in
 // what introspection reports; a refresh of a grant that holds it is
 // refused invalid_scope, so that the user authorizes the application
-// again, for what it may now ask. A grant or redirect URI taken away can
-// no longer be used to obtain tokens. Scopes added are for new
-// authorizations: existing grants keep what their users allowed.
+// again, for what it may now ask. A grant taken away can no longer be
+// used to obtain tokens, nor a redirect URI in a new authorization (a
+// code already issued to it is exchanged within its lifetime). Scopes
+// added are for new authorizations: existing grants keep what their users
+// allowed.
 func (p *Provider) UpdateClient(ctx context.Context, clientID string, u ClientUpdate) (*storage.Client, error) {
 	var c *storage.Client
 	var narrowed bool

@@ -777,22 +777,18 @@ func TestSendTest(t *testing.T) {
 // owner disables it, and it then gets nothing.
 func TestUpdateSubscription(t *testing.T) {
 	t.Parallel()
-	var gone atomic.Bool
-	gone.Store(true)
-	rv := newReceiver(t, func(_ int, w http.ResponseWriter) {
-		if gone.Load() {
-			w.WriteHeader(http.StatusGone)
-		}
-	})
+	var status atomic.Int32
+	status.Store(http.StatusGone)
+	rv := newReceiver(t, func(_ int, w http.ResponseWriter) { w.WriteHeader(int(status.Load())) })
 	f := newFixture(t, memory.New(), rv.srv.URL, loopback)
-	d := f.dispatcher(t, webhook.DispatcherConfig{})
+	d := f.dispatcher(t, webhook.DispatcherConfig{Schedule: []time.Duration{0, time.Hour}})
 	f.enqueue(t, "booking.created")
 	_, _ = d.RunOnce(t.Context())
 	sub, err := f.store.GetSubscription(t.Context(), f.sub.ID)
 	require.NoError(t, err)
 	require.False(t, sub.Enabled, "410 disables")
 
-	gone.Store(false)
+	status.Store(http.StatusOK)
 	enable, disable := true, false
 	sub, err = f.mgr.Update(t.Context(), f.sub.ID, webhook.SubscriptionUpdate{Enabled: &enable})
 	require.NoError(t, err)
@@ -834,4 +830,18 @@ func TestUpdateSubscription(t *testing.T) {
 
 	_, err = f.mgr.Update(t.Context(), storage.NewID(), webhook.SubscriptionUpdate{Enabled: &enable})
 	assert.ErrorIs(t, err, storage.ErrNotFound)
+
+	// Enabling a failing subscription that is enabled does not put off
+	// its disabling: its failure record stays.
+	_, err = f.mgr.Update(t.Context(), f.sub.ID, webhook.SubscriptionUpdate{Enabled: &enable})
+	require.NoError(t, err)
+	status.Store(http.StatusInternalServerError)
+	f.enqueue(t, "payment.completed")
+	_, _ = d.RunOnce(t.Context())
+	sub, err = f.store.GetSubscription(t.Context(), f.sub.ID)
+	require.NoError(t, err)
+	require.False(t, sub.FailingSince.IsZero(), "failing")
+	sub, err = f.mgr.Update(t.Context(), f.sub.ID, webhook.SubscriptionUpdate{Enabled: &enable})
+	require.NoError(t, err)
+	assert.False(t, sub.FailingSince.IsZero(), "the failure record is kept")
 }

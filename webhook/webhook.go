@@ -187,8 +187,9 @@ type SubscriptionUpdate struct {
 	URL    *string
 	Events []string
 	// Enabled true enables a disabled subscription again, its failure
-	// record cleared (the DisableAfter count starts afresh); false
-	// disables it, with the reason DisabledByOwner.
+	// record cleared (the DisableAfter count starts afresh; an enabled
+	// one keeps its record); false disables it, with the reason
+	// DisabledByOwner.
 	Enabled *bool
 }
 
@@ -219,10 +220,12 @@ func (m *Manager) Update(ctx context.Context, id string, u SubscriptionUpdate) (
 			s.Events = eventSet(u.Events)
 		}
 		switch {
-		case u.Enabled == nil:
+		case u.Enabled == nil || *u.Enabled == s.Enabled:
+			// An enabled subscription that is failing keeps its failure
+			// record: enabling it again does not put off its disabling.
 		case *u.Enabled:
 			s.Enabled, s.DisabledReason, s.FailingSince = true, "", time.Time{}
-		case s.Enabled:
+		default:
 			s.Enabled, s.DisabledReason = false, DisabledByOwner
 		}
 		s.UpdatedAt = m.cfg.Now().UTC()
