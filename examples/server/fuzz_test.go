@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -78,23 +79,37 @@ func FuzzAPIBodies(f *testing.F) {
 	h, demo := fuzzApp(f)
 	for _, s := range []string{`{"first_name":"A","last_name":"B","email":"a@b.co"}`, `{"customer_id":"x","service":"s","starts_at":"2026-01-01T00:00:00Z","ends_at":"2025-01-01T00:00:00Z"}`,
 		`{"amount":-1,"currency":"aud"}`, `{"url":"http://127.0.0.1/","events":["*"]}`, `{"schedule":[{"day":"monday","start":"09:00","end":"08:00"}]}`,
-		`[]`, `null`, `{"id":1}`, `{"first_name":{"a":1}}`, "\x00", `{"email":"` + strings.Repeat("a", 300) + `"}`} {
-		for i := range 5 {
+		`[]`, `null`, `{"id":1}`, `{"first_name":{"a":1}}`, "\x00", `{"email":"` + strings.Repeat("a", 300) + `"}`,
+		`{"events":[],"enabled":false}`, `{"url":"https://93.184.215.14/b","enabled":true}`, `{"secret":"webhook_secret_for_verification"}`} {
+		for i := range 8 {
 			f.Add(i, s)
 		}
 	}
-	paths := []string{"/v1/customers", "/v1/bookings", "/v1/payments", "/v1/webhooks", "/v1/staff/00000000-0000-7000-8000-000000000000/schedule"}
-	f.Fuzz(func(t *testing.T, which int, body string) {
-		path := paths[(which%len(paths)+len(paths))%len(paths)]
-		method := "POST"
-		if strings.HasSuffix(path, "/schedule") {
-			method = "PUT"
-		}
+	// A subscription and one of the sandbox's customers, to change.
+	call := func(method, path, body string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(method, path, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer "+demo.TestKey)
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
+		return rec
+	}
+	var made struct{ ID string }
+	var customers []struct{ ID string }
+	rec := call("POST", "/v1/webhooks", `{"url":"https://93.184.215.14/hooks","events":["*"]}`)
+	if err := json.Unmarshal(rec.Body.Bytes(), &made); err != nil || rec.Code != http.StatusCreated {
+		f.Fatalf("a subscription to fuzz: %d %s", rec.Code, rec.Body)
+	}
+	if err := json.Unmarshal(call("GET", "/v1/customers", "").Body.Bytes(), &customers); err != nil || len(customers) == 0 {
+		f.Fatalf("the sandbox's customers: %v", err)
+	}
+	paths := [][2]string{{"POST", "/v1/customers"}, {"POST", "/v1/bookings"}, {"POST", "/v1/payments"}, {"POST", "/v1/webhooks"},
+		{"PUT", "/v1/staff/00000000-0000-7000-8000-000000000000/schedule"}, {"PATCH", "/v1/customers/" + customers[0].ID},
+		{"PATCH", "/v1/webhooks/" + made.ID}, {"POST", "/v1/webhooks/" + made.ID + "/rotate-secret"}}
+	f.Fuzz(func(t *testing.T, which int, body string) {
+		mp := paths[(which%len(paths)+len(paths))%len(paths)]
+		method, path := mp[0], mp[1]
+		rec := call(method, path, body)
 		if rec.Code >= 500 {
 			t.Fatalf("%s %s %q: %d %s", method, path, body, rec.Code, rec.Body.String())
 		}
