@@ -49,6 +49,9 @@ func (p *Provider) ConnectedApps(ctx context.Context, userID string) ([]Connecte
 		if err != nil {
 			return fmt.Errorf("oauth: connected apps: %w", err)
 		}
+		if scopes != nil {
+			scopes = p.stillAllowed(scopes, c.Scopes) // what the application may still hold (UpdateClient)
+		}
 		apps = append(apps, ConnectedApp{Client: c, Scopes: scopes, GrantedAt: at})
 		return nil
 	}

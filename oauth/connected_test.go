@@ -10,6 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
+
+	"github.com/gatehouse-go/gatehouse/oauth"
 )
 
 // TestConnectedAppsAndDisconnect: a user's connected applications are
@@ -65,4 +67,28 @@ func TestConnectedAppsAndDisconnect(t *testing.T) {
 	n, err = e.p.Disconnect(ctx, e.user.ID, "no-such-client")
 	require.NoError(t, err)
 	assert.Zero(t, n)
+}
+
+// TestConnectedAppsShowWhatTheAppMayStillHold: once an application's
+// scopes are narrowed, the user's connected applications list, of what
+// the user allowed, only what it may still hold.
+func TestConnectedAppsShowWhatTheAppMayStillHold(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	conf := e.conf(e.confID, e.confSec, "bookings:read", "customers:read")
+	verifier := oauth2.GenerateVerifier()
+	loc := e.authorize(newBrowser(t), conf.AuthCodeURL("state-narrow1", oauth2.S256ChallengeOption(verifier)), "allow")
+	_, err := conf.Exchange(ctx, loc.Query().Get("code"), oauth2.VerifierOption(verifier))
+	require.NoError(t, err)
+	apps, err := e.p.ConnectedApps(ctx, e.user.ID)
+	require.NoError(t, err)
+	require.NotEmpty(t, apps)
+	assert.Equal(t, []string{"bookings:read", "customers:read"}, apps[0].Scopes)
+
+	_, err = e.p.UpdateClient(ctx, e.confID, oauth.ClientUpdate{Scopes: []string{"customers:read", "staff:read"}})
+	require.NoError(t, err)
+	apps, err = e.p.ConnectedApps(ctx, e.user.ID)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"customers:read"}, apps[0].Scopes)
 }
