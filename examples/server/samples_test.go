@@ -54,6 +54,11 @@ func TestCodeSamplesRun(t *testing.T) {
 		got = append(got, request{r.Method, r.URL.EscapedPath(), r.Header.Get("Authorization"), r.Header.Get("Content-Type"), string(b)})
 		mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
+		if strings.HasPrefix(r.URL.Path, "/v1/missing") {
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = w.Write([]byte(`{"error":{"code":"NOT_FOUND"}}`))
+			return
+		}
 		w.WriteHeader(http.StatusAccepted)
 		_, _ = w.Write([]byte(`{"ok":true}`))
 	}))
@@ -64,13 +69,16 @@ func TestCodeSamplesRun(t *testing.T) {
 		method, path string
 		body         any
 		want         string // the path that arrives
+		status       string // and the status printed
 	}{
-		{"GET", "/v1/customers", nil, "/v1/customers"},
-		{"POST", "/v1/customers", tricky, "/v1/customers"},
-		{"PATCH", "/v1/customers/{id}", tricky, "/v1/customers/01890a5d-ac96-774b-bcce-b302099a8057"},
-		{"POST", "/v1/bookings/{id}/cancel", nil, "/v1/bookings/01890a5d-ac96-774b-bcce-b302099a8057/cancel"},
-		{"DELETE", "/v1/webhooks/{id}", nil, "/v1/webhooks/01890a5d-ac96-774b-bcce-b302099a8057"},
-		{"POST", "/v1/webhooks/{id}/deliveries/{delivery}/redeliver", nil, "/v1/webhooks/01890a5d-ac96-774b-bcce-b302099a8057/deliveries/d-2/redeliver"},
+		{"GET", "/v1/customers", nil, "/v1/customers", "202"},
+		{"POST", "/v1/customers", tricky, "/v1/customers", "202"},
+		{"PATCH", "/v1/customers/{id}", tricky, "/v1/customers/01890a5d-ac96-774b-bcce-b302099a8057", "202"},
+		{"POST", "/v1/bookings/{id}/cancel", nil, "/v1/bookings/01890a5d-ac96-774b-bcce-b302099a8057/cancel", "202"},
+		{"DELETE", "/v1/webhooks/{id}", nil, "/v1/webhooks/01890a5d-ac96-774b-bcce-b302099a8057", "202"},
+		{"POST", "/v1/webhooks/{id}/deliveries/{delivery}/redeliver", nil, "/v1/webhooks/01890a5d-ac96-774b-bcce-b302099a8057/deliveries/d-2/redeliver", "202"},
+		// An error answer is printed too, status and envelope, not raised.
+		{"GET", "/v1/missing/{id}", nil, "/v1/missing/01890a5d-ac96-774b-bcce-b302099a8057", "404"},
 	}
 	env := append(os.Environ(), "GATEHOUSE_API_KEY=gate_test_key'\"$x", "ID=01890a5d-ac96-774b-bcce-b302099a8057", "DELIVERY=d-2")
 	for lang, runner := range sampleRunners {
@@ -101,7 +109,10 @@ func TestCodeSamplesRun(t *testing.T) {
 				cmd.Env = env
 				out, err := cmd.CombinedOutput()
 				require.NoError(t, err, "%s %s %s:\n%s\n%s", lang, c.method, c.path, src, out)
-				assert.Contains(t, string(out), "202", "the sample prints the status")
+				assert.Contains(t, string(out), c.status, "the sample prints the status")
+				if c.status == "404" {
+					assert.Contains(t, string(out), `{"error":{"code":"NOT_FOUND"}}`, "%s: and the envelope", lang)
+				}
 				mu.Lock()
 				require.Len(t, got, 1, "%s %s %s: one request", lang, c.method, c.path)
 				r := got[0]
