@@ -62,3 +62,25 @@ func ExampleFailureBudget() {
 	// 401
 	// 429
 }
+
+// A client checks its budget without spending it: mount StatusHandler
+// beside the limited API, not behind it.
+func ExampleMiddleware_StatusHandler() {
+	burst := ratelimit.MustPolicy("tiny", "1000/h,2/m")
+	rl, _ := ratelimit.New(ratelimit.NewMemory(ratelimit.MemoryConfig{}), ratelimit.Config{Default: &burst})
+	mux := http.NewServeMux()
+	mux.Handle("GET /v1/rate-limit", rl.StatusHandler())
+	mux.Handle("/v1/", rl.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "[]") })))
+
+	for _, path := range []string{"/v1/bookings", "/v1/rate-limit", "/v1/rate-limit"} {
+		req := httptest.NewRequest("GET", path, nil)
+		req = req.WithContext(gatehouse.NewContext(req.Context(), &gatehouse.Principal{KeyID: "key_123"}))
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, req)
+		fmt.Println(path, rec.Code, rec.Header().Get("X-RateLimit-Remaining"))
+	}
+	// Output:
+	// /v1/bookings 200 1
+	// /v1/rate-limit 200 1
+	// /v1/rate-limit 200 1
+}

@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -147,10 +148,19 @@ func (m *Middleware) policy(name string) Policy {
 	return p
 }
 
-// Check decides for r without writing anything.
+// Check decides for r, counting it, and writes nothing to the response.
 func (m *Middleware) Check(r *http.Request) (Result, error) {
+	key, pol := m.resolve(r)
+	cost := int64(1)
+	if m.cfg.Cost != nil {
+		cost = max(1, m.cfg.Cost(r))
+	}
+	return m.limiter.Allow(r.Context(), key, pol, cost)
+}
+
+// resolve returns the key r counts against and its policy.
+func (m *Middleware) resolve(r *http.Request) (string, Policy) {
 	p := gatehouse.FromContext(r.Context())
-	var pol Policy
 	var key string
 	switch {
 	case m.cfg.Key != nil:
@@ -162,17 +172,60 @@ func (m *Middleware) Check(r *http.Request) (Result, error) {
 	}
 	switch {
 	case m.cfg.Resolve != nil:
-		pol = m.policy(m.cfg.Resolve(r, p))
+		return key, m.policy(m.cfg.Resolve(r, p))
 	case p != nil:
-		pol = m.policy(p.RateLimitPolicy)
-	default:
-		pol = *m.cfg.Anonymous
+		return key, m.policy(p.RateLimitPolicy)
 	}
-	cost := int64(1)
-	if m.cfg.Cost != nil {
-		cost = max(1, m.cfg.Cost(r))
-	}
-	return m.limiter.Allow(r.Context(), key, pol, cost)
+	return key, *m.cfg.Anonymous
+}
+
+// Status reports the windows of r's caller as they stand, counting
+// nothing (a decision of cost zero, one round trip on Redis).
+func (m *Middleware) Status(r *http.Request) (Result, error) {
+	key, pol := m.resolve(r)
+	return m.limiter.Allow(r.Context(), key, pol, 0)
+}
+
+// Status is the body [Middleware.StatusHandler] answers with.
+type Status struct {
+	Windows []WindowStatus `json:"windows"`
+}
+
+// WindowStatus is one window of a [Status].
+type WindowStatus struct {
+	// Window is its compact form ("100/m").
+	Window    string `json:"window"`
+	Limit     int64  `json:"limit"`
+	Used      int64  `json:"used"`
+	Remaining int64  `json:"remaining"`
+	// Reset is when it starts again, in Unix seconds, as X-RateLimit-Reset.
+	Reset int64 `json:"reset"`
+}
+
+// StatusHandler answers a caller with its windows as they stand, in the
+// X-RateLimit-* headers and a [Status] body, without counting the
+// request: for an endpoint where a client checks its budget before it
+// spends it (GitHub's GET /rate_limit). Mount it beside, not behind,
+// [Middleware.Handler]: behind it, the request would count. A failing
+// limiter is a 503, as in Handler; one that admits without counting
+// (FailOpen) gives no windows.
+func (m *Middleware) StatusHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		res, err := m.Status(r)
+		if err != nil {
+			m.log.Error("rate limiter failed", "err", err)
+			m.onError(w, r, apierror.Unavailable(err))
+			return
+		}
+		m.setHeaders(w.Header(), &res)
+		out := Status{Windows: make([]WindowStatus, 0, res.N)}
+		for _, wr := range res.Windows[:res.N] {
+			out.Windows = append(out.Windows, WindowStatus{Window: wr.Window.String(), Limit: wr.Window.Limit, Used: wr.Used,
+				Remaining: wr.Remaining(), Reset: resetUnix(wr.Reset)})
+		}
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		_ = json.NewEncoder(w).Encode(out)
+	})
 }
 
 // Handler wraps next: it sets the headers, and answers 429 RATE_LIMITED

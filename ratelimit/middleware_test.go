@@ -386,3 +386,45 @@ func FuzzClientIP(f *testing.F) {
 		}
 	})
 }
+
+// TestStatusCountsNothing: StatusHandler answers a caller with its
+// windows, in the headers and the body, as many times as it is asked,
+// counting none of it, on memory and on Redis; an exhausted window shows
+// zero remaining and the handler still answers 200.
+func TestStatusCountsNothing(t *testing.T) {
+	limiters := map[string]func(t *testing.T) ratelimit.Limiter{
+		"memory": func(*testing.T) ratelimit.Limiter { return ratelimit.NewMemory(ratelimit.MemoryConfig{}) },
+		"redis": func(t *testing.T) ratelimit.Limiter {
+			l, _ := newRedisLimiter(t, redisClient(t))
+			return l
+		},
+	}
+	for name, limiter := range limiters {
+		t.Run(name, func(t *testing.T) {
+			waitForFreshMinute(t)
+			pol := ratelimit.MustPolicy("small", "50/h,3/m")
+			mw, err := ratelimit.New(limiter(t), ratelimit.Config{Default: &pol})
+			require.NoError(t, err)
+			key := &gatehouse.Principal{KeyID: testenv.Name("key_status")}
+			for range 2 {
+				require.Equal(t, 200, serve(mw.Handler(ok), key, nil).Code)
+			}
+			for range 3 {
+				rec := serve(mw.StatusHandler(), key, nil)
+				require.Equal(t, 200, rec.Code)
+				assert.Equal(t, "1", rec.Header().Get("X-RateLimit-Remaining"), "the minute binds: 3 less the 2 spent")
+				var st ratelimit.Status
+				require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &st))
+				require.Len(t, st.Windows, 2)
+				assert.Equal(t, ratelimit.WindowStatus{Window: "50/h", Limit: 50, Used: 2, Remaining: 48, Reset: st.Windows[0].Reset}, st.Windows[0])
+				assert.Equal(t, ratelimit.WindowStatus{Window: "3/m", Limit: 3, Used: 2, Remaining: 1, Reset: st.Windows[1].Reset}, st.Windows[1])
+				assert.Equal(t, strconv.FormatInt(st.Windows[1].Reset, 10), rec.Header().Get("X-RateLimit-Reset"))
+			}
+			require.Equal(t, 200, serve(mw.Handler(ok), key, nil).Code, "the third request: the status counted nothing")
+			require.Equal(t, 429, serve(mw.Handler(ok), key, nil).Code)
+			rec := serve(mw.StatusHandler(), key, nil)
+			assert.Equal(t, 200, rec.Code, "the status of an exhausted window")
+			assert.Equal(t, "0", rec.Header().Get("X-RateLimit-Remaining"))
+		})
+	}
+}

@@ -86,10 +86,12 @@ type app struct {
 	dispatch *webhook.Dispatcher
 	records  *records
 	limiter  ratelimit.Limiter
-	cors     cors
-	decoder  apierror.Decoder
-	metrics  *metrics
-	proxies  []netip.Prefix // trusted reverse proxies
+	// rateStatus serves GET /v1/rate-limit (handler() sets it).
+	rateStatus http.Handler
+	cors       cors
+	decoder    apierror.Decoder
+	metrics    *metrics
+	proxies    []netip.Prefix // trusted reverse proxies
 
 	issuer   string
 	jwt      bool          // access tokens are JWTs; the JWKS is served
@@ -229,8 +231,17 @@ func (a *app) handler() (http.Handler, error) {
 		return nil, err
 	}
 
+	a.rateStatus = apiLimits.StatusHandler()
 	ops := a.operations()
 	api := a.apiMux(ops)
+	limited := apiLimits.Handler(api)
+	v1 := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && r.URL.Path == pathRateLimit {
+			api.ServeHTTP(w, r) // the budget, reported without spending any of it
+			return
+		}
+		limited.ServeHTTP(w, r)
+	})
 	doc := a.openAPI(a.issuer, ops)
 
 	var methods []string
@@ -240,7 +251,7 @@ func (a *app) handler() (http.Handler, error) {
 		}
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/v1/", a.cors.handler(methods, privateResponses(apierror.Negotiate(authFails.Handler(chain.Handler(apiLimits.Handler(api)))))))
+	mux.Handle("/v1/", a.cors.handler(methods, privateResponses(apierror.Negotiate(authFails.Handler(chain.Handler(v1))))))
 	mux.Handle("/oauth/token", a.cors.handler([]string{"POST"}, tokenLimits.Handler(a.provider.Handler())))
 	mux.Handle("/oauth/revoke", a.cors.handler([]string{"POST"}, a.provider.Handler()))
 	mux.Handle("/oauth/", a.provider.Handler())

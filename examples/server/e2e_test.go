@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -265,6 +266,22 @@ func endToEnd(t *testing.T, s *server, db string) {
 	assert.Equal(t, "100", me.header.Get("X-RateLimit-Limit"))
 	assert.Contains(t, me.header.Get("RateLimit-Policy"), "q=1000;w=3600")
 	assert.Contains(t, me.header.Get("RateLimit-Policy"), "q=100;w=60")
+
+	// The budget, read without spending it (the reads in one minute window).
+	testenv.ClearOfMinuteBoundary(10 * time.Second)
+	first := s.do("GET", "/v1/rate-limit", testKey, nil)
+	require.Equal(t, 200, first.status, string(first.body))
+	left := first.header.Get("X-RateLimit-Remaining")
+	for range 3 {
+		assert.Equal(t, left, s.do("GET", "/v1/rate-limit", testKey, nil).header.Get("X-RateLimit-Remaining"), "reading the budget spends none of it")
+	}
+	windows := first.json(t)["windows"].([]any)
+	require.Len(t, windows, 2)
+	assert.Equal(t, "1000/h", windows[0].(map[string]any)["window"])
+	assert.Equal(t, "100/m", windows[1].(map[string]any)["window"])
+	n, _ := strconv.Atoi(left)
+	assert.Equal(t, strconv.Itoa(n-1), s.do("GET", "/v1/contacts/me", testKey, nil).header.Get("X-RateLimit-Remaining"), "a request of the API spends one")
+	assert.Equal(t, 401, s.do("GET", "/v1/rate-limit", "", nil).status)
 
 	// A webhook receiver, verified with the official library.
 	var mu sync.Mutex

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse-go/gatehouse/apierror"
+	"github.com/gatehouse-go/gatehouse/ratelimit"
 	"github.com/gatehouse-go/gatehouse/scope"
 )
 
@@ -34,6 +35,10 @@ type operation struct {
 	Handler http.HandlerFunc
 }
 
+// pathRateLimit is where a caller reads its rate-limit budget without
+// spending it.
+const pathRateLimit = "/v1/rate-limit"
+
 // bodyErrors are the statuses an operation with a request body adds.
 var bodyErrors = []int{http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType, http.StatusUnprocessableEntity}
 
@@ -43,6 +48,8 @@ func (a *app) operations() []operation {
 	bookingSample := map[string]any{"customer_id": "01890a5d-ac96-774b-bcce-b302099a8057", "service": "Haircut",
 		"starts_at": "2026-12-01T10:00:00Z", "ends_at": "2026-12-01T11:00:00Z"}
 	return []operation{
+		{Method: "GET", Path: pathRateLimit, ID: "getRateLimit", Tag: "Rate limits", Summary: "Your rate-limit windows as they stand; this request counts against none of them", Out: ratelimit.Status{}, Status: 200,
+			Handler: func(w http.ResponseWriter, r *http.Request) { a.rateStatus.ServeHTTP(w, r) }},
 		{Method: "GET", Path: "/v1/contacts/me", ID: "getMe", Tag: "Contacts", Summary: "The user (or application, or key) behind the credential", Out: contact{}, Status: 200, Handler: a.me},
 
 		{Method: "GET", Path: "/v1/customers", ID: "listCustomers", Tag: "Customers", Summary: "List customers", Scope: "customers:read", Out: customer{}, List: true, Status: 200, Handler: listOf(a, kindCustomer, decodeCustomer)},
