@@ -540,14 +540,69 @@ func (a *app) testWebhook(w http.ResponseWriter, r *http.Request) {
 // redeliverOf queues delivery did of subscription s again; a delivery of
 // another subscription is a 404, as one that does not exist.
 func (a *app) redeliverOf(ctx context.Context, s *storage.Subscription, did string) error {
-	d, err := a.store.GetDelivery(ctx, did)
-	if errors.Is(err, storage.ErrNotFound) || (err == nil && d.SubscriptionID != s.ID) {
-		return apierror.NotFound("delivery")
-	}
-	if err != nil {
+	if _, err := a.deliveryOf(ctx, s, did); err != nil {
 		return err
 	}
 	return a.hooks.Redeliver(ctx, did)
+}
+
+// deliveryOf returns delivery did of subscription s; a delivery of another
+// subscription is a 404, as one that does not exist.
+func (a *app) deliveryOf(ctx context.Context, s *storage.Subscription, did string) (*storage.Delivery, error) {
+	d, err := a.store.GetDelivery(ctx, did)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && d.SubscriptionID != s.ID) {
+		return nil, apierror.NotFound("delivery")
+	}
+	return d, err
+}
+
+// attemptView is one attempt of a delivery: when, how long, and what the
+// receiver answered (its status and the first 4 KiB of its body) or the
+// error that stopped it.
+type attemptView struct {
+	ID           string  `json:"id"`
+	At           ts      `json:"at"`
+	DurationMS   int64   `json:"duration_ms"`
+	StatusCode   *int    `json:"status_code"`
+	ResponseBody *string `json:"response_body"`
+	Error        *string `json:"error"`
+}
+
+func (a *app) listAttempts(w http.ResponseWriter, r *http.Request) {
+	s, err := a.subscription(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	did := r.PathValue("delivery")
+	if !storage.ValidID(did) {
+		a.fail(w, r, apierror.InvalidParam("delivery_id", "Delivery ID must be a valid UUID"))
+		return
+	}
+	if _, err := a.deliveryOf(r.Context(), s, did); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	atts, err := a.store.ListAttempts(r.Context(), did)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	out := []attemptView{}
+	for _, at := range atts {
+		v := attemptView{ID: at.ID, At: ts(at.At), DurationMS: at.Duration.Milliseconds()}
+		if at.StatusCode != 0 {
+			v.StatusCode = &at.StatusCode
+		}
+		if at.ResponseBody != "" {
+			v.ResponseBody = &at.ResponseBody
+		}
+		if at.Error != "" {
+			v.Error = &at.Error
+		}
+		out = append(out, v)
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // ---- access log

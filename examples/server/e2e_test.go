@@ -466,6 +466,21 @@ func endToEnd(t *testing.T, s *server, db string) {
 	r = s.do("POST", "/v1/webhooks/"+webhookID+"/deliveries/"+deliveries[0]["id"].(string)+"/redeliver", testKey, nil)
 	assert.Equal(t, 202, r.status, string(r.body))
 	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(received) == 10 }, 15*time.Second, 50*time.Millisecond, "the redelivery arrives")
+	// Its attempts: the first and the redelivery, each answered 200.
+	var attempts []map[string]any
+	require.Eventually(t, func() bool {
+		r := s.do("GET", "/v1/webhooks/"+webhookID+"/deliveries/"+deliveries[0]["id"].(string)+"/attempts", testKey, nil)
+		attempts = nil
+		return r.status == 200 && json.Unmarshal(r.body, &attempts) == nil && len(attempts) >= 2
+	}, 15*time.Second, 50*time.Millisecond, "both attempts recorded")
+	for _, at := range attempts {
+		assert.Regexp(t, `^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$`, at["at"])
+	}
+	assert.EqualValues(t, 200, attempts[len(attempts)-1]["status_code"], "the redelivery, answered 200")
+	assert.Nil(t, attempts[len(attempts)-1]["error"])
+	assert.Equal(t, 404, s.do("GET", "/v1/webhooks/"+webhookID+"/deliveries/"+"01890a5d-ac96-774b-bcce-b302099a8057"+"/attempts", testKey, nil).status)
+	assert.Equal(t, 404, s.do("GET", "/v1/webhooks/"+webhookID+"/deliveries/"+deliveries[0]["id"].(string)+"/attempts", liveKey, nil).status)
+	assert.Equal(t, 400, s.do("GET", "/v1/webhooks/"+webhookID+"/deliveries/nope/attempts", testKey, nil).status)
 	// A test event, to this subscription though none of its patterns
 	// covers webhook.test; another environment's key cannot send one.
 	assert.Equal(t, 404, s.do("POST", "/v1/webhooks/"+webhookID+"/test", liveKey, nil).status)

@@ -85,6 +85,7 @@ func (a *app) operations() []operation {
 		{Method: "DELETE", Path: "/v1/webhooks/{id}", ID: "deleteWebhook", Tag: "Webhooks", Summary: "Delete a webhook subscription", Scope: "webhooks:write", Status: 204, Handler: a.deleteWebhook},
 		{Method: "POST", Path: "/v1/webhooks/{id}/test", ID: "testWebhook", Tag: "Webhooks", Summary: "Send a test event (webhook.test) to this subscription alone, to check its endpoint", Scope: "webhooks:write", Out: testEvent{}, Status: 202, Errors: []int{http.StatusConflict}, Handler: a.testWebhook},
 		{Method: "GET", Path: "/v1/webhooks/{id}/deliveries", ID: "listDeliveries", Tag: "Webhooks", Summary: "Recent deliveries of a subscription, newest first", Scope: "webhooks:read", Out: deliveryView{}, List: true, Status: 200, Handler: a.listDeliveries},
+		{Method: "GET", Path: "/v1/webhooks/{id}/deliveries/{delivery}/attempts", ID: "listAttempts", Tag: "Webhooks", Summary: "Every attempt of a delivery, oldest first: when, how long, and what the endpoint answered", Scope: "webhooks:read", Out: []attemptView{}, Status: 200, Handler: a.listAttempts},
 		{Method: "POST", Path: "/v1/webhooks/{id}/deliveries/{delivery}/redeliver", ID: "redeliver", Tag: "Webhooks", Summary: "Send a delivery again", Scope: "webhooks:write", Out: redelivery{}, Status: 202, Handler: a.redeliver},
 	}
 }
