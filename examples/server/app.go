@@ -500,21 +500,29 @@ type redelivery struct {
 }
 
 func (a *app) redeliver(w http.ResponseWriter, r *http.Request) {
-	s, err := a.subscription(r)
+	d, err := a.pathDelivery(r)
+	if err == nil {
+		err = a.hooks.Redeliver(r.Context(), d.ID)
+	}
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
+	writeJSON(w, http.StatusAccepted, redelivery{ID: d.ID, Status: "pending"})
+}
+
+// pathDelivery returns the delivery the path names, of a subscription of
+// the caller's organisation and environment.
+func (a *app) pathDelivery(r *http.Request) (*storage.Delivery, error) {
+	s, err := a.subscription(r)
+	if err != nil {
+		return nil, err
+	}
 	did := r.PathValue("delivery")
 	if !storage.ValidID(did) {
-		a.fail(w, r, apierror.InvalidParam("delivery_id", "Delivery ID must be a valid UUID"))
-		return
+		return nil, apierror.InvalidParam("delivery_id", "Delivery ID must be a valid UUID")
 	}
-	if err := a.redeliverOf(r.Context(), s, did); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusAccepted, redelivery{ID: did, Status: "pending"})
+	return a.deliveryOf(r.Context(), s, did)
 }
 
 // testEvent answers POST /v1/webhooks/{id}/test.
@@ -569,21 +577,12 @@ type attemptView struct {
 }
 
 func (a *app) listAttempts(w http.ResponseWriter, r *http.Request) {
-	s, err := a.subscription(r)
+	d, err := a.pathDelivery(r)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	did := r.PathValue("delivery")
-	if !storage.ValidID(did) {
-		a.fail(w, r, apierror.InvalidParam("delivery_id", "Delivery ID must be a valid UUID"))
-		return
-	}
-	if _, err := a.deliveryOf(r.Context(), s, did); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	atts, err := a.store.ListAttempts(r.Context(), did)
+	atts, err := a.store.ListAttempts(r.Context(), d.ID)
 	if err != nil {
 		a.fail(w, r, err)
 		return
