@@ -127,13 +127,21 @@ func (e *env) me(token string) (int, map[string]any) {
 }
 
 func (e *env) post(path string, form url.Values, basicID, basicSecret string) (*http.Response, map[string]any) {
-	req, _ := http.NewRequest("POST", e.srv.URL+path, strings.NewReader(form.Encode()))
+	return postForm(e.t, e.srv.URL+path, form, basicID, basicSecret)
+}
+
+// postForm POSTs form to target, with HTTP Basic client credentials unless
+// basicID is empty, and returns the response (its body closed) and the
+// body as JSON (nil when it is not).
+func postForm(t testing.TB, target string, form url.Values, basicID, basicSecret string) (*http.Response, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", target, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if basicID != "" {
 		req.SetBasicAuth(url.QueryEscape(basicID), url.QueryEscape(basicSecret))
 	}
 	res, err := http.DefaultClient.Do(req)
-	require.NoError(e.t, err)
+	require.NoError(t, err)
 	defer res.Body.Close()
 	var body map[string]any
 	_ = json.NewDecoder(res.Body).Decode(&body)

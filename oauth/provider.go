@@ -524,7 +524,7 @@ func (p *Provider) UpdateClient(ctx context.Context, clientID string, u ClientUp
 		if c, err = p.store.GetClient(ctx, clientID); err != nil {
 			return err
 		}
-		name, redirects, scopes, grants := c.Name, c.RedirectURIs, []string(c.Scopes), slices.DeleteFunc(slices.Clone(c.GrantTypes), func(g string) bool { return g == "token" })
+		name, redirects, scopes, grants := c.Name, c.RedirectURIs, []string(c.Scopes), Grants(c)
 		if u.Name != nil {
 			name = *u.Name
 		}
@@ -558,6 +558,13 @@ func (p *Provider) UpdateClient(ctx context.Context, clientID string, u ClientUp
 	}
 	p.log.Info("oauth client updated", "client_id", c.ID, "scopes", c.Scopes, "grants", c.GrantTypes, "scopes_removed", narrowed)
 	return c, nil
+}
+
+// Grants returns the grants a client may use, as ClientParams and
+// ClientUpdate name them: its grant types without the "token" that
+// fosite needs beside the implicit grant.
+func Grants(c *storage.Client) []string {
+	return slices.DeleteFunc(slices.Clone(c.GrantTypes), func(g string) bool { return g == "token" })
 }
 
 // stillAllowed returns the scopes of granted that an application allowed

@@ -1,11 +1,8 @@
 package oauth_test
 
 import (
-	"encoding/json"
-	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"strings"
 	"testing"
 	"time"
 
@@ -37,14 +34,8 @@ func TestUpdateClient(t *testing.T) {
 
 			post := func(path string, form url.Values) (int, map[string]any) {
 				t.Helper()
-				req, _ := http.NewRequest("POST", srv.URL+path, strings.NewReader(form.Encode()))
-				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-				req.SetBasicAuth(c.ID, secret)
-				res, err := http.DefaultClient.Do(req)
-				require.NoError(t, err)
-				defer res.Body.Close()
-				var body map[string]any
-				require.NoError(t, json.NewDecoder(res.Body).Decode(&body))
+				res, body := postForm(t, srv.URL+path, form, c.ID, secret)
+				require.NotNil(t, body, "a JSON body")
 				return res.StatusCode, body
 			}
 			signIn := func(scopes string) (int, map[string]any) {

@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -210,10 +209,8 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		p := apikey.CreateParams{OrganisationID: o.ID, Name: name, Scopes: strings.Fields(scopes), Environment: gatehouse.Environment(env), RateLimit: rate}
-		if rate != "" {
-			if _, err := ratelimit.ParsePolicy(rate); err != nil {
-				return err
-			}
+		if err := checkRate(rate); err != nil {
+			return err
 		}
 		if user != "" {
 			u, err := store.GetUserByEmail(ctx, o.ID, user)
@@ -308,7 +305,7 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		return printJSON(stdout, map[string]any{"client_id": c.ID, "name": c.Name, "redirect_uris": c.RedirectURIs, "scopes": c.Scopes,
-			"grants": slices.DeleteFunc(slices.Clone(c.GrantTypes), func(g string) bool { return g == "token" })})
+			"grants": oauth.Grants(c)})
 	case "key update":
 		if id == "" {
 			return errors.New("--id is required")
@@ -321,10 +318,8 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			u.Scopes = strings.Fields(scopes)
 		}
 		if given["rate-limit"] {
-			if rate != "" {
-				if _, err := ratelimit.ParsePolicy(rate); err != nil {
-					return fmt.Errorf("--rate-limit: %w", err)
-				}
+			if err := checkRate(rate); err != nil {
+				return err
 			}
 			u.RateLimit = &rate
 		}
@@ -353,6 +348,18 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return jwtKeysCommand(ctx, store, args[1], id, stdout)
 	}
 	return errors.New(adminUsage)
+}
+
+// checkRate checks a key's --rate-limit policy ("" is none: the
+// organisation's plan).
+func checkRate(rate string) error {
+	if rate == "" {
+		return nil
+	}
+	if _, err := ratelimit.ParsePolicy(rate); err != nil {
+		return fmt.Errorf("--rate-limit: %w", err)
+	}
+	return nil
 }
 
 // findKey finds the stored key that text names; "-" reads it from the

@@ -27,23 +27,17 @@ import (
 	"github.com/gatehouse-go/gatehouse/webhook"
 )
 
-// The event catalog of the seed's API.
-var eventTypes = []string{"booking.created", "booking.updated", "booking.cancelled", "payment.completed", "payment.refunded",
-	"customer.created", "customer.updated", "staff.schedule_changed"}
-
-// eventDescriptions says what each event type means, for GET
-// /v1/webhooks/event-types.
-var eventDescriptions = map[string]string{
-	"booking.created":        "A booking was made (the booking)",
-	"booking.updated":        "A booking was changed (the booking)",
-	"booking.cancelled":      "A booking was cancelled (the booking)",
-	"payment.completed":      "A payment was taken (the payment)",
-	"payment.refunded":       "A payment was refunded (the payment)",
-	"customer.created":       "A customer was added (the customer)",
-	"customer.updated":       "A customer's profile was changed (the customer)",
-	"staff.schedule_changed": "A staff member's schedule was replaced (the staff member)",
-	webhook.EventDisabled:    "One of the organisation's subscriptions was disabled: its endpoint answered 410 Gone, or failed for 5 days (subscription_id, url, reason)",
-	webhook.EventTest:        "Sent on request, to one subscription whatever its events, to check its endpoint: POST /v1/webhooks/{id}/test (subscription_id, url, message)",
+// appEvents is the event catalog of the seed's API, each type with what
+// it means, for the webhook manager and GET /v1/webhooks/event-types.
+var appEvents = []eventType{
+	{Type: "booking.created", Description: "A booking was made (the booking)"},
+	{Type: "booking.updated", Description: "A booking was changed (the booking)"},
+	{Type: "booking.cancelled", Description: "A booking was cancelled (the booking)"},
+	{Type: "payment.completed", Description: "A payment was taken (the payment)"},
+	{Type: "payment.refunded", Description: "A payment was refunded (the payment)"},
+	{Type: "customer.created", Description: "A customer was added (the customer)"},
+	{Type: "customer.updated", Description: "A customer's profile was changed (the customer)"},
+	{Type: "staff.schedule_changed", Description: "A staff member's schedule was replaced (the staff member)"},
 }
 
 // eventType is one entry of GET /v1/webhooks/event-types.
@@ -55,11 +49,27 @@ type eventType struct {
 	Subscribable bool `json:"subscribable"`
 }
 
-func (a *app) listEventTypes(w http.ResponseWriter, r *http.Request) {
-	out := []eventType{}
-	for _, t := range append(a.hooks.EventTypes(), webhook.EventTest) {
-		out = append(out, eventType{Type: t, Description: eventDescriptions[t], Subscribable: t != webhook.EventTest})
+// eventTypes are the names of appEvents: webhook.Config.Events.
+func eventTypes() []string {
+	names := make([]string, len(appEvents))
+	for i, e := range appEvents {
+		names[i] = e.Type
 	}
+	return names
+}
+
+func (a *app) listEventTypes(w http.ResponseWriter, r *http.Request) {
+	// The webhook package's own events after the application's.
+	out := make([]eventType, 0, len(appEvents)+2)
+	for _, e := range appEvents {
+		e.Subscribable = true
+		out = append(out, e)
+	}
+	out = append(out,
+		eventType{Type: webhook.EventDisabled, Subscribable: true,
+			Description: "One of the organisation's subscriptions was disabled: its endpoint answered 410 Gone, or failed for 5 days (subscription_id, url, reason)"},
+		eventType{Type: webhook.EventTest,
+			Description: "Sent on request, to one subscription whatever its events, to check its endpoint: POST /v1/webhooks/{id}/test (subscription_id, url, message)"})
 	writeJSON(w, http.StatusOK, out)
 }
 
@@ -148,7 +158,7 @@ func newApp(ctx context.Context, s *sqlstore.Store, cfg appConfig) (*app, error)
 	if err != nil {
 		return nil, err
 	}
-	a.hooks, err = webhook.New(s, webhook.Config{Events: eventTypes, Guard: cfg.WebhookAllow, Logger: cfg.Logger})
+	a.hooks, err = webhook.New(s, webhook.Config{Events: eventTypes(), Guard: cfg.WebhookAllow, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}

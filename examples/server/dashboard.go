@@ -106,9 +106,16 @@ func (a *app) dashboard(doc *openAPIDoc) http.Handler {
 	mux.HandleFunc("POST /dashboard/apps/{id}/update", signed(a.updateApp))
 	mux.HandleFunc("POST /dashboard/connected/{id}/disconnect", signed(a.disconnectApp))
 	mux.HandleFunc("GET /dashboard/webhooks", signed(a.hooksPage))
-	mux.HandleFunc("POST /dashboard/webhooks/{id}/deliveries/{delivery}/redeliver", signed(a.dashboardRedeliver))
-	mux.HandleFunc("POST /dashboard/webhooks/{id}/test", signed(a.dashboardTestWebhook))
-	mux.HandleFunc("POST /dashboard/webhooks/{id}/enable", signed(a.dashboardEnableWebhook))
+	mux.HandleFunc("POST /dashboard/webhooks/{id}/deliveries/{delivery}/redeliver", signed(a.hookAction("redelivery", a.dashboardRedeliver)))
+	mux.HandleFunc("POST /dashboard/webhooks/{id}/test", signed(a.hookAction("test", func(r *http.Request, s *storage.Subscription) error {
+		_, err := a.hooks.SendTest(r.Context(), s.ID)
+		return err
+	})))
+	mux.HandleFunc("POST /dashboard/webhooks/{id}/enable", signed(a.hookAction("enabled", func(r *http.Request, s *storage.Subscription) error {
+		on := true // once its owner has mended the endpoint
+		_, err := a.hooks.Update(r.Context(), s.ID, webhook.SubscriptionUpdate{Enabled: &on})
+		return err
+	})))
 	mux.HandleFunc("POST /dashboard/explorer-key", signed(a.explorerKey))
 	mux.HandleFunc("GET /docs", a.docsPage(doc))
 	mux.HandleFunc("GET /callback", a.callbackPage)
@@ -300,7 +307,7 @@ func (a *app) createKey(w http.ResponseWriter, r *http.Request, u *storage.User)
 	}
 	secret, _, err := a.keys.Create(r.Context(), params)
 	if fe := (*apikey.FieldError)(nil); errors.As(err, &fe) {
-		p.Error = "The " + fe.Field + " " + fe.Issue + "."
+		p.Error = fieldIssue(fe.Field, fe.Issue)
 		a.renderKeys(w, r, u, p)
 		return
 	}
@@ -369,7 +376,7 @@ func (a *app) updateKey(w http.ResponseWriter, r *http.Request, u *storage.User)
 	if msg == "" {
 		k, err = a.keys.Update(r.Context(), k.ID, apikey.UpdateParams{Name: &name, Scopes: f["scope"]})
 		if fe := (*apikey.FieldError)(nil); errors.As(err, &fe) {
-			msg, err = "The "+fe.Field+" "+fe.Issue+".", nil
+			msg, err = fieldIssue(fe.Field, fe.Issue), nil
 		}
 	}
 	if err != nil {
@@ -456,7 +463,7 @@ func (a *app) createApp(w http.ResponseWriter, r *http.Request, u *storage.User)
 	secret, c, err := a.provider.RegisterClient(r.Context(), oauth.ClientParams{OrganisationID: u.OrganisationID, Name: strings.TrimSpace(f.Get("name")),
 		RedirectURIs: redirectLines(f), Grants: f["grant"], Scopes: f["scope"], Public: f.Get("type") == "public"})
 	if fe := (*oauth.FieldError)(nil); errors.As(err, &fe) {
-		p.Error = fieldIssue(fe)
+		p.Error = fieldIssue(fe.Field, fe.Issue)
 		a.renderApps(w, r, u, p)
 		return
 	}
@@ -497,8 +504,10 @@ func redirectLines(f url.Values) []string {
 	return uris
 }
 
-func fieldIssue(fe *oauth.FieldError) string {
-	return "The " + strings.ReplaceAll(fe.Field, "_", " ") + " " + fe.Issue + "."
+// fieldIssue says what is wrong with a form's field, as an
+// *oauth.FieldError or *apikey.FieldError names it.
+func fieldIssue(field, issue string) string {
+	return "The " + strings.ReplaceAll(field, "_", " ") + " " + issue + "."
 }
 
 // updateApp changes an application's name, redirect URIs, grants and
@@ -520,7 +529,7 @@ func (a *app) updateApp(w http.ResponseWriter, r *http.Request, u *storage.User)
 	name := strings.TrimSpace(f.Get("name"))
 	c, err = a.provider.UpdateClient(r.Context(), c.ID, oauth.ClientUpdate{Name: &name, RedirectURIs: redirectLines(f), Grants: f["grant"], Scopes: f["scope"]})
 	if fe := (*oauth.FieldError)(nil); errors.As(err, &fe) {
-		a.renderApps(w, r, u, dashboardPage{Error: fieldIssue(fe), Form: url.Values{"type": {"confidential"}}})
+		a.renderApps(w, r, u, dashboardPage{Error: fieldIssue(fe.Field, fe.Issue), Form: url.Values{"type": {"confidential"}}})
 		return
 	}
 	if err != nil {
@@ -593,14 +602,7 @@ func (a *app) hooksPage(w http.ResponseWriter, r *http.Request, u *storage.User)
 		return
 	}
 	p := dashboardPage{Title: "Webhooks", Section: "webhooks", User: u}
-	switch r.URL.Query().Get("notice") {
-	case "redelivery":
-		p.Notice = "Redelivery queued."
-	case "test":
-		p.Notice = "Test event queued: it appears below once sent."
-	case "enabled":
-		p.Notice = "Subscription enabled again: events from now on are delivered to it."
-	}
+	p.Notice = hookNotices[r.URL.Query().Get("notice")]
 	for _, s := range subs {
 		ds, err := a.store.ListDeliveries(r.Context(), s.ID, storage.Page{Limit: 10})
 		if err != nil {
@@ -612,46 +614,36 @@ func (a *app) hooksPage(w http.ResponseWriter, r *http.Request, u *storage.User)
 	a.render(w, http.StatusOK, "webhooks", p)
 }
 
-func (a *app) dashboardRedeliver(w http.ResponseWriter, r *http.Request, u *storage.User) {
-	s, err := a.ownSubscription(r, u)
-	if err == nil {
-		err = apierror.NotFound("delivery")
-		if did := r.PathValue("delivery"); storage.ValidID(did) {
-			err = a.redeliverOf(r.Context(), s, did)
+// hookNotices are what the webhooks page says after each of its actions.
+var hookNotices = map[string]string{
+	"redelivery": "Redelivery queued.",
+	"test":       "Test event queued: it appears below once sent.",
+	"enabled":    "Subscription enabled again: events from now on are delivered to it.",
+}
+
+// hookAction serves a button of the webhooks page: act on the user's
+// subscription the path names, then back to the page with notice.
+func (a *app) hookAction(notice string, act func(*http.Request, *storage.Subscription) error) func(http.ResponseWriter, *http.Request, *storage.User) {
+	return func(w http.ResponseWriter, r *http.Request, u *storage.User) {
+		s, err := a.ownSubscription(r, u)
+		if err == nil {
+			err = act(r, s)
 		}
+		if err != nil {
+			a.pageError(w, r, err)
+			return
+		}
+		http.Redirect(w, r, "/dashboard/webhooks?notice="+notice, http.StatusSeeOther)
 	}
-	if err != nil {
-		a.pageError(w, r, err)
-		return
-	}
-	http.Redirect(w, r, "/dashboard/webhooks?notice=redelivery", http.StatusSeeOther)
 }
 
-func (a *app) dashboardTestWebhook(w http.ResponseWriter, r *http.Request, u *storage.User) {
-	s, err := a.ownSubscription(r, u)
-	if err == nil {
-		_, err = a.hooks.SendTest(r.Context(), s.ID)
+// dashboardRedeliver queues the path's delivery of s again.
+func (a *app) dashboardRedeliver(r *http.Request, s *storage.Subscription) error {
+	did := r.PathValue("delivery")
+	if !storage.ValidID(did) {
+		return apierror.NotFound("delivery")
 	}
-	if err != nil {
-		a.pageError(w, r, err)
-		return
-	}
-	http.Redirect(w, r, "/dashboard/webhooks?notice=test", http.StatusSeeOther)
-}
-
-// dashboardEnableWebhook enables a disabled subscription again, once its
-// owner has mended the endpoint.
-func (a *app) dashboardEnableWebhook(w http.ResponseWriter, r *http.Request, u *storage.User) {
-	s, err := a.ownSubscription(r, u)
-	if err == nil {
-		on := true
-		_, err = a.hooks.Update(r.Context(), s.ID, webhook.SubscriptionUpdate{Enabled: &on})
-	}
-	if err != nil {
-		a.pageError(w, r, err)
-		return
-	}
-	http.Redirect(w, r, "/dashboard/webhooks?notice=enabled", http.StatusSeeOther)
+	return a.redeliverOf(r.Context(), s, did)
 }
 
 // ownSubscription returns the subscription the path's id names when it is
